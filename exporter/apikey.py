@@ -1,0 +1,74 @@
+"""Where the API key comes from: the environment, or a file re-read whenever it changes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+from pydantic import SecretStr
+
+log = logging.getLogger(__name__)
+
+MAX_KEY_LENGTH = 4096
+
+
+class ApiKeyError(Exception):
+    """The key file is missing, empty or not a key; the message never contains file contents."""
+
+
+def _read_key(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ApiKeyError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        key = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ApiKeyError(f"{path} is not UTF-8 text") from None
+    if not key:
+        raise ApiKeyError(f"{path} is empty")
+    if len(key) > MAX_KEY_LENGTH or any(c.isspace() or not c.isprintable() for c in key):
+        raise ApiKeyError(f"{path} does not hold a single API key (whitespace or control characters)")
+    return key
+
+
+class ApiKeySource:
+    def __init__(self, key: SecretStr | None, path: Path | None) -> None:
+        self._fixed = key.get_secret_value() if key is not None else None
+        self._path = path
+        self._stamp: tuple[int, int, int] | None = None
+        self._cached: str | None = None
+        self._lock = threading.Lock()
+        if path is not None:
+            self._cached = _read_key(path)  # fail fast at start-up
+            self._stamp = self._file_stamp()
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        assert self._path is not None
+        try:
+            st = os.stat(self._path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def secrets(self) -> list[str]:
+        """Every key value in use, for log redaction."""
+        return [k for k in (self._fixed, self._cached) if k]
+
+    def __call__(self) -> str:
+        if self._path is None:
+            assert self._fixed is not None
+            return self._fixed
+        with self._lock:
+            stamp = self._file_stamp()
+            if stamp != self._stamp:
+                self._stamp = stamp
+                try:
+                    self._cached = _read_key(self._path)
+                    log.info("API key file %s changed; using the new key", self._path)
+                except ApiKeyError as exc:
+                    log.warning("API key file changed but unusable (%s); keeping the previous key", exc)
+            assert self._cached is not None
+            return self._cached

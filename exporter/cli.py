@@ -1,0 +1,225 @@
+"""Command line: run (default), check, demo, simulate, healthcheck."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+from pydantic import SecretStr
+
+from . import __version__
+from .apikey import ApiKeyError, ApiKeySource
+from .config import DEFAULT_PORT, ConfigError, Settings, env_name, flag_name, load_settings
+from .logs import setup_logging
+
+log = logging.getLogger("exporter")
+
+COMMANDS = ("run", "check", "demo", "simulate", "healthcheck")
+EXIT_CONFIG = 2
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("settings (each also read from its environment variable)")
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = "" if default in (None, [], "") else f" [default: {default}]"
+        if name == "api_key":
+            shown = ""
+        group.add_argument(
+            flag_name(name),
+            dest=name,
+            default=None,
+            metavar=name.split("_")[-1].upper(),
+            help=f"{field.description} Env: {env_name(name)}.{shown}",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="extend-exporter",
+        description="Prometheus exporter for Extend (extend.ai) document-processing runs.",
+    )
+    parser.add_argument("--version", action="version", version=f"extend-exporter {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", help="serve /metrics, syncing runs from the Extend API (default)")
+    _add_settings_flags(run)
+    check = sub.add_parser("check", help="validate settings and credentials: one request per kind")
+    _add_settings_flags(check)
+    demo = sub.add_parser("demo", help="start the built-in Extend simulator and the exporter against it")
+    demo.add_argument("--listen", default=f"127.0.0.1:{DEFAULT_PORT}", help="exporter host:port")
+    demo.add_argument("--poll-interval", type=float, default=5.0, help="seconds between syncs")
+    simulate = sub.add_parser("simulate", help="serve the built-in Extend API simulator")
+    try:
+        from .simulator.cli import add_arguments
+    except ImportError:  # pragma: no cover - the simulator ships with the package
+        pass
+    else:
+        add_arguments(simulate)
+    health = sub.add_parser("healthcheck", help="exit 0 when the exporter's /healthz answers 200")
+    health.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}/healthz")
+    health.add_argument("--timeout", type=float, default=3.0)
+    return parser
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {name: getattr(args, name, None) for name in Settings.model_fields}
+    return load_settings(overrides)
+
+
+def _key_source(settings: Settings) -> ApiKeySource:
+    try:
+        return ApiKeySource(settings.api_key, settings.api_key_file)
+    except ApiKeyError as exc:
+        raise ConfigError(f"invalid setting EXTEND_API_KEY_FILE (--api-key-file): {exc}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or (args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help", "--version")):
+        args_list.insert(0, "run")
+    args = build_parser().parse_args(args_list)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "check":
+            return _check(args)
+        if args.command == "demo":
+            return _demo(args)
+        if args.command == "simulate":
+            from .simulator.cli import run as run_simulator
+
+            return run_simulator(args)
+        return _healthcheck(args)
+    except ConfigError as exc:
+        print(f"extend-exporter: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+def serve(settings: Settings, keys: ApiKeySource, ready_message: str | None = None) -> int:
+    """Run the exporter until SIGTERM/SIGINT; flushes the state file on the way out."""
+    from .app import Exporter
+
+    exporter = Exporter(settings, keys)
+    exporter.load_state()
+    try:
+        server = exporter.start_server()
+    except OSError as exc:
+        raise ConfigError(
+            f"invalid setting EXTEND_EXPORTER_LISTEN_ADDRESS (--listen-address): cannot listen on "
+            f"{settings.listen_address}: {exc.strerror}"
+        ) from None
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("received %s; shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    exporter.start_scheduler()
+    log.info(
+        "extend-exporter %s listening on %s (port %d), kinds: %s",
+        __version__,
+        settings.listen_address,
+        server.port,
+        ",".join(exporter.kinds),
+    )
+    if ready_message:
+        print(ready_message.format(port=server.port), flush=True)
+    stop.wait()
+    exporter.stop()
+    log.info("stopped")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = _settings_from(args)
+    keys = _key_source(settings)
+    setup_logging(settings.log_level, settings.log_format, keys.secrets)
+    return serve(settings, keys)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .api import ApiClient, ApiError, Cancelled
+    from .kinds import KINDS
+    from .ratelimit import TokenBucket
+    from .telemetry import Telemetry
+
+    settings = _settings_from(args)
+    keys = _key_source(settings)
+    setup_logging("error", settings.log_format, keys.secrets)
+    from prometheus_client import CollectorRegistry
+
+    client = ApiClient(
+        settings.api_base_url,
+        keys,
+        api_version=settings.api_version,
+        workspace_id=settings.workspace_id,
+        bucket=TokenBucket(settings.max_requests_per_second),
+        telemetry=Telemetry(CollectorRegistry(), settings.effective_kinds, settings.api_version),
+        timeout=settings.request_timeout_seconds,
+    )
+    rows: list[tuple[str, str, str, str]] = []
+    failed = 0
+    for kind in settings.effective_kinds:
+        spec = KINDS[kind]
+        started = time.perf_counter()
+        try:
+            page = client.list_page(spec, {"maxPageSize": 1})
+            result = f"ok ({len(page.items)} run{'s' if len(page.items) != 1 else ''} on first page)"
+        except (ApiError, Cancelled) as exc:
+            failed += 1
+            result = f"FAILED: {getattr(exc, 'reason', 'cancelled')}: {exc}"
+        elapsed = f"{(time.perf_counter() - started) * 1000:.0f} ms"
+        rows.append((kind, spec.path, elapsed, result))
+    client.close()
+    print(f"Extend API {settings.api_base_url} (version {settings.api_version})")
+    widths = [max(len(r[i]) for r in [("KIND", "ENDPOINT", "TIME", "RESULT"), *rows]) for i in range(4)]
+    for row in [("KIND", "ENDPOINT", "TIME", "RESULT"), *rows]:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    return 1 if failed else 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .simulator.cli import start_demo_simulator
+
+    sim = start_demo_simulator()
+    overrides: dict[str, Any] = {
+        "api_base_url": sim.url,
+        "listen_address": args.listen,
+        "poll_interval_seconds": args.poll_interval,
+        "max_requests_per_second": 5,
+        "sync_overlap_seconds": 30,
+    }
+    settings = load_settings({**overrides, "api_key": sim.api_key})
+    keys = ApiKeySource(SecretStr(sim.api_key), None)
+    setup_logging(settings.log_level, settings.log_format, keys.secrets)
+    print(f"Extend API simulator on {sim.url}")
+    host = args.listen.rpartition(":")[0] or "127.0.0.1"
+    try:
+        return serve(
+            settings,
+            keys,
+            ready_message=f"Exporter metrics: http://{host}:{{port}}/metrics  (Ctrl-C to stop)",
+        )
+    finally:
+        sim.stop()
+
+
+def _healthcheck(args: argparse.Namespace) -> int:
+    try:
+        with urllib.request.urlopen(args.url, timeout=args.timeout) as response:
+            return 0 if response.status == 200 else 1
+    except (urllib.error.URLError, OSError, ValueError):
+        return 1

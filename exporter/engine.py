@@ -1,0 +1,374 @@
+"""The counting state of one run kind and its transitions.
+
+Pure: no I/O, no clock reads (times come in as arguments), so property-based tests can drive it with
+arbitrary interleavings. `sync.py` feeds it what the API listed; it decides what was created, what
+finished, and what is active.
+
+The ledger holds every active run plus every run seen inside the overlap window (runs whose order key
+is at or after `position - overlap`). The rule that makes counts exact:
+
+* a run already in the ledger is counted when its status changes to a terminal status it has not
+  been counted for;
+* a run not in the ledger is *new* (created since the last sync) when its `createdAt` is inside the
+  overlap window: had it existed and been visible at the last sync, that sync would have listed it
+  (its order key is at least its creation time), so it would be in the ledger. A new run counts as
+  created, and as finished when it is already terminal;
+* a run not in the ledger from before the window existed at the last sync; since every run active
+  then is in the ledger, it was already terminal then (finished before counting began, or counted and
+  since forgotten): it is not counted again. Such runs are recorded only while inside the window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .kinds import UNKNOWN_SOURCE, KindSpec, Order, is_active_status, label_processor_types, label_sources
+
+# Seconds to hours: document runs take a few seconds (parse) to hours (review queues, big batches).
+DURATION_BUCKETS: tuple[float, ...] = (
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1200.0,
+    1800.0,
+    3600.0,
+    7200.0,
+    14400.0,
+    math.inf,
+)
+
+# A status value outside the documented enums becomes a label value as it is (enums grow), up to this
+# many distinct values per kind; beyond that it is folded into "UNKNOWN" to bound cardinality.
+MAX_EXTRA_STATUSES = 8
+MAX_STATUS_LEN = 40
+
+_CREDITED = "$credited"  # marker in Entry.counted: the run's credits have been added
+
+
+@dataclass(slots=True, frozen=True)
+class Observation:
+    """What one run summary says, reduced to what counting needs."""
+
+    id: str
+    status: str
+    created_at: float
+    updated_at: float
+    started_at: float | None = None  # workflow startTime; else creation time is used
+    finished_at: float | None = None  # workflow endTime; else updatedAt when first seen terminal
+    processor_type: str = ""
+    resource: tuple[str, str] | None = None  # (id, name) of the processor / workflow
+    credits: float | None = None
+
+
+@dataclass(slots=True)
+class Entry:
+    status: str
+    source: str
+    processor_type: str
+    created_at: float
+    key: float  # order key (updatedAt or createdAt) as last seen
+    counted: tuple[str, ...] = ()  # terminal statuses already counted (or finished before counting)
+    resource_id: str | None = None
+
+
+@dataclass(slots=True)
+class Histogram:
+    buckets: list[int]
+    total: float = 0.0
+    count: int = 0
+
+    @classmethod
+    def empty(cls) -> Histogram:
+        return cls([0] * len(DURATION_BUCKETS))
+
+    def observe(self, value: float) -> None:
+        for i, bound in enumerate(DURATION_BUCKETS):
+            if value <= bound:
+                self.buckets[i] += 1
+                break
+        self.total += value
+        self.count += 1
+
+
+@dataclass(frozen=True)
+class ResourceLabels:
+    """Opt-in per-processor / per-workflow breakdown: which IDs may become label values."""
+
+    enabled: bool = False
+    allow: frozenset[str] = frozenset()
+    max_values: int = 100
+
+
+@dataclass(frozen=True)
+class KindSnapshot:
+    """Immutable values of one kind at the end of a sync; what /metrics renders."""
+
+    kind: str
+    created: Mapping[tuple[str, str], int]
+    finished: Mapping[tuple[str, str, str], int]
+    credits: Mapping[tuple[str, str], float]
+    durations: Mapping[tuple[str, str], tuple[tuple[int, ...], float, int]]
+    active: Mapping[tuple[str, str, str], int]
+    oldest_active_created: Mapping[str, float]
+    finished_by_resource: Mapping[tuple[str, str], int]
+    resource_names: Mapping[str, str]
+    tracked: int
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    created: int = 0
+    finished: int = 0
+    removed: int = 0
+
+
+@dataclass
+class KindState:
+    spec: KindSpec
+    resource_labels: ResourceLabels = field(default_factory=ResourceLabels)
+    position: float | None = None  # newest order key of the last completed sync; None: no baseline yet
+    order: Order | None = None  # None: the kind's default order, not yet confirmed by a listing
+    entries: dict[str, Entry] = field(default_factory=dict)
+    created: dict[tuple[str, str], int] = field(default_factory=dict)
+    finished: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    credits: dict[tuple[str, str], float] = field(default_factory=dict)
+    durations: dict[tuple[str, str], Histogram] = field(default_factory=dict)
+    finished_by_resource: dict[tuple[str, str], int] = field(default_factory=dict)
+    resource_names: dict[str, str] = field(default_factory=dict)
+    extra_statuses: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._init_series()
+
+    def _init_series(self) -> None:
+        """Known label combinations start at 0 so increase() sees the very first FAILED run."""
+        for source in label_sources(self.spec):
+            for ptype in label_processor_types(self.spec):
+                self.created.setdefault((source, ptype), 0)
+                self.credits.setdefault((source, ptype), 0.0)
+                for status in self.spec.terminal_statuses:
+                    self.finished.setdefault((status, source, ptype), 0)
+        for ptype in label_processor_types(self.spec):
+            for status in self.spec.terminal_statuses:
+                self.durations.setdefault((status, ptype), Histogram.empty())
+
+    @property
+    def effective_order(self) -> Order:
+        return self.order or self.spec.default_order
+
+    def status_label(self, status: str) -> str:
+        if status in self.spec.all_statuses or status in self.extra_statuses:
+            return status
+        clean = status if status.replace("_", "").isalnum() and len(status) <= MAX_STATUS_LEN else ""
+        if clean and len(self.extra_statuses) < MAX_EXTRA_STATUSES:
+            self.extra_statuses.add(clean)
+            return clean
+        return "UNKNOWN"
+
+    def order_key(self, obs: Observation) -> float:
+        return obs.created_at if self.effective_order is Order.CREATED else obs.updated_at
+
+    def window_start(self, overlap: float) -> float | None:
+        return None if self.position is None else self.position - overlap
+
+    def needs_source(self, obs: Observation, overlap: float, baseline: bool) -> bool:
+        """Whether counting this observation needs the run's source (summaries do not carry it)."""
+        if not self.spec.sources or obs.id in self.entries:
+            return False
+        if is_active_status(obs.status):
+            return True
+        return not baseline and self._is_new(obs, overlap)
+
+    def _is_new(self, obs: Observation, overlap: float) -> bool:
+        start = self.window_start(overlap)
+        return start is not None and obs.created_at >= start
+
+    def oldest_active_key(self) -> float | None:
+        keys = [e.created_at for e in self.entries.values() if is_active_status(e.status)]
+        return min(keys) if keys else None
+
+    def apply(
+        self,
+        observations: Iterable[Observation],
+        sources: Mapping[str, str],
+        *,
+        overlap: float,
+        new_position: float | None,
+        baseline: bool = False,
+        reconciled: set[str] | None = None,
+    ) -> ApplyResult:
+        """Fold one sync's observations (latest summary per run) into the counters.
+
+        `reconciled`, when given, holds the id of every run the status-filtered listings and the scan
+        returned: active runs missing from it were deleted (or their transition was lost) and leave
+        the active gauges.
+        """
+        created = finished = 0
+        prune_start = (new_position - overlap) if new_position is not None else None
+        for obs in observations:
+            entry = self.entries.get(obs.id)
+            status = self.status_label(obs.status)
+            terminal = not is_active_status(status)
+            if entry is None:
+                is_new = not baseline and self._is_new(obs, overlap)
+                key = self.order_key(obs)
+                if not is_new and terminal and prune_start is not None and key < prune_start:
+                    continue  # finished before the window: nothing to count, nothing to remember
+                ptype = obs.processor_type
+                source = sources.get(obs.id, UNKNOWN_SOURCE) if self.spec.sources else ""
+                entry = Entry(status, source, ptype, obs.created_at, key)
+                if obs.resource is not None:
+                    entry.resource_id = self._resource_label(obs.resource)
+                self.entries[obs.id] = entry
+                if is_new:
+                    self.created[(source, ptype)] = self.created.get((source, ptype), 0) + 1
+                    created += 1
+                    if terminal:
+                        self._count_finish(entry, obs, status)
+                        finished += 1
+                elif terminal:
+                    entry.counted = (status,)
+                continue
+            entry.key = self.order_key(obs)
+            if status != entry.status:
+                entry.status = status
+                if terminal and status not in entry.counted:
+                    self._count_finish(entry, obs, status)
+                    finished += 1
+        removed = 0
+        if reconciled is not None:
+            gone = [
+                rid for rid, e in self.entries.items() if is_active_status(e.status) and rid not in reconciled
+            ]
+            for rid in gone:
+                del self.entries[rid]
+            removed = len(gone)
+        if new_position is not None:
+            self.position = new_position if self.position is None else max(self.position, new_position)
+            self._prune(self.position - overlap)
+        return ApplyResult(created, finished, removed)
+
+    def _prune(self, start: float) -> None:
+        stale = [rid for rid, e in self.entries.items() if e.key < start and not is_active_status(e.status)]
+        for rid in stale:
+            del self.entries[rid]
+
+    def _resource_label(self, resource: tuple[str, str]) -> str | None:
+        cfg = self.resource_labels
+        if not cfg.enabled:
+            return None
+        rid, name = resource
+        if cfg.allow and rid not in cfg.allow:
+            return "other"
+        if rid not in self.resource_names:
+            if len(self.resource_names) >= cfg.max_values:
+                return "other"
+            self.resource_names[rid] = name
+        return rid
+
+    def _count_finish(self, entry: Entry, obs: Observation, status: str) -> None:
+        key = (status, entry.source, entry.processor_type)
+        self.finished[key] = self.finished.get(key, 0) + 1
+        start = obs.started_at if obs.started_at is not None else obs.created_at
+        end = obs.finished_at if obs.finished_at is not None else obs.updated_at
+        hist = self.durations.get((status, entry.processor_type))
+        if hist is None:
+            hist = self.durations[(status, entry.processor_type)] = Histogram.empty()
+        hist.observe(max(0.0, end - start))
+        if obs.credits is not None and _CREDITED not in entry.counted:
+            ckey = (entry.source, entry.processor_type)
+            self.credits[ckey] = self.credits.get(ckey, 0.0) + obs.credits
+            entry.counted = (*entry.counted, _CREDITED)
+        entry.counted = (*entry.counted, status)
+        if entry.resource_id is not None:
+            rkey = (status, entry.resource_id)
+            self.finished_by_resource[rkey] = self.finished_by_resource.get(rkey, 0) + 1
+
+    def snapshot(self) -> KindSnapshot:
+        active: dict[tuple[str, str, str], int] = {}
+        for source in label_sources(self.spec):
+            for ptype in label_processor_types(self.spec):
+                for status in self.spec.active_statuses:
+                    active[(status, source, ptype)] = 0
+        oldest: dict[str, float] = {}
+        for e in self.entries.values():
+            if not is_active_status(e.status):
+                continue
+            akey = (e.status, e.source, e.processor_type)
+            active[akey] = active.get(akey, 0) + 1
+            if e.status not in oldest or e.created_at < oldest[e.status]:
+                oldest[e.status] = e.created_at
+        return KindSnapshot(
+            kind=self.spec.name,
+            created=dict(self.created),
+            finished=dict(self.finished),
+            credits=dict(self.credits),
+            durations={k: (tuple(h.buckets), h.total, h.count) for k, h in self.durations.items()},
+            active=active,
+            oldest_active_created=oldest,
+            finished_by_resource=dict(self.finished_by_resource),
+            resource_names=dict(self.resource_names),
+            tracked=len(self.entries),
+        )
+
+    # --- persistence (state.py owns the file; these only convert) ---------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "order": self.order.value if self.order else None,
+            "entries": {
+                rid: [
+                    e.status,
+                    e.source,
+                    e.processor_type,
+                    e.created_at,
+                    e.key,
+                    list(e.counted),
+                    e.resource_id,
+                ]
+                for rid, e in self.entries.items()
+            },
+            "created": [[*k, v] for k, v in self.created.items()],
+            "finished": [[*k, v] for k, v in self.finished.items()],
+            "credits": [[*k, v] for k, v in self.credits.items()],
+            "durations": [[*k, h.buckets, h.total, h.count] for k, h in self.durations.items()],
+            "finished_by_resource": [[*k, v] for k, v in self.finished_by_resource.items()],
+            "resource_names": self.resource_names,
+            "extra_statuses": sorted(self.extra_statuses),
+        }
+
+    def load_dict(self, data: Mapping[str, Any]) -> None:
+        """Restore from `to_dict` output; raises (KeyError, TypeError, ValueError) on a malformed dict."""
+        position = data["position"]
+        self.position = None if position is None else float(position)
+        self.order = Order(data["order"]) if data.get("order") else None
+        self.entries = {
+            str(rid): Entry(
+                str(v[0]), str(v[1]), str(v[2]), float(v[3]), float(v[4]), tuple(map(str, v[5])), v[6]
+            )
+            for rid, v in data["entries"].items()
+        }
+        self.created = {(str(s), str(p)): int(v) for s, p, v in data["created"]}
+        self.finished = {(str(st), str(s), str(p)): int(v) for st, s, p, v in data["finished"]}
+        self.credits = {(str(s), str(p)): float(v) for s, p, v in data["credits"]}
+        self.durations = {}
+        for status, ptype, buckets, total, count in data["durations"]:
+            if len(buckets) != len(DURATION_BUCKETS):
+                raise ValueError("histogram buckets differ from this version's")
+            self.durations[(str(status), str(ptype))] = Histogram(
+                [int(b) for b in buckets], float(total), int(count)
+            )
+        self.finished_by_resource = {(str(s), str(r)): int(v) for s, r, v in data["finished_by_resource"]}
+        self.resource_names = {str(k): str(v) for k, v in data["resource_names"].items()}
+        self.extra_statuses = {str(s) for s in data["extra_statuses"]}
+        self._init_series()

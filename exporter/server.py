@@ -1,0 +1,120 @@
+"""The HTTP server: /metrics (cached exposition), /healthz, /readyz and a landing page."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from . import __version__
+from .collector import Exposition
+
+log = logging.getLogger(__name__)
+
+LANDING = """<!doctype html>
+<html><head><title>Extend exporter</title></head>
+<body><h1>Extend exporter</h1><p>Version {version}</p>
+<ul><li><a href="metrics">/metrics</a></li><li><a href="healthz">/healthz</a></li>
+<li><a href="readyz">/readyz</a></li></ul></body></html>
+"""
+
+
+class MetricsServer:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        exposition: Exposition,
+        readiness: Callable[[], list[str]],
+        *,
+        authorize: Callable[[str | None], bool] | None = None,
+        wrap_socket: Callable[[ThreadingHTTPServer], None] | None = None,
+    ) -> None:
+        handler = _make_handler(exposition, readiness, authorize)
+        self._httpd = ThreadingHTTPServer((host, port), handler)
+        self._httpd.daemon_threads = True
+        if wrap_socket is not None:
+            wrap_socket(self._httpd)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def _make_handler(
+    exposition: Exposition,
+    readiness: Callable[[], list[str]],
+    authorize: Callable[[str | None], bool] | None,
+) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = f"extend-exporter/{__version__}"
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            log.debug("%s %s", self.address_string(), format % args)
+
+        def _send(
+            self, code: int, body: bytes, content_type: str, extra: dict[str, str] | None = None
+        ) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (extra or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def do_HEAD(self) -> None:
+            self.do_GET()
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if authorize is not None and not authorize(self.headers.get("Authorization")):
+                self._send(
+                    401,
+                    b"Unauthorized\n",
+                    "text/plain; charset=utf-8",
+                    {"WWW-Authenticate": 'Basic realm="extend-exporter"'},
+                )
+                return
+            if path == "/metrics":
+                rendered = exposition.current
+                if "gzip" in self.headers.get("Accept-Encoding", ""):
+                    self._send(
+                        200,
+                        rendered.gzipped,
+                        CONTENT_TYPE_LATEST,
+                        {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+                    )
+                else:
+                    self._send(200, rendered.text, CONTENT_TYPE_LATEST, {"Vary": "Accept-Encoding"})
+            elif path == "/healthz":
+                self._send(200, b"ok\n", "text/plain; charset=utf-8")
+            elif path == "/readyz":
+                problems = readiness()
+                if problems:
+                    self._send(
+                        503,
+                        ("not ready\n" + "\n".join(problems) + "\n").encode(),
+                        "text/plain; charset=utf-8",
+                    )
+                else:
+                    self._send(200, b"ready\n", "text/plain; charset=utf-8")
+            elif path == "/":
+                self._send(200, LANDING.format(version=__version__).encode(), "text/html; charset=utf-8")
+            else:
+                self._send(404, b"not found\n", "text/plain; charset=utf-8")
+
+    return Handler

@@ -1,0 +1,284 @@
+"""One sync of one run kind: read what changed from the API and fold it into the engine.
+
+The algorithm (see also engine.py for the counting rule):
+
+1. Baseline (first sync, no state) and reconcile syncs list every active status in full, so the
+   ledger starts with (or is corrected to) exactly the runs that are active. Runs missing from those
+   listings and from the scan were deleted and leave the gauges.
+2. The scan lists the kind newest first (`sortBy=updatedAt&sortDir=desc`) and stops at the first
+   page that reaches past the last sync position minus the overlap. An idle kind costs one request.
+3. With cursor pagination a run updated while we page moves to the top, onto a page we already read:
+   we would miss it. So when the scan took more than one page, we re-read from the top down to the
+   scan's first item; a re-read that fits in one page is atomic, so after it every run changed since
+   the last sync is known in its latest state. Re-reads repeat (bounded) until one fits in one page.
+4. Summaries carry no `source`. Runs that need one (new or active and not yet in the ledger) are
+   looked up in source-filtered listings, newest first, stopping as soon as all are found; runs no
+   listing returns (a source value newer than this exporter) are counted under source UNKNOWN.
+
+`/parse_runs` cannot be sorted. The listing is checked page by page: newest-created first (what the
+API is reported to do) is handled by scanning down to the older of the last position minus overlap
+and the oldest active run's creation (creation order does not move runs when they change, so no
+re-read is needed and every active run is seen again); an updatedAt order is handled as above; any
+other order falls back to reading the whole list each sync, which is exact but costly, and is logged.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+from .api import ApiClient
+from .engine import ApplyResult, KindState, Observation
+from .kinds import KindSpec, Order
+from .summaries import SummaryError, observation
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    page_size: int = 1000
+    overlap_seconds: float = 120.0
+    reconcile_interval_seconds: float = 900.0
+    max_rereads: int = 3
+    attribution_rounds: int = 3
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    kind: str
+    requests: int
+    observed: int
+    baseline: bool
+    reconciled: bool
+    result: ApplyResult
+    duration: float
+
+
+class _OrderChanged(Exception):
+    def __init__(self, order: Order) -> None:
+        super().__init__(order.value)
+        self.order = order
+
+
+class KindSyncer:
+    def __init__(
+        self,
+        state: KindState,
+        client: ApiClient,
+        settings: SyncSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_invalid_summary: Callable[[str], None] | None = None,
+    ) -> None:
+        self.state = state
+        self.spec: KindSpec = state.spec
+        self.client = client
+        self.settings = settings
+        self._clock = clock
+        self._on_invalid = on_invalid_summary
+        self._last_reconcile = clock()
+        self._requests = 0
+        self._last_duration = 0.0
+
+    @property
+    def overlap(self) -> float:
+        # Covers clock skew and write-visibility lag, plus however long the last sync took.
+        return self.settings.overlap_seconds + self._last_duration
+
+    def sync(self, *, force_reconcile: bool = False) -> SyncReport:
+        started = self._clock()
+        baseline = self.state.position is None
+        reconcile = (
+            baseline
+            or force_reconcile
+            or (started - self._last_reconcile >= self.settings.reconcile_interval_seconds)
+        )
+        self._requests = 0
+        for _ in range(3):
+            try:
+                seen, reconciled, position = self._collect(baseline, reconcile)
+                break
+            except _OrderChanged as change:
+                log.warning(
+                    "%s: listing order is %s, not %s; adapting",
+                    self.spec.name,
+                    change.order.value,
+                    self.state.effective_order.value,
+                )
+                self.state.order = change.order
+        else:  # pragma: no cover - the order can change at most twice (CREATED -> UPDATED -> NONE)
+            raise RuntimeError("listing order kept changing")
+        need = {rid for rid, obs in seen.items() if self.state.needs_source(obs, self.overlap, baseline)}
+        sources = self._attribute(need, seen) if need else {}
+        result = self.state.apply(
+            seen.values(),
+            sources,
+            overlap=self.overlap,
+            new_position=position,
+            baseline=baseline,
+            reconciled=reconciled,
+        )
+        if reconcile:
+            self._last_reconcile = started
+        duration = self._clock() - started
+        self._last_duration = max(0.0, duration)
+        return SyncReport(self.spec.name, self._requests, len(seen), baseline, reconcile, result, duration)
+
+    # --- listings -----------------------------------------------------------------------------------
+
+    def _params(self, **filters: str) -> dict[str, str | int]:
+        params: dict[str, str | int] = {"maxPageSize": self.settings.page_size, **filters}
+        if self.spec.sortable:
+            params["sortBy"] = "updatedAt"
+            params["sortDir"] = "desc"
+        return params
+
+    def _pages(self, params: Mapping[str, str | int]) -> Iterator[list[Observation]]:
+        for page in self.client.iter_pages(self.spec, params):
+            self._requests += 1
+            items: list[Observation] = []
+            for raw in page.items:
+                try:
+                    items.append(observation(self.spec, raw))
+                except SummaryError as exc:
+                    log.warning("%s: skipping a run summary: %s", self.spec.name, exc)
+                    if self._on_invalid:
+                        self._on_invalid(self.spec.name)
+            self._check_order(items)
+            yield items
+
+    def _check_order(self, items: list[Observation]) -> None:
+        """Within one page (atomic) keys must not increase; else the listing has another order."""
+        if self.spec.sortable or len(items) < 2:
+            return
+        order = self.state.effective_order
+        if order is Order.NONE or _descending(items, order):
+            return
+        if order is Order.CREATED and _descending(items, Order.UPDATED):
+            raise _OrderChanged(Order.UPDATED)
+        raise _OrderChanged(Order.NONE)
+
+    def _key(self, obs: Observation) -> float:
+        return obs.created_at if self.state.effective_order is Order.CREATED else obs.updated_at
+
+    def _collect(
+        self, baseline: bool, reconcile: bool
+    ) -> tuple[dict[str, Observation], set[str] | None, float]:
+        seen: dict[str, Observation] = {}
+        order = self.state.effective_order
+        probe_top: float | None = None
+        if baseline and order is not Order.NONE:
+            probe_top = self._top_key()
+        reconciled: set[str] | None = None
+        if reconcile:
+            reconciled = set()
+            for status in self.spec.active_statuses:
+                for items in self._pages(self._params(status=status)):
+                    for obs in items:
+                        _merge(seen, obs)
+                        reconciled.add(obs.id)
+        bound = self._scan_bound(probe_top)
+        top, pages = self._scan(seen, bound)
+        if order is Order.UPDATED and pages > 1 and top is not None:
+            self._reread(seen, top)
+        if reconciled is not None:
+            reconciled.update(seen)
+        known = [self._key(obs) for obs in seen.values()]
+        known += [k for k in (probe_top, self.state.position) if k is not None]
+        # An empty list has no server timestamp to anchor on: start the window at our own clock.
+        position = max(known) if known else self._clock()
+        return seen, reconciled, position
+
+    def _top_key(self) -> float | None:
+        params = self._params()
+        params["maxPageSize"] = 1
+        for items in self._pages(params):
+            return self._key(items[0]) if items else None
+        return None
+
+    def _scan_bound(self, probe_top: float | None) -> float:
+        order = self.state.effective_order
+        if order is Order.NONE:
+            return -math.inf
+        start = self.state.window_start(self.overlap)
+        if start is None:
+            start = probe_top - self.overlap if probe_top is not None else -math.inf
+        if order is Order.CREATED:
+            oldest = self.state.oldest_active_key()
+            if oldest is not None:
+                start = min(start, oldest)
+        return start
+
+    def _scan(self, seen: dict[str, Observation], bound: float) -> tuple[float | None, int]:
+        top: float | None = None
+        pages = 0
+        for items in self._pages(self._params()):
+            pages += 1
+            if items and top is None:
+                top = self._key(items[0])
+            for obs in items:
+                _merge(seen, obs)
+            if items and self._key(items[-1]) < bound:
+                break
+        return top, pages
+
+    def _reread(self, seen: dict[str, Observation], top: float) -> None:
+        for _ in range(self.settings.max_rereads):
+            pages = 0
+            first: float | None = None
+            for items in self._pages(self._params()):
+                pages += 1
+                if items and first is None:
+                    first = self._key(items[0])
+                for obs in items:
+                    _merge(seen, obs)
+                if items and self._key(items[-1]) < top:
+                    break
+            if pages <= 1 or first is None:
+                return
+            top = first
+        log.warning("%s: the list kept changing while being read; a run may be counted late", self.spec.name)
+
+    def _attribute(self, need: set[str], seen: Mapping[str, Observation]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        remaining = set(need)
+        ranked = sorted(self.spec.sources, key=lambda s: -self._source_weight(s))
+        for _ in range(self.settings.attribution_rounds):
+            if not remaining:
+                break
+            oldest = min(self._key(seen[rid]) for rid in remaining)
+            for source in ranked:
+                if not remaining:
+                    break
+                for items in self._pages(self._params(source=source)):
+                    for obs in items:
+                        if obs.id in remaining:
+                            found[obs.id] = source
+                            remaining.discard(obs.id)
+                    if not remaining or (items and self._key(items[-1]) < oldest):
+                        break
+        if remaining:
+            log.info(
+                "%s: %d run(s) matched no known source; counted as UNKNOWN", self.spec.name, len(remaining)
+            )
+        return found
+
+    def _source_weight(self, source: str) -> int:
+        return sum(v for (s, _), v in self.state.created.items() if s == source)
+
+
+def _merge(seen: dict[str, Observation], obs: Observation) -> None:
+    """Keep the latest state of each run; on equal updatedAt the later read wins."""
+    current = seen.get(obs.id)
+    if current is None or obs.updated_at >= current.updated_at:
+        seen[obs.id] = obs
+
+
+def _descending(items: list[Observation], order: Order) -> bool:
+    keys = [o.created_at for o in items] if order is Order.CREATED else [o.updated_at for o in items]
+    return all(a >= b for a, b in itertools.pairwise(keys))

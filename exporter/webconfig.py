@@ -1,0 +1,125 @@
+"""Protecting /metrics: the Prometheus exporter-toolkit web configuration file (--web.config.file).
+
+Supported keys: `tls_server_config` (`cert_file`, `key_file`, `client_ca_file`, `client_auth_type`,
+`min_version`) and `basic_auth_users` (user: bcrypt hash), as Go exporters read them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import ssl
+import threading
+from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import yaml
+
+from .config import ConfigError
+
+_TLS_VERSIONS = {
+    "TLS10": ssl.TLSVersion.TLSv1,
+    "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2,
+    "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+_CLIENT_AUTH = {
+    "NoClientCert": ssl.CERT_NONE,
+    "RequestClientCert": ssl.CERT_OPTIONAL,
+    "RequireAnyClientCert": ssl.CERT_REQUIRED,
+    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
+    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+}
+# Compared against when the user is unknown, so a wrong user costs the same time as a wrong password.
+_DUMMY_HASH = bcrypt.hashpw(b"extend-exporter", bcrypt.gensalt(rounds=10))
+
+
+@dataclass
+class WebConfig:
+    users: dict[str, bytes]
+    tls: ssl.SSLContext | None
+    _verified: set[bytes] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def authorize(self, header: str | None) -> bool:
+        if not self.users:
+            return True
+        if not header or not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        hashed = self.users.get(user)
+        # bcrypt is slow on purpose; remember credentials that passed (keyed by a digest, not the text).
+        digest = hashlib.sha256(f"{user}\0{password}".encode()).digest()
+        with self._lock:
+            if hashed is not None and any(hmac.compare_digest(digest, d) for d in self._verified):
+                return True
+        ok = bcrypt.checkpw(password.encode(), hashed if hashed is not None else _DUMMY_HASH)
+        if ok and hashed is not None:
+            with self._lock:
+                self._verified.add(digest)
+            return True
+        return False
+
+    def wrap_server(self, httpd: ThreadingHTTPServer) -> None:
+        if self.tls is not None:
+            # Handshake in the request thread, not in the accept loop.
+            httpd.socket = self.tls.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
+
+
+def _fail(path: Path, message: str) -> ConfigError:
+    return ConfigError(
+        f"invalid setting EXTEND_EXPORTER_WEB_CONFIG_FILE (--web-config-file): {path}: {message}"
+    )
+
+
+def load_web_config(path: Path) -> WebConfig:
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise _fail(path, exc.strerror or "unreadable") from None
+    except (yaml.YAMLError, UnicodeDecodeError):
+        raise _fail(path, "not valid YAML") from None
+    if not isinstance(data, dict):
+        raise _fail(path, "must be a YAML mapping")
+    unknown = set(data) - {"tls_server_config", "basic_auth_users", "http_server_config"}
+    if unknown:
+        raise _fail(path, f"unknown key {sorted(unknown)[0]!r}")
+    users: dict[str, bytes] = {}
+    for user, hashed in (data.get("basic_auth_users") or {}).items():
+        if not isinstance(hashed, str) or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
+            raise _fail(path, f"basic_auth_users.{user}: not a bcrypt hash")
+        users[str(user)] = hashed.encode()
+    tls_cfg = data.get("tls_server_config")
+    return WebConfig(users, _tls_context(path, tls_cfg) if tls_cfg else None)
+
+
+def _tls_context(path: Path, cfg: Any) -> ssl.SSLContext:
+    if not isinstance(cfg, dict) or not cfg.get("cert_file") or not cfg.get("key_file"):
+        raise _fail(path, "tls_server_config needs cert_file and key_file")
+    base = path.parent
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = _TLS_VERSIONS.get(str(cfg.get("min_version", "TLS12")), ssl.TLSVersion.TLSv1_2)
+    try:
+        ctx.load_cert_chain(base / cfg["cert_file"], base / cfg["key_file"])
+    except (OSError, ssl.SSLError) as exc:
+        raise _fail(path, f"cannot load cert_file/key_file ({type(exc).__name__})") from None
+    auth = str(cfg.get("client_auth_type", "NoClientCert"))
+    if auth not in _CLIENT_AUTH:
+        raise _fail(path, f"unknown client_auth_type {auth!r}")
+    ctx.verify_mode = _CLIENT_AUTH[auth]
+    if cfg.get("client_ca_file"):
+        try:
+            ctx.load_verify_locations(base / cfg["client_ca_file"])
+        except (OSError, ssl.SSLError) as exc:
+            raise _fail(path, f"cannot load client_ca_file ({type(exc).__name__})") from None
+    elif auth in ("RequireAndVerifyClientCert", "VerifyClientCertIfGiven"):
+        raise _fail(path, f"client_auth_type {auth} needs client_ca_file")
+    return ctx

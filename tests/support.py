@@ -1,0 +1,178 @@
+"""Helpers shared by the end-to-end tests: free ports, deadlines, an exporter subprocess, metrics."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+T = TypeVar("T")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    predicate: Callable[[], T | None | bool], timeout: float, interval: float = 0.05, message: str = ""
+) -> T:
+    """Poll until `predicate` returns something truthy; AssertionError at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            value = predicate()
+        except Exception as exc:  # the thing polled may not be up yet
+            value, last = None, exc
+        if value:
+            return value  # type: ignore[return-value]
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}: {last!r}")
+        time.sleep(interval)
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def parse_metrics(text: str) -> Samples:
+    """Every sample as {(name, sorted labels): value}."""
+    out: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def series(samples: Samples, name: str, **match: str) -> dict[tuple[tuple[str, str], ...], float]:
+    return {
+        labels: v
+        for (n, labels), v in samples.items()
+        if n == name and all(dict(labels).get(k) == val for k, val in match.items())
+    }
+
+
+class ExporterProcess:
+    """`python -m exporter run` in a subprocess on a free loopback port."""
+
+    def __init__(self, env: dict[str, str], port: int, log_path: Path) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "exporter", "run"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+        try:
+            wait_until(self._healthy, timeout=20, message="exporter /healthz")
+        except AssertionError:
+            self.stop()
+            raise AssertionError(f"exporter did not start:\n{self.logs()}") from None
+
+    def _healthy(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"exporter exited with {self.proc.returncode}:\n{self.logs()}")
+        return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+
+    def logs(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def get(self, path: str, **kwargs: object) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", timeout=5, **kwargs)  # type: ignore[arg-type]
+
+    def metrics_text(self) -> str:
+        response = self.get("/metrics")
+        response.raise_for_status()
+        return response.text
+
+    def metrics(self) -> Samples:
+        return parse_metrics(self.metrics_text())
+
+    def send(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 15) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self._log.close()
+        return self.proc.returncode
+
+    def __enter__(self) -> ExporterProcess:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def exporter_env(
+    sim_url: str,
+    api_key: str,
+    *,
+    port: int,
+    kinds: str | None = None,
+    poll_interval: float = 1.0,
+    extra_env: dict[str, str] | None = None,
+    state_file: str | None = None,
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXTEND_")}
+    env.update(
+        EXTEND_API_KEY=api_key,
+        EXTEND_API_BASE_URL=sim_url,
+        EXTEND_EXPORTER_LISTEN_ADDRESS=f"127.0.0.1:{port}",
+        EXTEND_EXPORTER_POLL_INTERVAL_SECONDS=str(poll_interval),
+        EXTEND_EXPORTER_MAX_REQUESTS_PER_SECOND="50",
+        EXTEND_EXPORTER_LOG_LEVEL="debug",
+    )
+    if kinds:
+        env["EXTEND_EXPORTER_KINDS"] = kinds
+    if state_file:
+        env["EXTEND_EXPORTER_STATE_FILE"] = state_file
+    env.update(extra_env or {})
+    return env
+
+
+def start_exporter(
+    sim_url: str,
+    api_key: str,
+    *,
+    kinds: str | None = None,
+    poll_interval: float = 1.0,
+    extra_env: dict[str, str] | None = None,
+    state_file: str | None = None,
+) -> ExporterProcess:
+    port = free_port()
+    env = exporter_env(
+        sim_url, api_key, port=port, kinds=kinds, poll_interval=poll_interval, extra_env=extra_env,
+        state_file=state_file,
+    )
+    log_path = Path(tempfile.mkdtemp(prefix="extend-exporter-test-")) / "exporter.log"
+    return ExporterProcess(env, port, log_path)

@@ -1,0 +1,107 @@
+"""The counting rule of engine.KindState, one behaviour at a time."""
+
+from __future__ import annotations
+
+from exporter.engine import KindState, Observation, ResourceLabels
+from exporter.kinds import KINDS, UNKNOWN_SOURCE
+
+OVERLAP = 60.0
+
+
+def obs(rid: str, status: str, created: float, updated: float, **kw: object) -> Observation:
+    return Observation(rid, status, created, updated, **kw)  # type: ignore[arg-type]
+
+
+def baseline(state: KindState, *items: Observation, position: float = 1000.0) -> None:
+    sources = {o.id: "API" for o in items}
+    state.apply(items, sources, overlap=OVERLAP, new_position=position, baseline=True)
+
+
+def test_runs_finished_before_counting_began_are_not_counted() -> None:
+    state = KindState(KINDS["extract_run"])
+    baseline(state, obs("a", "PROCESSED", 100, 990, processor_type="EXTRACT"))
+    assert sum(state.finished.values()) == 0
+    assert sum(state.created.values()) == 0
+
+
+def test_active_run_finishing_counts_once_even_when_seen_again() -> None:
+    state = KindState(KINDS["extract_run"])
+    baseline(state, obs("a", "PROCESSING", 100, 990, processor_type="EXTRACT"))
+    for updated in (1010, 1020):
+        state.apply([obs("a", "FAILED", 100, updated, processor_type="EXTRACT")], {}, overlap=OVERLAP,
+                    new_position=updated)
+    assert state.finished[("FAILED", "API", "EXTRACT")] == 1
+    assert sum(state.created.values()) == 0  # it existed before counting began
+
+
+def test_new_run_counts_created_and_finished_with_its_source() -> None:
+    state = KindState(KINDS["classify_run"])
+    baseline(state)
+    state.apply([obs("n", "PROCESSED", 1005, 1010, processor_type="CLASSIFY", credits=2.5)],
+                {"n": "STUDIO"}, overlap=OVERLAP, new_position=1010)
+    assert state.created[("STUDIO", "CLASSIFY")] == 1
+    assert state.finished[("PROCESSED", "STUDIO", "CLASSIFY")] == 1
+    assert state.credits[("STUDIO", "CLASSIFY")] == 2.5
+    hist = state.durations[("PROCESSED", "CLASSIFY")]
+    assert hist.count == 1 and hist.total == 5.0
+
+
+def test_old_finished_run_touched_again_is_not_counted_again() -> None:
+    """A PROCESSED run reviewed much later comes back with a new updatedAt but an old createdAt."""
+    state = KindState(KINDS["extract_run"])
+    baseline(state)
+    state.apply([obs("old", "PROCESSED", 10, 5000)], {}, overlap=OVERLAP, new_position=5000)
+    assert sum(state.finished.values()) == 0
+    assert state.needs_source(obs("old2", "PROCESSED", 10, 6000), OVERLAP, baseline=False) is False
+
+
+def test_each_terminal_status_counts_once_per_run() -> None:
+    state = KindState(KINDS["workflow_run"])
+    baseline(state, obs("w", "PROCESSING", 900, 990))
+    state.apply([obs("w", "FAILED", 900, 1010)], {}, overlap=OVERLAP, new_position=1010)
+    state.apply([obs("w", "PROCESSING", 900, 1020)], {}, overlap=OVERLAP, new_position=1020)
+    state.apply([obs("w", "FAILED", 900, 1030)], {}, overlap=OVERLAP, new_position=1030)
+    state.apply([obs("w", "PROCESSED", 900, 1040)], {}, overlap=OVERLAP, new_position=1040)
+    assert state.finished[("FAILED", "", "")] == 1
+    assert state.finished[("PROCESSED", "", "")] == 1
+
+
+def test_reconcile_drops_deleted_active_runs() -> None:
+    state = KindState(KINDS["edit_run"])
+    baseline(state, obs("x", "PROCESSING", 900, 990), obs("y", "PROCESSING", 900, 990))
+    state.apply([], {}, overlap=OVERLAP, new_position=1000, reconciled={"y"})
+    snap = state.snapshot()
+    assert snap.active[("PROCESSING", "API", "")] == 1
+
+
+def test_unknown_status_and_source_are_counted_not_dropped() -> None:
+    state = KindState(KINDS["extract_run"])
+    baseline(state)
+    state.apply([obs("z", "ARCHIVED", 1001, 1002, processor_type="EXTRACT")], {}, overlap=OVERLAP,
+                new_position=1002)
+    assert state.finished[("ARCHIVED", UNKNOWN_SOURCE, "EXTRACT")] == 1
+
+
+def test_known_label_combinations_start_at_zero() -> None:
+    state = KindState(KINDS["processor_run"])
+    assert state.finished[("FAILED", "API", "SPLITTER")] == 0
+    assert state.snapshot().active[("PENDING", "WORKFLOW_RUN", "CLASSIFY")] == 0
+
+
+def test_per_resource_labels_are_capped() -> None:
+    state = KindState(KINDS["extract_run"], ResourceLabels(enabled=True, max_values=1))
+    baseline(state)
+    items = [obs(f"r{i}", "FAILED", 1001, 1002, resource=(f"ex_{i}", f"Extractor {i}")) for i in range(3)]
+    state.apply(items, {o.id: "API" for o in items}, overlap=OVERLAP, new_position=1002)
+    assert state.finished_by_resource == {("FAILED", "ex_0"): 1, ("FAILED", "other"): 2}
+    assert state.resource_names == {"ex_0": "Extractor 0"}
+
+
+def test_state_round_trips() -> None:
+    state = KindState(KINDS["workflow_run"])
+    baseline(state, obs("w", "NEEDS_REVIEW", 900, 990))
+    state.apply([obs("v", "REJECTED", 1001, 1003, credits=1.0)], {}, overlap=OVERLAP, new_position=1003)
+    copy = KindState(KINDS["workflow_run"])
+    copy.load_dict(state.to_dict())
+    assert copy.snapshot() == state.snapshot()
+    assert copy.position == state.position
