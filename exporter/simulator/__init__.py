@@ -1,0 +1,35 @@
+"""Extend API simulator: a faithful fake of Extend's run-list endpoints for tests and the demo.
+
+Quick use::
+
+    from exporter.simulator import Simulator, SimConfig
+    sim = Simulator(SimConfig(seed=1, history=500, qps_limit=None))
+    sim.start()                      # HTTP on 127.0.0.1:<free port>
+    mark = sim.mark()
+    sim.advance(60)                  # one virtual minute of workload
+    sim.truth.created_since(mark)    # {(kind, source, processor_type): n}
+    sim.stop()
+
+Modules: ``config`` (SimConfig), ``clock`` (virtual clock), ``model`` (runs and indices), ``workload``
+(history + live transitions), ``views`` (JSON summaries per endpoint/version), ``query`` (filters, ordering,
+cursor modes, tokens), ``faults`` (fault injection, QPS limit), ``api`` (request handling and documented
+choices), ``control`` (/_sim/ endpoints), ``http`` (server), ``truth`` (ground truth), ``scenarios``,
+``cli``.  Cursor semantics are documented in ``query``; fault kinds in ``faults``; label semantics in
+``truth``.
+"""
+
+from .config import SimConfig
+from .faults import Fault
+from .scenarios import DeleteRate, FailureSpike, KeyRevocation, RateChange, RunDeletion
+from .simulator import Simulator
+
+__all__ = [
+    "DeleteRate",
+    "FailureSpike",
+    "Fault",
+    "KeyRevocation",
+    "RateChange",
+    "RunDeletion",
+    "SimConfig",
+    "Simulator",
+]

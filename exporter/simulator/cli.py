@@ -1,0 +1,159 @@
+"""``extend-exporter simulate``: the simulator as a standalone server (also ``python -m exporter.simulator``).
+
+Prints one line with the URL and the API key, serves until SIGINT/SIGTERM, exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+from .config import SimConfig
+from .enums import FAMILIES
+from .simulator import Simulator
+
+
+def _rate(value: str) -> tuple[str, float]:
+    fam, sep, per_min = value.partition("=")
+    if not sep or fam not in FAMILIES:
+        raise argparse.ArgumentTypeError(f"expected FAMILY=PER_MIN with FAMILY in {', '.join(FAMILIES)}")
+    try:
+        return fam, float(per_min)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"bad rate {per_min!r}") from exc
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError("expected HOST:PORT")
+    return host or "127.0.0.1", int(port)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--listen", type=_listen, default=("127.0.0.1", 8089), help="HOST:PORT (0 = free port)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--history", type=int, default=20_000, help="finished runs before the start")
+    parser.add_argument(
+        "--rate",
+        type=_rate,
+        action="append",
+        default=[],
+        metavar="FAMILY=PER_MIN",
+        help=f"arrival rate per virtual minute; FAMILY in {', '.join(FAMILIES)} (repeatable)",
+    )
+    parser.add_argument(
+        "--realtime",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="advance the virtual clock with wall time (--no-realtime: only POST /_sim/advance moves it)",
+    )
+    parser.add_argument("--speed", type=float, default=1.0, help="virtual seconds per wall second")
+    parser.add_argument("--cursor-mode", choices=("offset", "keyset", "snapshot"), default="offset")
+    parser.add_argument("--qps-limit", type=float, default=10.0, help="server-side QPS limit (0 = off)")
+    parser.add_argument("--timestamp-precision", choices=("s", "ms"), default="s")
+    parser.add_argument("--end-token-style", choices=("null", "absent"), default=None)
+    parser.add_argument("--parse-order", choices=("created_desc", "updated_desc"), default="created_desc")
+    parser.add_argument("--failure-rate", type=float, default=0.05)
+    parser.add_argument("--delete-rate", type=float, default=0.0, help="random deletions per virtual minute")
+    parser.add_argument("--api-key", default="sk_sim_test", help="workspace-scoped API key to accept")
+    parser.add_argument("--org-key", default=None, help="also accept this organisation-scoped key")
+    parser.add_argument("--workspace-id", default="ws_sim_0001")
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    keys: dict[str, dict[str, Any]] = {args.api_key: {"org_scoped": False}}
+    if args.org_key:
+        keys[args.org_key] = {"org_scoped": True}
+    cfg = SimConfig(
+        seed=args.seed,
+        keys=keys,
+        api_key=args.api_key,
+        workspace_id=args.workspace_id,
+        cursor_mode=args.cursor_mode,
+        end_token_style=args.end_token_style,
+        timestamp_precision=args.timestamp_precision,
+        parse_order=args.parse_order,
+        qps_limit=args.qps_limit or None,
+        history=args.history,
+        failure_rate=args.failure_rate,
+        delete_rate_per_min=args.delete_rate,
+        realtime=args.realtime,
+        speed=args.speed,
+    )
+    for fam, per_min in args.rate:
+        cfg.rates[fam] = per_min
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    sim = Simulator(config_from_args(args))
+    host, port = args.listen
+    sim.start(host=host, port=port)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    print(
+        f"Extend API simulator listening on {sim.url} "
+        f"(api key: {sim.api_key}, workspace: {sim.workspace_id}, cursor mode: {sim.config.cursor_mode})",
+        flush=True,
+    )
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sim.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 0
+
+
+def demo_config(seed: int = 7) -> SimConfig:
+    """A lively default workload across all families, real-clock, modest history, 10 QPS."""
+    return SimConfig(
+        seed=seed,
+        # Start the virtual clock at the real now, so ages and timestamps look like a live workspace.
+        epoch=datetime.now(UTC).replace(microsecond=0),
+        history=20_000,
+        rates={
+            "workflow": 20.0,
+            "extract": 40.0,
+            "classify": 20.0,
+            "split": 10.0,
+            "parse": 40.0,
+            "edit": 6.0,
+        },
+        failure_rate=0.08,
+        cancel_rate=0.03,
+        needs_review_rate=0.25,
+        review_seconds=120.0,
+        qps_limit=10.0,
+        realtime=True,
+        speed=1.0,
+    )
+
+
+def start_demo_simulator(host: str = "127.0.0.1", port: int = 0) -> Simulator:
+    sim = Simulator(demo_config())
+    sim.start(host=host, port=port)
+    return sim
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="extend-simulator", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Attributes derived from (seed, seq) instead of stored per run: file, sourceId, failure reason, ...
+
+Keeping these out of ``Run`` keeps a million-run history small in memory.
+"""
+
+from __future__ import annotations
+
+from .enums import (
+    BATCH_PREFIX,
+    DEFAULT_BATCH_PREFIX,
+    FAILURE_REASONS,
+    FILE_EXT,
+    FILE_TYPES,
+    PROCESSOR_FAMILIES,
+)
+from .ids import derived_id, h
+from .model import BATCH_SALT, Run
+
+_STEMS = (
+    "invoice",
+    "receipt",
+    "bank_statement",
+    "w2_form",
+    "contract",
+    "purchase_order",
+    "bill_of_lading",
+    "insurance_claim",
+    "paystub",
+    "utility_bill",
+    "loan_application",
+    "medical_record",
+)
+_FAILURE_MESSAGES = {
+    "INTERNAL_ERROR": "An unexpected internal error occurred.",
+    "FAILED_TO_PROCESS_FILE": "Failed to process the file.",
+    "INVALID_PROCESSOR": "The processor configuration is invalid.",
+    "PARSING_ERROR": "Failed to parse the extraction output.",
+    "OUT_OF_CREDITS": "Insufficient credits.",
+    "PRE_PROCESSING_FAILURE": "An error occurred during preprocessing.",
+    "UNABLE_TO_DOWNLOAD_FILE": "The file could not be downloaded.",
+    "CORRUPT_FILE": "The file appears to be corrupted.",
+    "OCR_ERROR": "An error occurred during OCR.",
+    "PASSWORD_PROTECTED_FILE": "The file is password protected.",
+    "FIELD_DETECTION_ERROR": "An error occurred during field detection.",
+    "EMPTY_SCHEMA": "No schema was provided and no fields could be detected.",
+    "STEP_FAILED": "A workflow step failed.",
+}
+
+
+def file_type(seed: int, run: Run) -> str:
+    if run.fam == "edit":
+        return "PDF"
+    return FILE_TYPES[h(seed, run.seq, 0x21) % len(FILE_TYPES)]
+
+
+def file_name(seed: int, run: Run) -> str:
+    x = h(seed, run.seq, 0x22)
+    return f"{_STEMS[x % len(_STEMS)]}_{(x >> 16) % 100000:05d}.{FILE_EXT[file_type(seed, run)]}"
+
+
+def file_id(seed: int, run: Run) -> str:
+    return derived_id("file_", seed, run.seq, 0x23)
+
+
+def page_count(seed: int, run: Run) -> int:
+    return 1 + h(seed, run.seq, 0x24) % 24
+
+
+def batch_prefix(fam: str) -> str:
+    return BATCH_PREFIX.get(fam, DEFAULT_BATCH_PREFIX)
+
+
+def batch_id(seed: int, fam: str, batch_index: int) -> str:
+    return derived_id(batch_prefix(fam), seed, batch_index, BATCH_SALT)
+
+
+def source_id(seed: int, run: Run) -> str | None:
+    """The id of the entity that created the run (the ``sourceId`` filter)."""
+    src = run.source
+    if src is None:
+        return None
+    if src in ("BATCH_PROCESSOR_RUN", "BATCH_PARSER_RUN") and run.batch >= 0:
+        return batch_id(seed, run.fam, run.batch)
+    if src == "WORKFLOW_RUN":
+        return derived_id("workflow_run_", seed, run.seq, 0x26)
+    if src in ("DOCUMENT_PROCESSOR_RUN",):
+        return derived_id("exr_", seed, run.seq, 0x27)
+    if src == "EDIT_RUN":
+        return derived_id("edr_", seed, run.seq, 0x28)
+    return None
+
+
+def failure_reason(seed: int, run: Run) -> str:
+    reasons = FAILURE_REASONS[run.fam]
+    return reasons[h(seed, run.seq, 0x29) % len(reasons)]
+
+
+def failure_message(reason: str) -> str:
+    return _FAILURE_MESSAGES.get(reason, "The run failed.")
+
+
+def total_credits(seed: int, run: Run) -> float | None:
+    """``usage.totalCredits``: own credits plus the parse run it caused (extract/classify/split only)."""
+    if run.credits is None:
+        return None
+    if run.fam in PROCESSOR_FAMILIES:
+        return run.credits + 0.25 * (1 + h(seed, run.seq, 0x2A) % 8)
+    return run.credits
+
+
+def parse_run_id(seed: int, run: Run) -> str:
+    return derived_id("pr_", seed, run.seq, 0x2B)

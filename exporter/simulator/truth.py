@@ -1,0 +1,175 @@
+"""Ground truth for exact-count tests, in the exporter's label semantics.
+
+Labels:
+  kind            workflow_run | extract_run | classify_run | split_run | parse_run | edit_run | processor_run
+  source          the run's source enum value ("" for workflow_run)
+  processor_type  EXTRACT | CLASSIFY | SPLITTER for extract/classify/split/processor runs, else ""
+
+Every extract/classify/split event is counted twice: under its own kind and under ``processor_run``.
+
+Counters are cumulative since the simulator started (history is *not* counted: it existed before the epoch).
+``mark()`` snapshots them; ``*_since(mark)`` is "now minus snapshot", i.e. exactly the events that happened
+after the ``mark()`` call.  Mark 0 is the simulator start.  Returned dicts omit zero entries.
+
+A "finished" event is a transition into PROCESSED, FAILED, CANCELLED or REJECTED (NEEDS_REVIEW is active).
+Credits are summed over transitions into PROCESSED (they are multiples of 0.25, so float sums are exact).
+Deleting a run removes it from ``active()`` but never rewrites past created/finished/credits events.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass
+
+from .enums import ACTIVE, KIND, PROCESSED, PROCESSOR_RUN_KIND, PROCESSOR_TYPE, TERMINAL
+from .model import Run
+
+Label3 = tuple[str, str, str]
+Label4 = tuple[str, str, str, str]
+
+
+def labels3(run: Run) -> list[Label3]:
+    src = run.source or ""
+    ptype = PROCESSOR_TYPE.get(run.fam, "")
+    out = [(KIND[run.fam], src, ptype)]
+    if ptype:
+        out.append((PROCESSOR_RUN_KIND, src, ptype))
+    return out
+
+
+def labels4(run: Run, status: str) -> list[Label4]:
+    return [(k, status, s, p) for (k, s, p) in labels3(run)]
+
+
+@dataclass
+class _Snapshot:
+    created: Counter[Label3]
+    finished: Counter[Label4]
+    credits: dict[Label3, float]
+
+
+class Truth:
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+        self._created: Counter[Label3] = Counter()
+        self._finished: Counter[Label4] = Counter()
+        self._credits: dict[Label3, float] = {}
+        self._active: Counter[Label4] = Counter()
+        self._requests: Counter[str] = Counter()
+        self._by_code: Counter[tuple[str, int]] = Counter()
+        self._marks: list[_Snapshot] = []
+        self._nonstatus_updates = 0
+        self.mark()
+
+    # -- recording (called by the workload / server with the lock held) ---------------------------
+    def on_created(self, run: Run) -> None:
+        for lab in labels3(run):
+            self._created[lab] += 1
+        if run.status in ACTIVE:
+            for lab4 in labels4(run, run.status):
+                self._active[lab4] += 1
+
+    def on_transition(self, old: Run, new: Run) -> None:
+        if old.status == new.status:
+            self._nonstatus_updates += 1
+            return
+        if old.status in ACTIVE:
+            for lab4 in labels4(old, old.status):
+                self._dec(self._active, lab4)
+        if new.status in ACTIVE:
+            for lab4 in labels4(new, new.status):
+                self._active[lab4] += 1
+        if new.status in TERMINAL:
+            for lab4 in labels4(new, new.status):
+                self._finished[lab4] += 1
+        if new.status == PROCESSED and new.credits is not None:
+            for lab in labels3(new):
+                self._credits[lab] = self._credits.get(lab, 0.0) + new.credits
+
+    def on_deleted(self, run: Run) -> None:
+        if run.status in ACTIVE:
+            for lab4 in labels4(run, run.status):
+                self._dec(self._active, lab4)
+
+    def on_request(self, template: str, code: int) -> None:
+        with self._lock:
+            self._requests[template] += 1
+            self._by_code[(template, code)] += 1
+
+    @staticmethod
+    def _dec(counter: Counter[Label4], key: Label4) -> None:
+        v = counter[key] - 1
+        if v:
+            counter[key] = v
+        else:
+            del counter[key]
+
+    # -- queries ----------------------------------------------------------------------------------
+    def mark(self) -> int:
+        with self._lock:
+            self._marks.append(
+                _Snapshot(Counter(self._created), Counter(self._finished), dict(self._credits))
+            )
+            return len(self._marks) - 1
+
+    def _snap(self, mark: int) -> _Snapshot:
+        if not 0 <= mark < len(self._marks):
+            raise KeyError(f"unknown mark {mark}")
+        return self._marks[mark]
+
+    def created_since(self, mark: int) -> dict[Label3, int]:
+        with self._lock:
+            base = self._snap(mark).created
+            return {k: v - base.get(k, 0) for k, v in self._created.items() if v - base.get(k, 0)}
+
+    def finished_since(self, mark: int) -> dict[Label4, int]:
+        with self._lock:
+            base = self._snap(mark).finished
+            return {k: v - base.get(k, 0) for k, v in self._finished.items() if v - base.get(k, 0)}
+
+    def credits_since(self, mark: int) -> dict[Label3, float]:
+        with self._lock:
+            base = self._snap(mark).credits
+            out = {k: v - base.get(k, 0.0) for k, v in self._credits.items()}
+            return {k: v for k, v in out.items() if v}
+
+    def active(self) -> dict[Label4, int]:
+        with self._lock:
+            return {k: v for k, v in self._active.items() if v}
+
+    def requests(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._requests)
+
+    def requests_by_code(self) -> dict[tuple[str, int], int]:
+        with self._lock:
+            return dict(self._by_code)
+
+    def nonstatus_updates(self) -> int:
+        """Updates that bumped updatedAt without a status change (e.g. ``reviewed`` set), since start."""
+        with self._lock:
+            return self._nonstatus_updates
+
+    def to_json(self, mark: int) -> dict[str, object]:
+        """The /_sim/truth document: label tuples become objects."""
+        with self._lock:
+            return {
+                "mark": mark,
+                "created": [
+                    {"kind": k, "source": s, "processor_type": p, "count": n}
+                    for (k, s, p), n in sorted(self.created_since(mark).items())
+                ],
+                "finished": [
+                    {"kind": k, "status": st, "source": s, "processor_type": p, "count": n}
+                    for (k, st, s, p), n in sorted(self.finished_since(mark).items())
+                ],
+                "credits": [
+                    {"kind": k, "source": s, "processor_type": p, "credits": c}
+                    for (k, s, p), c in sorted(self.credits_since(mark).items())
+                ],
+                "active": [
+                    {"kind": k, "status": st, "source": s, "processor_type": p, "count": n}
+                    for (k, st, s, p), n in sorted(self.active().items())
+                ],
+            }
