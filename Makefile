@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench soak dashboards image-test clean
+.PHONY: demo test lint typecheck unit docs manifests bench soak dashboards image-test clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,8 @@ demo: $(STAMP)
 	$(BIN)/extend-exporter demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check exporter tests
-	$(BIN)/ruff format --check exporter tests
+	$(BIN)/ruff check exporter tests deploy/kubernetes grafana
+	$(BIN)/ruff format --check exporter tests deploy/kubernetes grafana
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -26,6 +26,22 @@ unit: $(STAMP)
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+docs: $(STAMP)
+	$(BIN)/python -m exporter.docs
+
+# Regenerate dashboards, Grafana provisioning and both alert-rule files (tests/dashboards fails on drift).
+dashboards: $(STAMP)
+	$(BIN)/python -m grafana.generate
+	$(BIN)/python deploy/kubernetes/render_prometheusrule.py
+
+# Build the container image with buildah and run it against the simulator (root; ~1.5 min cold, <1 min warm).
+image-test:
+	timeout --kill-after=30 900 bash deploy/image-test.sh
+
+# Regenerate the PrometheusRule from deploy/prometheus/extend-alerts.yaml (tests/deploy fails on drift).
+manifests: $(STAMP)
+	$(BIN)/python deploy/kubernetes/render_prometheusrule.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -41,7 +41,9 @@ class Exporter:
         self._clock = clock
         self.stop_event = threading.Event()
         self.registry = CollectorRegistry(auto_describe=False)
-        self.telemetry = Telemetry(self.registry, self.kinds, settings.api_version)
+        self.telemetry = Telemetry(
+            self.registry, self.kinds, settings.api_version, tuple(KINDS[k].path for k in self.kinds)
+        )
         self.invalid_summaries = Counter(
             "extend_invalid_summaries",
             "Run summaries skipped because they lack id, status or timestamps.",
@@ -111,6 +113,7 @@ class Exporter:
         try:
             with self._locks[kind]:
                 report = self.syncers[kind].sync()
+                self.states[kind].last_success = self._clock()
                 snapshot = self.states[kind].snapshot()
         except Cancelled:
             log.info("%s: sync abandoned (shutting down)", kind)
@@ -126,7 +129,7 @@ class Exporter:
             self.telemetry.sync_duration.labels(kind).observe(time.perf_counter() - started)
         self.runs.update(snapshot)
         self.telemetry.up.labels(kind).set(1)
-        self.telemetry.last_success.labels(kind).set(self._clock())
+        self.telemetry.last_success.labels(kind).set(self.states[kind].last_success or 0.0)
         self.telemetry.syncs.labels(kind, "success").inc()
         self.health.success(kind)
         log.debug(
@@ -170,8 +173,11 @@ class Exporter:
     def load_state(self) -> None:
         if self.store is not None:
             self.store.load(self.states)
-        for state in self.states.values():
+        for kind, state in self.states.items():
             self.runs.update(state.snapshot())
+            if state.last_success is not None:
+                # Alerts on staleness must see through a restart, not a fresh 0.
+                self.telemetry.last_success.labels(kind).set(state.last_success)
         self.exposition.refresh()
 
     def start_server(self) -> MetricsServer:

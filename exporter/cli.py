@@ -18,7 +18,14 @@ from pydantic import SecretStr
 
 from . import __version__
 from .apikey import ApiKeyError, ApiKeySource
-from .config import DEFAULT_PORT, ConfigError, Settings, env_name, flag_name, load_settings
+from .config import (
+    DEFAULT_PORT,
+    ConfigError,
+    Settings,
+    env_name,
+    flag_name,
+    load_settings,
+)
 from .logs import setup_logging
 
 log = logging.getLogger("exporter")
@@ -65,7 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_arguments(simulate)
     health = sub.add_parser("healthcheck", help="exit 0 when the exporter's /healthz answers 200")
-    health.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}/healthz")
+    health.add_argument(
+        "--url",
+        default=None,
+        help="default: /healthz on the port of EXTEND_EXPORTER_LISTEN_ADDRESS (or 9864), on 127.0.0.1",
+    )
     health.add_argument("--timeout", type=float, default=3.0)
     return parser
 

@@ -47,42 +47,22 @@ class RunsCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         snaps = self.snapshots()
         now = self._clock()
-        active = GaugeMetricFamily(
-            "extend_runs_active",
-            "Runs now in a non-terminal status (PENDING, PROCESSING, NEEDS_REVIEW, CANCELLING)."
-            + HELP_SUFFIX,
-            labels=["kind", "status", "source", "processor_type"],
+        active, oldest, tracked, info = (
+            _gauge("extend_runs_active"),
+            _gauge("extend_runs_oldest_active_age_seconds"),
+            _gauge("extend_exporter_tracked_runs"),
+            _gauge("extend_resource_info"),
         )
-        finished = CounterMetricFamily(
-            "extend_runs_finished",
-            "Runs observed entering a terminal status since counting began; once per run and status."
-            + HELP_SUFFIX,
-            labels=["kind", "status", "source", "processor_type"],
-        )
-        created = CounterMetricFamily(
-            "extend_runs_created",
-            "Runs created since counting began." + HELP_SUFFIX,
-            labels=["kind", "source", "processor_type"],
-        )
-        credits = CounterMetricFamily(
-            "extend_run_credits",
-            "Credits of finished runs, where the API reports usage." + HELP_SUFFIX,
-            labels=["kind", "source", "processor_type"],
+        finished, created, credits, by_resource = (
+            _counter("extend_runs_finished"),
+            _counter("extend_runs_created"),
+            _counter("extend_run_credits"),
+            _counter("extend_runs_finished_by_resource"),
         )
         duration = HistogramMetricFamily(
             "extend_run_duration_seconds",
-            "Time from creation (workflow runs: start) to finish of finished runs." + HELP_SUFFIX,
-            labels=["kind", "status", "processor_type"],
-        )
-        oldest = GaugeMetricFamily(
-            "extend_runs_oldest_active_age_seconds",
-            "Age of the oldest run in each active status; 0 when there is none." + HELP_SUFFIX,
-            labels=["kind", "status"],
-        )
-        tracked = GaugeMetricFamily(
-            "extend_exporter_tracked_runs",
-            "Runs the exporter keeps in memory for a kind (active runs and the overlap window).",
-            labels=["kind"],
+            FAMILIES["extend_run_duration_seconds"][1],
+            labels=list(FAMILIES["extend_run_duration_seconds"][2]),
         )
         for snap in snaps:
             kind = snap.kind
@@ -106,29 +86,72 @@ class RunsCollector(Collector):
                 first = snap.oldest_active_created.get(status)
                 oldest.add_metric([kind, status], max(0.0, now - first) if first is not None else 0.0)
             tracked.add_metric([kind], snap.tracked)
+            for (status, rid), value in sorted(snap.finished_by_resource.items()):
+                by_resource.add_metric([kind, status, rid], value)
+            for rid, name in sorted(snap.resource_names.items()):
+                info.add_metric([kind, rid, name], 1)
         yield from (active, finished, created, credits, duration, oldest, tracked)
         if self._per_resource:
-            yield from self._resource_families(snaps)
+            yield from (by_resource, info)
 
-    def _resource_families(self, snaps: list[KindSnapshot]) -> Iterable[Metric]:
-        by_resource = CounterMetricFamily(
-            "extend_runs_finished_by_resource",
-            "Finished runs per processor or workflow ID (opt-in, capped; overflow under 'other')."
-            + HELP_SUFFIX,
-            labels=["kind", "status", "resource_id"],
-        )
-        info = GaugeMetricFamily(
-            "extend_resource_info",
-            "Maps a processor or workflow ID to its name; always 1.",
-            labels=["kind", "resource_id", "resource_name"],
-        )
-        for snap in snaps:
-            for (status, rid), value in sorted(snap.finished_by_resource.items()):
-                by_resource.add_metric([snap.kind, status, rid], value)
-            for rid, name in sorted(snap.resource_names.items()):
-                info.add_metric([snap.kind, rid, name], 1)
-        yield by_resource
-        yield info
+
+# name -> (type, help, labels): the families RunsCollector renders (also read by docs.py).
+FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "extend_runs_active": (
+        "gauge",
+        "Runs now in a non-terminal status (PENDING, PROCESSING, NEEDS_REVIEW, CANCELLING)." + HELP_SUFFIX,
+        ("kind", "status", "source", "processor_type"),
+    ),
+    "extend_runs_finished": (
+        "counter",
+        "Runs observed entering a terminal status since counting began; once per run and status."
+        + HELP_SUFFIX,
+        ("kind", "status", "source", "processor_type"),
+    ),
+    "extend_runs_created": (
+        "counter",
+        "Runs created since counting began." + HELP_SUFFIX,
+        ("kind", "source", "processor_type"),
+    ),
+    "extend_run_credits": (
+        "counter",
+        "Credits of finished runs, where the API reports usage." + HELP_SUFFIX,
+        ("kind", "source", "processor_type"),
+    ),
+    "extend_run_duration_seconds": (
+        "histogram",
+        "Time from creation (workflow runs: start) to finish of finished runs." + HELP_SUFFIX,
+        ("kind", "status", "processor_type"),
+    ),
+    "extend_runs_oldest_active_age_seconds": (
+        "gauge",
+        "Age of the oldest run in each active status; 0 when there is none." + HELP_SUFFIX,
+        ("kind", "status"),
+    ),
+    "extend_exporter_tracked_runs": (
+        "gauge",
+        "Runs the exporter keeps in memory for a kind (active runs and the overlap window).",
+        ("kind",),
+    ),
+    "extend_runs_finished_by_resource": (
+        "counter",
+        "Finished runs per processor or workflow ID (opt-in, capped; overflow under 'other')." + HELP_SUFFIX,
+        ("kind", "status", "resource_id"),
+    ),
+    "extend_resource_info": (
+        "gauge",
+        "Maps a processor or workflow ID to its name; always 1 (opt-in).",
+        ("kind", "resource_id", "resource_name"),
+    ),
+}
+
+
+def _gauge(name: str) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, FAMILIES[name][1], labels=list(FAMILIES[name][2]))
+
+
+def _counter(name: str) -> CounterMetricFamily:
+    return CounterMetricFamily(name, FAMILIES[name][1], labels=list(FAMILIES[name][2]))
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,10 @@ class KindState:
     spec: KindSpec
     resource_labels: ResourceLabels = field(default_factory=ResourceLabels)
     position: float | None = None  # newest order key of the last completed sync; None: no baseline yet
+    # Start of the overlap window of the last sync: the ledger holds every run whose key is at or after
+    # it, which is what makes "not in the ledger and created inside the window" mean "new".
+    window: float | None = None
+    last_success: float | None = None  # Unix time of the last completed sync (kept across restarts)
     order: Order | None = None  # None: the kind's default order, not yet confirmed by a listing
     entries: dict[str, Entry] = field(default_factory=dict)
     created: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -177,20 +181,16 @@ class KindState:
     def order_key(self, obs: Observation) -> float:
         return obs.created_at if self.effective_order is Order.CREATED else obs.updated_at
 
-    def window_start(self, overlap: float) -> float | None:
-        return None if self.position is None else self.position - overlap
-
-    def needs_source(self, obs: Observation, overlap: float, baseline: bool) -> bool:
+    def needs_source(self, obs: Observation, baseline: bool) -> bool:
         """Whether counting this observation needs the run's source (summaries do not carry it)."""
         if not self.spec.sources or obs.id in self.entries:
             return False
         if is_active_status(obs.status):
             return True
-        return not baseline and self._is_new(obs, overlap)
+        return not baseline and self._is_new(obs)
 
-    def _is_new(self, obs: Observation, overlap: float) -> bool:
-        start = self.window_start(overlap)
-        return start is not None and obs.created_at >= start
+    def _is_new(self, obs: Observation) -> bool:
+        return self.window is not None and obs.created_at >= self.window
 
     def oldest_active_key(self) -> float | None:
         keys = [e.created_at for e in self.entries.values() if is_active_status(e.status)]
@@ -205,12 +205,15 @@ class KindState:
         new_position: float | None,
         baseline: bool = False,
         reconciled: set[str] | None = None,
+        settled: bool = True,
     ) -> ApplyResult:
         """Fold one sync's observations (latest summary per run) into the counters.
 
         `reconciled`, when given, holds the id of every run the status-filtered listings and the scan
         returned: active runs missing from it were deleted (or their transition was lost) and leave
-        the active gauges.
+        the active gauges. `settled` is False when the list kept changing under every re-read: a run
+        may then have been missed, so the window does not move forward and the next sync still
+        recognises runs created since the previous one as new.
         """
         created = finished = 0
         prune_start = (new_position - overlap) if new_position is not None else None
@@ -219,7 +222,7 @@ class KindState:
             status = self.status_label(obs.status)
             terminal = not is_active_status(status)
             if entry is None:
-                is_new = not baseline and self._is_new(obs, overlap)
+                is_new = not baseline and self._is_new(obs)
                 key = self.order_key(obs)
                 if not is_new and terminal and prune_start is not None and key < prune_start:
                     continue  # finished before the window: nothing to count, nothing to remember
@@ -254,7 +257,9 @@ class KindState:
             removed = len(gone)
         if new_position is not None:
             self.position = new_position if self.position is None else max(self.position, new_position)
-            self._prune(self.position - overlap)
+            window = self.position - overlap
+            self.window = window if settled or self.window is None else min(self.window, window)
+            self._prune(self.window)
         return ApplyResult(created, finished, removed)
 
     def _prune(self, start: float) -> None:
@@ -267,12 +272,14 @@ class KindState:
         if not cfg.enabled:
             return None
         rid, name = resource
-        if cfg.allow and rid not in cfg.allow:
-            return "other"
-        if rid not in self.resource_names:
-            if len(self.resource_names) >= cfg.max_values:
-                return "other"
+        if (cfg.allow and rid not in cfg.allow) or (
+            rid not in self.resource_names and len(self.resource_names) >= cfg.max_values
+        ):
+            rid = "other"
+        elif rid not in self.resource_names:
             self.resource_names[rid] = name
+        for status in self.spec.terminal_statuses:  # start at 0 so increase() sees the first failure
+            self.finished_by_resource.setdefault((status, rid), 0)
         return rid
 
     def _count_finish(self, entry: Entry, obs: Observation, status: str) -> None:
@@ -325,6 +332,8 @@ class KindState:
     def to_dict(self) -> dict[str, Any]:
         return {
             "position": self.position,
+            "window": self.window,
+            "last_success": self.last_success,
             "order": self.order.value if self.order else None,
             "entries": {
                 rid: [
@@ -351,6 +360,10 @@ class KindState:
         """Restore from `to_dict` output; raises (KeyError, TypeError, ValueError) on a malformed dict."""
         position = data["position"]
         self.position = None if position is None else float(position)
+        window = data["window"]
+        self.window = None if window is None else float(window)
+        last = data.get("last_success")
+        self.last_success = None if last is None else float(last)
         self.order = Order(data["order"]) if data.get("order") else None
         self.entries = {
             str(rid): Entry(

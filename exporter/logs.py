@@ -60,4 +60,5 @@ def setup_logging(level: str, fmt: str, secrets: Callable[[], list[str]] = list)
     # httpx logs every request at INFO; keep that for debug.
     logging.getLogger("httpx").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.INFO if level == "debug" else logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # "maximum number of running instances reached" is expected when a sync outlasts the interval.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)

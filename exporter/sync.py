@@ -57,6 +57,7 @@ class SyncReport:
     reconciled: bool
     result: ApplyResult
     duration: float
+    rereads: int = 0  # re-reads from the top because the scan paged while the list changed
 
 
 class _OrderChanged(Exception):
@@ -83,6 +84,8 @@ class KindSyncer:
         self._on_invalid = on_invalid_summary
         self._last_reconcile = clock()
         self._requests = 0
+        self._rereads = 0
+        self._settled = True
         self._last_duration = 0.0
 
     @property
@@ -99,6 +102,8 @@ class KindSyncer:
             or (started - self._last_reconcile >= self.settings.reconcile_interval_seconds)
         )
         self._requests = 0
+        self._rereads = 0
+        self._settled = True
         for _ in range(3):
             try:
                 seen, reconciled, position = self._collect(baseline, reconcile)
@@ -113,7 +118,7 @@ class KindSyncer:
                 self.state.order = change.order
         else:  # pragma: no cover - the order can change at most twice (CREATED -> UPDATED -> NONE)
             raise RuntimeError("listing order kept changing")
-        need = {rid for rid, obs in seen.items() if self.state.needs_source(obs, self.overlap, baseline)}
+        need = {rid for rid, obs in seen.items() if self.state.needs_source(obs, baseline)}
         sources = self._attribute(need, seen) if need else {}
         result = self.state.apply(
             seen.values(),
@@ -122,12 +127,15 @@ class KindSyncer:
             new_position=position,
             baseline=baseline,
             reconciled=reconciled,
+            settled=self._settled,
         )
         if reconcile:
             self._last_reconcile = started
         duration = self._clock() - started
         self._last_duration = max(0.0, duration)
-        return SyncReport(self.spec.name, self._requests, len(seen), baseline, reconcile, result, duration)
+        return SyncReport(
+            self.spec.name, self._requests, len(seen), baseline, reconcile, result, duration, self._rereads
+        )
 
     # --- listings -----------------------------------------------------------------------------------
 
@@ -190,8 +198,9 @@ class KindSyncer:
             reconciled.update(seen)
         known = [self._key(obs) for obs in seen.values()]
         known += [k for k in (probe_top, self.state.position) if k is not None]
-        # An empty list has no server timestamp to anchor on: start the window at our own clock.
-        position = max(known) if known else self._clock()
+        # An empty list has no server timestamp to anchor on (and our clock may be skewed from the
+        # server's): anchor at the epoch, so every run that appears later counts as new.
+        position = max(known) if known else 0.0
         return seen, reconciled, position
 
     def _top_key(self) -> float | None:
@@ -205,7 +214,7 @@ class KindSyncer:
         order = self.state.effective_order
         if order is Order.NONE:
             return -math.inf
-        start = self.state.window_start(self.overlap)
+        start = self.state.window
         if start is None:
             start = probe_top - self.overlap if probe_top is not None else -math.inf
         if order is Order.CREATED:
@@ -229,6 +238,7 @@ class KindSyncer:
 
     def _reread(self, seen: dict[str, Observation], top: float) -> None:
         for _ in range(self.settings.max_rereads):
+            self._rereads += 1
             pages = 0
             first: float | None = None
             for items in self._pages(self._params()):

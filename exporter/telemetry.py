@@ -6,7 +6,7 @@ These are ordinary prometheus_client metrics with fixed label sets; the run coun
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from . import __version__
 
@@ -24,9 +24,18 @@ SYNC_ERROR_REASONS = (
 )
 RETRY_REASONS = ("rate_limited", "server_error", "transport_error", "bad_response")
 
+# `*_created` series double the series count and no dashboard here uses them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
 
 class Telemetry:
-    def __init__(self, registry: CollectorRegistry, kinds: tuple[str, ...], api_version: str) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        kinds: tuple[str, ...],
+        api_version: str,
+        endpoints: tuple[str, ...] = (),
+    ) -> None:
         self.api_requests = Counter(
             "extend_api_requests",
             "Requests sent to the Extend API, by endpoint path and HTTP status ('error': no response).",
@@ -92,3 +101,15 @@ class Telemetry:
                 self.syncs.labels(kind, result)
             for reason in SYNC_ERROR_REASONS:
                 self.sync_errors.labels(kind, reason)
+        for endpoint in endpoints:
+            self.api_request_duration.labels(endpoint)
+            for reason in RETRY_REASONS:
+                self.api_retries.labels(endpoint, reason)
+
+    def label_names(self) -> dict[str, tuple[str, ...]]:
+        """Metric name -> label names, for documentation."""
+        out: dict[str, tuple[str, ...]] = {}
+        for metric in vars(self).values():
+            if isinstance(metric, Counter | Gauge | Histogram):
+                out[metric._name] = tuple(metric._labelnames)
+        return out

@@ -29,7 +29,7 @@ def free_port() -> int:
 
 
 def wait_until(
-    predicate: Callable[[], T | None | bool], timeout: float, interval: float = 0.05, message: str = ""
+    predicate: Callable[[], T | bool | None], timeout: float, interval: float = 0.05, message: str = ""
 ) -> T:
     """Poll until `predicate` returns something truthy; AssertionError at the deadline."""
     deadline = time.monotonic() + timeout
@@ -171,7 +171,12 @@ def start_exporter(
 ) -> ExporterProcess:
     port = free_port()
     env = exporter_env(
-        sim_url, api_key, port=port, kinds=kinds, poll_interval=poll_interval, extra_env=extra_env,
+        sim_url,
+        api_key,
+        port=port,
+        kinds=kinds,
+        poll_interval=poll_interval,
+        extra_env=extra_env,
         state_file=state_file,
     )
     log_path = Path(tempfile.mkdtemp(prefix="extend-exporter-test-")) / "exporter.log"

@@ -12,7 +12,9 @@ import pytest
 CANARY = "sk_canary_3f9a1b7c0d2e4f6a"
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("EXTEND_")}
     base.update(env or {})
     return subprocess.run(

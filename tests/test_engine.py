@@ -28,8 +28,12 @@ def test_active_run_finishing_counts_once_even_when_seen_again() -> None:
     state = KindState(KINDS["extract_run"])
     baseline(state, obs("a", "PROCESSING", 100, 990, processor_type="EXTRACT"))
     for updated in (1010, 1020):
-        state.apply([obs("a", "FAILED", 100, updated, processor_type="EXTRACT")], {}, overlap=OVERLAP,
-                    new_position=updated)
+        state.apply(
+            [obs("a", "FAILED", 100, updated, processor_type="EXTRACT")],
+            {},
+            overlap=OVERLAP,
+            new_position=updated,
+        )
     assert state.finished[("FAILED", "API", "EXTRACT")] == 1
     assert sum(state.created.values()) == 0  # it existed before counting began
 
@@ -37,8 +41,12 @@ def test_active_run_finishing_counts_once_even_when_seen_again() -> None:
 def test_new_run_counts_created_and_finished_with_its_source() -> None:
     state = KindState(KINDS["classify_run"])
     baseline(state)
-    state.apply([obs("n", "PROCESSED", 1005, 1010, processor_type="CLASSIFY", credits=2.5)],
-                {"n": "STUDIO"}, overlap=OVERLAP, new_position=1010)
+    state.apply(
+        [obs("n", "PROCESSED", 1005, 1010, processor_type="CLASSIFY", credits=2.5)],
+        {"n": "STUDIO"},
+        overlap=OVERLAP,
+        new_position=1010,
+    )
     assert state.created[("STUDIO", "CLASSIFY")] == 1
     assert state.finished[("PROCESSED", "STUDIO", "CLASSIFY")] == 1
     assert state.credits[("STUDIO", "CLASSIFY")] == 2.5
@@ -52,7 +60,7 @@ def test_old_finished_run_touched_again_is_not_counted_again() -> None:
     baseline(state)
     state.apply([obs("old", "PROCESSED", 10, 5000)], {}, overlap=OVERLAP, new_position=5000)
     assert sum(state.finished.values()) == 0
-    assert state.needs_source(obs("old2", "PROCESSED", 10, 6000), OVERLAP, baseline=False) is False
+    assert state.needs_source(obs("old2", "PROCESSED", 10, 6000), baseline=False) is False
 
 
 def test_each_terminal_status_counts_once_per_run() -> None:
@@ -77,8 +85,9 @@ def test_reconcile_drops_deleted_active_runs() -> None:
 def test_unknown_status_and_source_are_counted_not_dropped() -> None:
     state = KindState(KINDS["extract_run"])
     baseline(state)
-    state.apply([obs("z", "ARCHIVED", 1001, 1002, processor_type="EXTRACT")], {}, overlap=OVERLAP,
-                new_position=1002)
+    state.apply(
+        [obs("z", "ARCHIVED", 1001, 1002, processor_type="EXTRACT")], {}, overlap=OVERLAP, new_position=1002
+    )
     assert state.finished[("ARCHIVED", UNKNOWN_SOURCE, "EXTRACT")] == 1
 
 
@@ -93,7 +102,14 @@ def test_per_resource_labels_are_capped() -> None:
     baseline(state)
     items = [obs(f"r{i}", "FAILED", 1001, 1002, resource=(f"ex_{i}", f"Extractor {i}")) for i in range(3)]
     state.apply(items, {o.id: "API" for o in items}, overlap=OVERLAP, new_position=1002)
-    assert state.finished_by_resource == {("FAILED", "ex_0"): 1, ("FAILED", "other"): 2}
+    assert state.finished_by_resource == {
+        ("FAILED", "ex_0"): 1,
+        ("FAILED", "other"): 2,
+        ("PROCESSED", "ex_0"): 0,
+        ("PROCESSED", "other"): 0,
+        ("CANCELLED", "ex_0"): 0,
+        ("CANCELLED", "other"): 0,
+    }
     assert state.resource_names == {"ex_0": "Extractor 0"}
 
 

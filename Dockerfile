@@ -1,0 +1,67 @@
+# syntax=docker/dockerfile:1
+# extend-exporter container image.
+#
+# Two stages: "build" makes a wheel of this project and installs it with its dependencies into a
+# virtual environment at /opt/venv; the runtime stage copies only that venv onto a clean base, so no
+# compiler, pip cache, build tooling or source tree reaches the final image.
+#
+# BASE_IMAGE must provide `python3` (3.11+) with the venv module, at the same path in both stages.
+# The default is the official slim image; CI builds against a local Debian bookworm base instead
+# (deploy/image-test.sh) because it has no registry access.
+ARG BASE_IMAGE=python:3.11-slim
+
+FROM ${BASE_IMAGE} AS build
+# Optional, for builds behind a package mirror or a TLS-intercepting proxy; used by the build stage only.
+ARG PIP_INDEX_URL
+ARG PIP_CERT
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_INPUT=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+RUN python3 -m venv /opt/venv
+# Dependencies first, from pyproject.toml alone, so this layer is reused while only the code changes.
+COPY pyproject.toml ./
+RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+        > /tmp/requirements.txt \
+    && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+COPY . ./
+RUN /opt/venv/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /tmp/wheels . \
+    && /opt/venv/bin/pip install --no-cache-dir --no-deps /tmp/wheels/extend_exporter-*.whl \
+    && /opt/venv/bin/pip check \
+    && /opt/venv/bin/extend-exporter --help > /dev/null \
+    && /opt/venv/bin/python -m pip uninstall --yes pip setuptools
+
+FROM ${BASE_IMAGE}
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+# Where the source lives; set at build time (--build-arg SOURCE_URL=...) by whoever publishes the image.
+ARG SOURCE_URL=""
+LABEL org.opencontainers.image.title="extend-exporter" \
+      org.opencontainers.image.description="Prometheus exporter for Extend (extend.ai) document-processing runs" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="${SOURCE_URL}"
+ENV PATH=/opt/venv/bin:${PATH} \
+    LANG=C.UTF-8 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    EXTEND_EXPORTER_STATE_FILE=/var/lib/extend-exporter/state.json
+# Numeric, non-root identity; the state directory is the only writable path the exporter needs,
+# so the root filesystem can be mounted read-only.
+RUN groupadd --gid 10001 extend-exporter \
+    && useradd --no-log-init --uid 10001 --gid 10001 --no-create-home \
+        --home-dir /var/lib/extend-exporter --shell /usr/sbin/nologin extend-exporter \
+    && install -d -o 10001 -g 10001 -m 0750 /var/lib/extend-exporter
+COPY --from=build /opt/venv /opt/venv
+USER 10001:10001
+WORKDIR /var/lib/extend-exporter
+VOLUME ["/var/lib/extend-exporter"]
+EXPOSE 9864
+HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
+    CMD ["extend-exporter", "healthcheck"]
+ENTRYPOINT ["extend-exporter"]
+CMD ["run"]

@@ -1,0 +1,497 @@
+"""The one definition of extend-exporter's alerts, rendered as Prometheus rules and Grafana alert rules.
+
+Every threshold, window and `for:` duration is a knob in `Knobs`; `python -m grafana.generate --set
+NAME=VALUE` regenerates both alert files with other values. The defaults and the reasoning behind them
+are documented on each field.
+
+Expressions group with `without (...)` rather than `by (kind)`, so the target labels Prometheus adds
+(`job`, `instance`, and e.g. `namespace`/`pod` under Kubernetes service discovery) survive into the
+alert for routing, and two exporters (two workspaces) are never summed together.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal
+
+from grafana_foundation_sdk.builders import alerting, expr, prometheus
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import alerting as am
+from grafana_foundation_sdk.models import dashboard as dm
+
+#: UID of the Prometheus data source that `grafana/provisioning/datasources` creates; the Grafana alert
+#: rules query it (a provisioned rule cannot use a dashboard variable).
+DATASOURCE_UID = "extend-prometheus"
+GRAFANA_FOLDER = "Extend"
+GROUP_NAME = "extend-exporter"
+#: Sentinel in annotation templates for the alert's value; Prometheus and Grafana spell it differently.
+VALUE = "@VALUE"
+
+Severity = Literal["critical", "warning"]
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(total_seconds: int) -> str:
+    """The shortest simple Prometheus duration for a number of seconds (`900` -> `15m`)."""
+    for unit in ("d", "h", "m"):
+        if total_seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{total_seconds // _UNIT_SECONDS[unit]}{unit}"
+    return f"{total_seconds}s"
+
+
+def seconds(text: str) -> int:
+    """Seconds in a simple Prometheus duration such as `10m` (one number, one unit)."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"not a simple duration (like 90s, 10m, 4h): {text!r}")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """Thresholds and windows of the alerts (and the threshold lines drawn on the dashboards)."""
+
+    # FAILED spike, absolute: FAILED runs of one kind counted by one exporter within the window. The
+    # window must be longer than the exporter's poll interval (default 60 s): counters move once per sync.
+    failed_spike_window: str = "10m"
+    failed_spike_min_count: int = 10
+    # Short: an increase over a window cannot flap on one scrape, and a spike should page quickly.
+    failed_spike_for: str = "2m"
+    # FAILED ratio: share of the kind's finished runs that FAILED within the window ...
+    failure_ratio_window: str = "10m"
+    failure_ratio_threshold: float = 0.2
+    # ... only when at least this many runs finished in the window (3 of 4 failing is not a trend) ...
+    failure_ratio_min_finished: int = 20
+    # ... for this long (a ratio is noisier than a count, so it must hold for a while).
+    failure_ratio_for: str = "5m"
+    # Oldest run waiting in NEEDS_REVIEW (the human review SLA).
+    review_backlog_max_age: str = "4h"
+    review_backlog_for: str = "15m"
+    # Oldest run in PROCESSING.
+    stuck_processing_max_age: str = "1h"
+    stuck_processing_for: str = "15m"
+    # Syncs of a kind failing (extend_up == 0).
+    sync_failing_for: str = "10m"
+    # No successful sync for this long although the last one did not fail (wedged scheduler or request).
+    sync_stale_after: str = "15m"
+    sync_stale_for: str = "5m"
+    # An exporter that was scraped within this look-back is gone now.
+    exporter_down_lookback: str = "1h"
+    exporter_down_for: str = "5m"
+    # No exporter scraped at all.
+    exporter_absent_for: str = "15m"
+    # Share of API requests answered 429 within the window.
+    rate_limited_window: str = "15m"
+    rate_limited_ratio: float = 0.2
+    rate_limited_for: str = "15m"
+    # 401/403 answers in every window of this length, for `unauthorized_for`.
+    unauthorized_window: str = "5m"
+    unauthorized_for: str = "10m"
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str):
+                seconds(value)  # raises on a malformed duration
+
+    def with_overrides(self, overrides: dict[str, str]) -> Knobs:
+        """A copy with `NAME=VALUE` overrides (from the command line) converted to each field's type."""
+        known = {f.name for f in fields(self)}
+        values: dict[str, Any] = {}
+        for name, raw in overrides.items():
+            if name not in known:
+                raise ValueError(f"unknown knob {name!r}; known: {', '.join(sorted(known))}")
+            values[name] = type(getattr(self, name))(raw)
+        return replace(self, **values)
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    expr: str
+    for_: str
+    severity: Severity
+    summary: str
+    description: str
+    runbook: str
+    #: How far back the expression reads, for Grafana's query time range.
+    lookback: str
+    #: Dashboard and panel title that shows the signal (linked from the Grafana alert).
+    dashboard_uid: str
+    panel_title: str
+
+    def annotations(self, value: str) -> dict[str, str]:
+        return {
+            "summary": self.summary.replace(VALUE, value),
+            "description": self.description.replace(VALUE, value),
+            "runbook": self.runbook,
+        }
+
+
+RUNS_DASHBOARD_UID = "extend-runs-overview"
+HEALTH_DASHBOARD_UID = "extend-exporter-health"
+
+_RUN_LABELS = "status, source, processor_type"
+
+
+def alerts(k: Knobs) -> list[Alert]:
+    """All alerts, in the order they appear in both rule files."""
+    spike_w = k.failed_spike_window
+    ratio_w = k.failure_ratio_window
+    # A sync that was stale for longer than the spike window and then caught up counts more than one
+    # window's worth of FAILED runs at once. The guard looks back a little further than the window so
+    # the catch-up step and the stale samples before it are always seen together. A timestamp of 0 (no
+    # sync yet since the exporter started) is not staleness: a fresh start counts nothing old.
+    guard_w = duration(seconds(spike_w) + 300)
+    return [
+        Alert(
+            name="ExtendRunsFailedSpike",
+            expr=f"""\
+(
+  sum without ({_RUN_LABELS}) (
+    increase(extend_runs_finished_total{{status="FAILED"}}[{spike_w}])
+  ) >= {k.failed_spike_min_count}
+)
+unless on (job, instance, kind)
+(
+  max_over_time((time() - (extend_last_successful_sync_timestamp_seconds > 0))[{guard_w}:1m])
+  > {seconds(spike_w)}
+)""",
+            for_=k.failed_spike_for,
+            severity="critical",
+            summary=f"{{{{ {VALUE} | humanize }}}} {{{{ $labels.kind }}}} runs FAILED in {spike_w}",
+            description=(
+                f"Extend reported {{{{ {VALUE} | humanize }}}} {{{{ $labels.kind }}}} runs entering FAILED "
+                f"within the last {spike_w} (threshold {k.failed_spike_min_count}), seen by exporter "
+                "{{ $labels.instance }} (job {{ $labels.job }})."
+            ),
+            runbook=(
+                "Open the Extend runs overview dashboard for this kind and find which processor or workflow "
+                "fails (the top failing table needs EXTEND_EXPORTER_PER_RESOURCE_LABELS=true). Read "
+                "failureReason/failureMessage of a few failed runs in the Extend dashboard: OUT_OF_CREDITS "
+                "or USAGE_BLOCKED means billing; a new processor version means roll it back; corrupt or "
+                "unsupported files point at the sending system. Counts that arrive right after an exporter "
+                "outage are suppressed by the rule (a catch-up is not a spike)."
+            ),
+            lookback=guard_w,
+            dashboard_uid=RUNS_DASHBOARD_UID,
+            panel_title="Failure ratio",
+        ),
+        Alert(
+            name="ExtendRunsFailureRatioHigh",
+            expr=f"""\
+(
+  sum without ({_RUN_LABELS}) (rate(extend_runs_finished_total{{status="FAILED"}}[{ratio_w}]))
+  /
+  sum without ({_RUN_LABELS}) (rate(extend_runs_finished_total[{ratio_w}]))
+) > {k.failure_ratio_threshold}
+and
+sum without ({_RUN_LABELS}) (increase(extend_runs_finished_total[{ratio_w}]))
+  >= {k.failure_ratio_min_finished}""",
+            for_=k.failure_ratio_for,
+            severity="critical",
+            summary=f"{{{{ {VALUE} | humanizePercentage }}}} of {{{{ $labels.kind }}}} runs FAILED",
+            description=(
+                f"{{{{ {VALUE} | humanizePercentage }}}} of the {{{{ $labels.kind }}}} runs that finished in "
+                f"the last {ratio_w} FAILED (threshold {k.failure_ratio_threshold:.0%}, at least "
+                f"{k.failure_ratio_min_finished} finished runs), seen by exporter {{{{ $labels.instance }}}}."
+            ),
+            runbook=(
+                "A large share of runs fails, not just a burst. Check the Extend status page and the "
+                "failure reasons of recent failed runs; compare with the created-vs-finished panel to see "
+                "whether the whole pipeline is affected. If one processor or workflow dominates the top "
+                "failing table, roll back its latest version or pause the integration that feeds it."
+            ),
+            lookback=ratio_w,
+            dashboard_uid=RUNS_DASHBOARD_UID,
+            panel_title="Failure ratio",
+        ),
+        Alert(
+            name="ExtendReviewBacklogTooOld",
+            expr=f"""\
+extend_runs_oldest_active_age_seconds{{status="NEEDS_REVIEW"}} > {seconds(k.review_backlog_max_age)}
+and on (job, instance, kind)
+extend_up == 1""",
+            for_=k.review_backlog_for,
+            severity="warning",
+            summary=f"{{{{ $labels.kind }}}} run waiting for review for {{{{ {VALUE} | humanizeDuration }}}}",
+            description=(
+                f"The oldest {{{{ $labels.kind }}}} run in NEEDS_REVIEW has waited {{{{ {VALUE} | "
+                f"humanizeDuration }}}}, longer than the review SLA of {k.review_backlog_max_age}."
+            ),
+            runbook=(
+                "Runs wait for a human reviewer in the Extend dashboard. Tell the review team, or "
+                "re-balance reviewers; check the active-runs panel for a growing NEEDS_REVIEW backlog. The "
+                "rule only fires while the exporter's syncs of this kind succeed, so the age is current."
+            ),
+            lookback="5m",
+            dashboard_uid=RUNS_DASHBOARD_UID,
+            panel_title="Oldest active run",
+        ),
+        Alert(
+            name="ExtendRunsStuckProcessing",
+            expr=f"""\
+extend_runs_oldest_active_age_seconds{{status="PROCESSING"}} > {seconds(k.stuck_processing_max_age)}
+and on (job, instance, kind)
+extend_up == 1""",
+            for_=k.stuck_processing_for,
+            severity="warning",
+            summary=f"{{{{ $labels.kind }}}} run PROCESSING for {{{{ {VALUE} | humanizeDuration }}}}",
+            description=(
+                f"The oldest {{{{ $labels.kind }}}} run in PROCESSING started "
+                f"{{{{ {VALUE} | humanizeDuration }}}} ago, longer than {k.stuck_processing_max_age}."
+            ),
+            runbook=(
+                "Find the run in the Extend dashboard (list runs of this kind with status PROCESSING, "
+                "oldest first). A run stuck that long will not finish: cancel and resubmit it, and report "
+                "the run ID to Extend support if several are stuck."
+            ),
+            lookback="5m",
+            dashboard_uid=RUNS_DASHBOARD_UID,
+            panel_title="Oldest active run",
+        ),
+        Alert(
+            name="ExtendSyncFailing",
+            expr="extend_up == 0",
+            for_=k.sync_failing_for,
+            severity="warning",
+            summary="Exporter cannot sync {{ $labels.kind }} from the Extend API",
+            description=(
+                "Exporter {{ $labels.instance }} has failed every sync of {{ $labels.kind }} for at least "
+                f"{k.sync_failing_for}; its run metrics for this kind are frozen."
+            ),
+            runbook=(
+                "See extend_sync_errors_total by reason on the exporter health dashboard and the exporter's "
+                "log. unauthorized/forbidden: the API key is wrong, revoked or lacks the workspace "
+                "(EXTEND_WORKSPACE_ID); rate_limited: lower EXTEND_EXPORTER_MAX_REQUESTS_PER_SECOND or raise "
+                "the poll interval; server_error/transport_error: Extend or the network is down, the "
+                "exporter catches up by itself once it is back."
+            ),
+            lookback="5m",
+            dashboard_uid=HEALTH_DASHBOARD_UID,
+            panel_title="Sync status per kind",
+        ),
+        Alert(
+            name="ExtendSyncStale",
+            expr=f"""\
+time() - extend_last_successful_sync_timestamp_seconds > {seconds(k.sync_stale_after)}
+unless on (job, instance, kind)
+extend_up == 0""",
+            for_=k.sync_stale_for,
+            severity="warning",
+            summary="No sync of {{ $labels.kind }} for " + f"{{{{ {VALUE} | humanizeDuration }}}}",
+            description=(
+                f"Exporter {{{{ $labels.instance }}}} last synced {{{{ $labels.kind }}}} {{{{ {VALUE} | "
+                f"humanizeDuration }}}} ago although no sync failed: syncs are not running."
+            ),
+            runbook=(
+                "A sync is hanging or the scheduler stopped. Check the exporter's log and /readyz, and the "
+                "sync duration panel. Restart the exporter; with a state file it resumes without losing "
+                "counts. If a sync legitimately takes this long (a huge first listing), raise the knob."
+            ),
+            lookback="5m",
+            dashboard_uid=HEALTH_DASHBOARD_UID,
+            panel_title="Time since last successful sync",
+        ),
+        Alert(
+            name="ExtendExporterDown",
+            expr=f"""\
+max without (version, api_version) (max_over_time(extend_exporter_build_info[{k.exporter_down_lookback}]))
+unless on (job, instance)
+extend_exporter_build_info""",
+            for_=k.exporter_down_for,
+            severity="warning",
+            summary="Extend exporter {{ $labels.instance }} is gone",
+            description=(
+                "Prometheus scraped extend-exporter {{ $labels.instance }} (job {{ $labels.job }}) within "
+                f"the last {k.exporter_down_lookback} but cannot now: Extend runs are not monitored there."
+            ),
+            runbook=(
+                "Check the exporter's process or pod (crash loop, OOM, bad settings exit 2) and the "
+                "Prometheus target page for the scrape error. A deliberately removed exporter stops this "
+                f"alert after {k.exporter_down_lookback}."
+            ),
+            lookback=k.exporter_down_lookback,
+            dashboard_uid=HEALTH_DASHBOARD_UID,
+            panel_title="Sync status per kind",
+        ),
+        Alert(
+            name="ExtendExporterAbsent",
+            expr="absent(extend_exporter_build_info)",
+            for_=k.exporter_absent_for,
+            severity="warning",
+            summary="No extend-exporter is scraped",
+            description=(
+                "Prometheus has no extend_exporter_build_info series at all: no extend-exporter target is "
+                "up, so no Extend alert can fire."
+            ),
+            runbook=(
+                "Check that the exporter runs and that Prometheus scrapes it (scrape config, ServiceMonitor "
+                "labels, network policy). Remove these rules from Prometheus servers that are not meant "
+                "to scrape an exporter."
+            ),
+            lookback="5m",
+            dashboard_uid=HEALTH_DASHBOARD_UID,
+            panel_title="Sync status per kind",
+        ),
+        Alert(
+            name="ExtendApiRateLimited",
+            expr=f"""\
+sum without (endpoint, code) (rate(extend_api_requests_total{{code="429"}}[{k.rate_limited_window}]))
+/
+sum without (endpoint, code) (rate(extend_api_requests_total[{k.rate_limited_window}]))
+> {k.rate_limited_ratio}""",
+            for_=k.rate_limited_for,
+            severity="warning",
+            summary=f"{{{{ {VALUE} | humanizePercentage }}}} of Extend API requests are rate limited",
+            description=(
+                f"{{{{ {VALUE} | humanizePercentage }}}} of exporter {{{{ $labels.instance }}}}'s Extend API "
+                f"requests got 429 over the last {k.rate_limited_window} (threshold "
+                f"{k.rate_limited_ratio:.0%}); syncs fall behind."
+            ),
+            runbook=(
+                "The organisation's API quota (QPS, shared by every client of the key's organisation) is "
+                "exhausted. Lower EXTEND_EXPORTER_MAX_REQUESTS_PER_SECOND or raise "
+                "EXTEND_EXPORTER_POLL_INTERVAL_SECONDS, drop kinds you do not need (EXTEND_EXPORTER_KINDS), "
+                "or find the other client using the quota."
+            ),
+            lookback=k.rate_limited_window,
+            dashboard_uid=HEALTH_DASHBOARD_UID,
+            panel_title="API request rate vs quota",
+        ),
+        Alert(
+            name="ExtendApiUnauthorized",
+            expr=f"""\
+sum without (endpoint, code) (increase(extend_api_requests_total{{code=~"401|403"}}[{k.unauthorized_window}]))
+> 0""",
+            for_=k.unauthorized_for,
+            severity="critical",
+            summary="Extend API rejects the exporter's API key",
+            description=(
+                "Exporter {{ $labels.instance }} keeps getting 401/403 from the Extend API "
+                f"(for at least {k.unauthorized_for}): the API key is invalid, revoked or not allowed in "
+                "the workspace."
+            ),
+            runbook=(
+                "Create a new API key in the Extend dashboard (Developer settings) and update the secret "
+                "behind EXTEND_API_KEY or EXTEND_API_KEY_FILE (the file is re-read when it changes). An "
+                "organisation key also needs EXTEND_WORKSPACE_ID. Other integrations using the same key "
+                "are probably failing too."
+            ),
+            lookback=k.unauthorized_window,
+            dashboard_uid=HEALTH_DASHBOARD_UID,
+            panel_title="API requests by endpoint and code",
+        ),
+    ]
+
+
+# --- Prometheus rule file ------------------------------------------------------------------------------
+
+
+def prometheus_rules(k: Knobs) -> dict[str, Any]:
+    """A plain Prometheus rule file (`groups:`), also the spec of a Kubernetes PrometheusRule."""
+    return {
+        "groups": [
+            {
+                "name": GROUP_NAME,
+                "rules": [
+                    {
+                        "alert": a.name,
+                        "expr": a.expr,
+                        "for": a.for_,
+                        "labels": {"severity": a.severity},
+                        "annotations": a.annotations("$value"),
+                    }
+                    for a in alerts(k)
+                ],
+            }
+        ]
+    }
+
+
+# --- Grafana-managed alert rules ------------------------------------------------------------------------
+
+# Grafana provisioning keys the rule's API model carries but a provisioning file's group sets instead.
+_GROUP_LEVEL_KEYS = ("folderUID", "orgID", "ruleGroup")
+
+
+def _grafana_rule(a: Alert, panel_ids: dict[tuple[str, str], int]) -> dict[str, Any]:
+    ds = dm.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
+    query = (
+        alerting.Query("A")
+        .datasource_uid(DATASOURCE_UID)
+        .relative_time_range(am.RelativeTimeRange(from_val=seconds(a.lookback), to=0))
+        .model(prometheus.Dataquery().ref_id("A").expr(a.expr).instant().datasource(ds))
+    )
+    # The PromQL already applies the threshold and returns only breaching series; every series it
+    # returns is a firing instance, and an empty result is normal (noDataState OK).
+    condition = (
+        alerting.Query("B")
+        .datasource_uid("__expr__")
+        .model(
+            expr.TypeMath()
+            .ref_id("B")
+            .expression("is_number($A)")
+            .datasource(dm.DataSourceRef(type_val="__expr__", uid="__expr__"))
+        )
+    )
+    annotations = a.annotations("$values.A.Value")
+    annotations["__dashboardUid__"] = a.dashboard_uid
+    annotations["__panelId__"] = str(panel_ids[(a.dashboard_uid, a.panel_title)])
+    rule = (
+        alerting.Rule(a.name)
+        .uid(_grafana_uid(a.name))
+        .condition("B")
+        .queries([query, condition])
+        .for_val(a.for_)
+        .no_data_state("OK")
+        .exec_err_state("Error")
+        .labels({"severity": a.severity})
+        .annotations(annotations)
+        .is_paused(False)
+    )
+    payload: dict[str, Any] = json.loads(json.dumps(rule.build(), cls=JSONEncoder))
+    for key in _GROUP_LEVEL_KEYS:
+        payload.pop(key, None)
+    # Grafana expands environment variables ($NAME) in a provisioned rule's query models and labels, not
+    # in its annotations; `$$` is its escape for a literal `$` (the `$A` of the math expression).
+    for item in payload["data"]:
+        item["model"] = _escape_dollars(item["model"])
+    return payload
+
+
+def _escape_dollars(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {key: _escape_dollars(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_escape_dollars(item) for item in value]
+    return value
+
+
+def _grafana_uid(name: str) -> str:
+    uid = re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+    if len(uid) > 40:
+        raise ValueError(f"Grafana rule UIDs are at most 40 characters: {uid}")
+    return uid
+
+
+def grafana_alert_rules(k: Knobs, panel_ids: dict[tuple[str, str], int]) -> dict[str, Any]:
+    """A Grafana alerting provisioning file (`apiVersion: 1`, `groups:`) with the same alerts."""
+    return {
+        "apiVersion": 1,
+        "groups": [
+            {
+                "orgId": 1,
+                "name": GROUP_NAME,
+                "folder": GRAFANA_FOLDER,
+                "interval": "1m",
+                "rules": [_grafana_rule(a, panel_ids) for a in alerts(k)],
+            }
+        ],
+    }

@@ -1,0 +1,279 @@
+"""Simulator -> exporter -> a real Prometheus (1s scrapes, the shipped alert rules loaded), all on loopback.
+
+The simulator runs on the real clock (virtual epoch = now, speed 1) so the exporter's wall-clock gauges and
+the runs' timestamps agree. The spike test gets a stack of its own (its steady phase must come first); the
+other tests share one in which a short spike already happened. Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.simulator import FailureSpike, Fault, SimConfig, Simulator
+from tests.support import ExporterProcess, start_exporter, wait_until
+
+from .promql import (
+    DASHBOARDS,
+    PROMETHEUS_RULES,
+    TARGET_LABELS,
+    all_exprs,
+    dashboard_queries,
+    load_yaml,
+    references,
+    substitute,
+    variable_queries,
+)
+from .stack import PrometheusServer
+
+KINDS = ("workflow_run", "extract_run", "parse_run")
+#: Deliberately not the usual job name: the dashboards and rules must not depend on it.
+JOB = "some-extend-job"
+#: How long the steady workload is watched before the spike is scripted.
+STEADY_SECONDS = 15.0
+#: Upper bound from scripting the spike to the alert expression being true.
+SPIKE_DEADLINE_SECONDS = 45.0
+
+
+@dataclass
+class Stack:
+    sim: Simulator
+    exporter: ExporterProcess
+    prometheus: PrometheusServer
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.exporter.port}"
+
+
+def _sim_config() -> SimConfig:
+    zero = {"workflow": 0.0, "extract": 0.0, "classify": 0.0, "split": 0.0, "parse": 0.0, "edit": 0.0}
+    return SimConfig(
+        seed=4,
+        epoch=datetime.now(UTC),
+        history=60,
+        qps_limit=None,
+        realtime=True,
+        speed=1.0,
+        # Runs per minute. A steady trickle of FAILED runs stays far below the spike alert's 10 per 10m
+        # during the test; the failure ratio stays below 20%.
+        rates={**zero, "workflow": 30.0, "extract": 120.0, "parse": 60.0},
+        durations={**{f: 1.0 for f in zero}, "workflow": 3.0, "extract": 2.0},
+        queue_seconds=0.5,
+        failure_rate={"workflow": 0.05, "extract": 0.01, "parse": 0.05},
+        cancel_rate=0.01,
+        needs_review_rate=0.3,
+        review_seconds=600.0,
+    )
+
+
+@contextmanager
+def running_stack() -> Iterator[Stack]:
+    sim = Simulator(_sim_config())
+    sim.start(host="127.0.0.1", port=0)
+    # A few 429s (retried by the exporter) so the retry and rate-limit panels have data.
+    sim.set_faults(Fault(kind="rate_limit", rate=0.02))
+    try:
+        with start_exporter(
+            sim.url,
+            sim.api_key,
+            kinds=",".join(KINDS),
+            poll_interval=1.0,
+            extra_env={"EXTEND_EXPORTER_PER_RESOURCE_LABELS": "true", "EXTEND_EXPORTER_LOG_LEVEL": "info"},
+        ) as exporter:
+            target = f"127.0.0.1:{exporter.port}"
+            with PrometheusServer(target, job=JOB, rule_files=[PROMETHEUS_RULES]) as prometheus:
+                wait_until(
+                    lambda: len(prometheus.query("extend_up == 1")) == len(KINDS),
+                    timeout=30,
+                    interval=0.2,
+                    message="every kind synced and scraped",
+                )
+                yield Stack(sim, exporter, prometheus)
+    finally:
+        sim.stop()
+
+
+@pytest.fixture
+def fresh_stack() -> Iterator[Stack]:
+    """A stack of its own: nothing has been scripted in its simulator yet."""
+    with running_stack() as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def spiked_stack() -> Iterator[Stack]:
+    """A shared stack after a short FAILED spike, so every series a dashboard shows has appeared."""
+    with running_stack() as stack:
+        now = stack.sim.virtual_elapsed()
+        stack.sim.script(FailureSpike(family="extract", start=now, end=now + 15.0, failure_rate=1.0))
+        yield stack
+
+
+def _rule_expr(name: str) -> str:
+    for group in load_yaml(PROMETHEUS_RULES)["groups"]:
+        for rule in group["rules"]:
+            if rule["alert"] == name:
+                return str(rule["expr"])
+    raise KeyError(name)
+
+
+def _rule_state(stack: Stack, name: str) -> str | None:
+    for group in stack.prometheus.api("rules")["groups"]:
+        for rule in group["rules"]:
+            if rule["name"] == name:
+                return str(rule["state"])
+    return None
+
+
+def test_steady_workload_stays_silent_and_a_failed_spike_trips_the_alert(fresh_stack: Stack) -> None:
+    stack = fresh_stack
+    prom = stack.prometheus
+    spike, ratio = _rule_expr("ExtendRunsFailedSpike"), _rule_expr("ExtendRunsFailureRatioHigh")
+    failed_before = sum(
+        float(r["value"][1]) for r in prom.query('extend_runs_finished_total{status="FAILED"}')
+    )
+
+    # Steady workload: both FAILED alert expressions stay false on every evaluation of the window.
+    deadline = time.monotonic() + STEADY_SECONDS
+    evaluations = 0
+    while time.monotonic() < deadline:
+        assert prom.query(spike) == [], "FAILED-spike alert expression true on a steady workload"
+        assert prom.query(ratio) == [], "failure-ratio alert expression true on a steady workload"
+        evaluations += 1
+        time.sleep(0.25)
+    finished = prom.query(f'sum(increase(extend_runs_finished_total{{job="{JOB}"}}[1m]))')
+    assert finished and float(finished[0]["value"][1]) >= 20, (
+        "the steady phase saw too little work to mean much"
+    )
+    failed_after = sum(
+        float(r["value"][1]) for r in prom.query('extend_runs_finished_total{status="FAILED"}')
+    )
+    assert failed_after > failed_before, "the steady workload should include some FAILED runs"
+    # The rule engine agrees (and every shipped rule evaluates without error on real data).
+    rules = [r for g in prom.api("rules")["groups"] for r in g["rules"]]
+    assert len(rules) == 10 and all(r["health"] == "ok" for r in rules), rules
+    assert _rule_state(stack, "ExtendRunsFailedSpike") == "inactive"
+
+    # Script the spike: every extract run finishing from now on fails.
+    started = time.monotonic()
+    now = stack.sim.virtual_elapsed()
+    stack.sim.script(FailureSpike(family="extract", start=now, end=now + 120.0, failure_rate=1.0))
+    hits = wait_until(
+        lambda: prom.query(spike),
+        timeout=SPIKE_DEADLINE_SECONDS,
+        interval=0.2,
+        message="FAILED-spike alert expression true after the scripted spike",
+    )
+    to_spike = time.monotonic() - started
+    assert [h["metric"] for h in hits] == [{"job": JOB, "instance": stack.target, "kind": "extract_run"}]
+    assert float(hits[0]["value"][1]) >= 10
+    wait_until(lambda: prom.query(ratio), timeout=SPIKE_DEADLINE_SECONDS, interval=0.2, message="ratio alert")
+    to_ratio = time.monotonic() - started
+    wait_until(
+        lambda: _rule_state(stack, "ExtendRunsFailedSpike") == "pending",
+        timeout=10,
+        interval=0.2,
+        message="Prometheus's own evaluation of the rule turning pending",
+    )
+    print(
+        f"\nsteady phase: {evaluations} evaluations over {STEADY_SECONDS:.0f}s, none true; "
+        f"spike scripted -> FAILED-spike expression true after {to_spike:.1f}s, "
+        f"failure-ratio expression true after {to_ratio:.1f}s"
+    )
+
+
+def _finite(result: list[dict[str, Any]]) -> bool:
+    return any(math.isfinite(float(r["value"][1])) for r in result)
+
+
+def test_every_dashboard_query_returns_data(spiked_stack: Stack) -> None:
+    stack = spiked_stack
+    prom = stack.prometheus
+    for path in DASHBOARDS:
+        for where, name, selector, label in variable_queries(path):
+            assert selector, where
+            values = {
+                r["metric"].get(label, "") for r in prom.query(f"group by ({label}) ({substitute(selector)})")
+            }
+            expected = {"job": {JOB}, "instance": {stack.target}, "kind": set(KINDS)}.get(name)
+            assert values == expected if expected else values, f"{where}: {values}"
+
+    queries = [q for path in DASHBOARDS for q in dashboard_queries(path)]
+    empty: list[str] = []
+
+    def all_have_data() -> bool:
+        empty[:] = [q.where for q in queries if not _finite(prom.query(substitute(q.text)))]
+        return not empty
+
+    try:
+        wait_until(all_have_data, timeout=45, interval=0.5, message="data in every dashboard query")
+    except AssertionError:
+        raise AssertionError(f"dashboard queries without data: {empty}") from None
+    # The top-failing table names processors and workflows through the *_info join.
+    (top,) = [q for q in queries if "Top failing" in q.where]
+    rows = prom.query(substitute(top.text))
+    assert any(r["metric"].get("resource_name") for r in rows), rows
+
+
+def _exposed(text: str) -> tuple[dict[str, set[str]], dict[str, dict[str, set[str]]]]:
+    """Sample name -> label names, and sample name -> label -> values, from a /metrics body."""
+    labels: dict[str, set[str]] = {}
+    values: dict[str, dict[str, set[str]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels.setdefault(sample.name, set()).update(sample.labels)
+            for key, value in sample.labels.items():
+                values.setdefault(sample.name, {}).setdefault(key, set()).add(value)
+    return labels, values
+
+
+def _problems(text: str) -> list[str]:
+    exposed, exposed_values = _exposed(text)
+    problems = []
+    for e in all_exprs():
+        refs = references(e.text)
+        known = set(TARGET_LABELS)
+        for name, used in refs.selectors.items():
+            if name not in exposed:
+                problems.append(f"{e.where}: metric {name} is not exposed")
+                continue
+            known |= exposed[name]
+            if extra := used - exposed[name] - TARGET_LABELS:
+                problems.append(f"{e.where}: {name} has no label(s) {sorted(extra)}")
+            for label, wanted in refs.values.get(name, {}).items():
+                if label == "status" and (missing := wanted - exposed_values[name].get(label, set())):
+                    problems.append(f"{e.where}: {name} never has {label}={sorted(missing)}")
+        if extra := refs.grouping - known:
+            problems.append(f"{e.where}: groups or matches on unknown label(s) {sorted(extra)}")
+    return problems
+
+
+def test_queries_reference_only_what_the_exporter_exposes(spiked_stack: Stack) -> None:
+    """Every metric, label and status value in the dashboards and both alert files is in the live /metrics.
+
+    Some series only appear once something happened (a retry, a FAILED run of a named processor), so this
+    polls the live output until it is complete or the deadline passes.
+    """
+    problems: list[str] = []
+
+    def complete() -> bool:
+        problems[:] = _problems(spiked_stack.exporter.metrics_text())
+        return not problems
+
+    try:
+        wait_until(complete, timeout=45, interval=0.5, message="every referenced metric exposed")
+    except AssertionError:
+        raise AssertionError("\n".join(problems)) from None
+    # The check has teeth: a renamed metric or a label the exporter lacks is reported.
+    text = spiked_stack.exporter.metrics_text()
+    assert _problems(text.replace("extend_runs_finished_total", "extend_runs_done_total"))
+    assert _problems(text.replace('processor_type="', 'ptype="'))

