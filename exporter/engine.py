@@ -21,11 +21,21 @@ is at or after `position - overlap`). The rule that makes counts exact:
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .kinds import UNKNOWN_SOURCE, KindSpec, Order, is_active_status, label_processor_types, label_sources
+from .kinds import (
+    ACTIVE_STATUSES,
+    PROCESSOR_TYPES,
+    UNKNOWN_SOURCE,
+    KindSpec,
+    Order,
+    is_active_status,
+    label_processor_types,
+    label_sources,
+)
 
 # Seconds to hours: document runs take a few seconds (parse) to hours (review queues, big batches).
 DURATION_BUCKETS: tuple[float, ...] = (
@@ -69,15 +79,99 @@ class Observation:
     credits: float | None = None
 
 
-@dataclass(slots=True)
+# (status, source, processor_type, counted, resource_id) of a tracked run; see Entry.
+Labels = tuple[str, str, str, tuple[str, ...], str | None]
+
+# Entries share their label tuples: there are few distinct ones (statuses x sources x types x what was
+# counted), so a million tracked runs hold a few hundred tuples, not a million. Bounded: past the cap
+# (label values no enum has) tuples are simply not shared.
+_LABELS: dict[Labels, Labels] = {}
+_MAX_SHARED_LABELS = 100_000
+# Canonical processor_type strings, so entries do not each hold a copy parsed from JSON.
+_PTYPES: dict[str, str] = {p: p for p in ("", *PROCESSOR_TYPES)}
+
+
+def _shared(labels: Labels) -> Labels:
+    shared = _LABELS.get(labels)
+    if shared is not None:
+        return shared
+    if len(_LABELS) < _MAX_SHARED_LABELS:
+        return _LABELS.setdefault(labels, labels)
+    return labels
+
+
 class Entry:
-    status: str
-    source: str
-    processor_type: str
-    created_at: float
-    key: float  # order key (updatedAt or createdAt) as last seen
-    counted: tuple[str, ...] = ()  # terminal statuses already counted (or finished before counting)
-    resource_id: str | None = None
+    """One tracked run, kept small: a ledger can hold a million of them.
+
+    `status`, `source`, `processor_type`, `counted` (terminal statuses already counted, or finished
+    before counting) and `resource_id` live in one shared tuple; `created_at` and `key` (the order key,
+    updatedAt or createdAt, as last seen) are the only per-run values besides the id.
+    """
+
+    __slots__ = ("created_at", "key", "labels")
+
+    def __init__(
+        self,
+        status: str,
+        source: str,
+        processor_type: str,
+        created_at: float,
+        key: float,
+        counted: tuple[str, ...] = (),
+        resource_id: str | None = None,
+    ) -> None:
+        self.labels: Labels = _shared((status, source, processor_type, counted, resource_id))
+        self.created_at = created_at
+        self.key = key
+
+    @property
+    def status(self) -> str:
+        return self.labels[0]
+
+    @status.setter
+    def status(self, value: str) -> None:
+        _, source, ptype, counted, rid = self.labels
+        self.labels = _shared((value, source, ptype, counted, rid))
+
+    @property
+    def source(self) -> str:
+        return self.labels[1]
+
+    @property
+    def processor_type(self) -> str:
+        return self.labels[2]
+
+    @property
+    def counted(self) -> tuple[str, ...]:
+        return self.labels[3]
+
+    @counted.setter
+    def counted(self, value: tuple[str, ...]) -> None:
+        status, source, ptype, _, rid = self.labels
+        self.labels = _shared((status, source, ptype, value, rid))
+
+    @property
+    def resource_id(self) -> str | None:
+        return self.labels[4]
+
+    @resource_id.setter
+    def resource_id(self, value: str | None) -> None:
+        status, source, ptype, counted, _ = self.labels
+        self.labels = _shared((status, source, ptype, counted, value))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Entry):
+            return NotImplemented
+        return (self.labels, self.created_at, self.key) == (other.labels, other.created_at, other.key)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaced
+
+    def __repr__(self) -> str:
+        status, source, ptype, counted, rid = self.labels
+        return (
+            f"Entry(status={status!r}, source={source!r}, processor_type={ptype!r}, "
+            f"created_at={self.created_at!r}, key={self.key!r}, counted={counted!r}, resource_id={rid!r})"
+        )
 
 
 @dataclass(slots=True)
@@ -91,10 +185,9 @@ class Histogram:
         return cls([0] * len(DURATION_BUCKETS))
 
     def observe(self, value: float) -> None:
-        for i, bound in enumerate(DURATION_BUCKETS):
-            if value <= bound:
-                self.buckets[i] += 1
-                break
+        i = bisect_left(DURATION_BUCKETS, value)  # the first bucket with value <= bound
+        if i < len(DURATION_BUCKETS) and value <= DURATION_BUCKETS[i]:  # (NaN fits none)
+            self.buckets[i] += 1
         self.total += value
         self.count += 1
 
@@ -149,8 +242,11 @@ class KindState:
     finished_by_resource: dict[tuple[str, str], int] = field(default_factory=dict)
     resource_names: dict[str, str] = field(default_factory=dict)
     extra_statuses: set[str] = field(default_factory=set)
+    # status value -> its canonical string (the spec's), so entries share one string per status
+    _canonical: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self._canonical = {s: s for s in self.spec.all_statuses}
         self._init_series()
 
     def _init_series(self) -> None:
@@ -170,7 +266,10 @@ class KindState:
         return self.order or self.spec.default_order
 
     def status_label(self, status: str) -> str:
-        if status in self.spec.all_statuses or status in self.extra_statuses:
+        canonical = self._canonical.get(status)
+        if canonical is not None:
+            return canonical
+        if status in self.extra_statuses:
             return status
         clean = status if status.replace("_", "").isalnum() and len(status) <= MAX_STATUS_LEN else ""
         if clean and len(self.extra_statuses) < MAX_EXTRA_STATUSES:
@@ -193,7 +292,8 @@ class KindState:
         return self.window is not None and obs.created_at >= self.window
 
     def oldest_active_key(self) -> float | None:
-        keys = [e.created_at for e in self.entries.values() if is_active_status(e.status)]
+        active = ACTIVE_STATUSES
+        keys = [e.created_at for e in self.entries.values() if e.labels[0] in active]
         return min(keys) if keys else None
 
     def apply(
@@ -217,43 +317,53 @@ class KindState:
         """
         created = finished = 0
         prune_start = (new_position - overlap) if new_position is not None else None
+        # Hot loop (every summary of every sync): hoisted lookups; same rule as the module docstring.
+        entries = self.entries
+        canonical = self._canonical
+        active_statuses = ACTIVE_STATUSES
+        by_created = self.effective_order is Order.CREATED
+        has_sources = bool(self.spec.sources)
+        resources = self.resource_labels.enabled
+        window = None if baseline else self.window  # a run is new when created at or after it
         for obs in observations:
-            entry = self.entries.get(obs.id)
-            status = self.status_label(obs.status)
-            terminal = not is_active_status(status)
+            entry = entries.get(obs.id)
+            status = canonical.get(obs.status) or self.status_label(obs.status)
+            terminal = status not in active_statuses
+            key = obs.created_at if by_created else obs.updated_at
             if entry is None:
-                is_new = not baseline and self._is_new(obs)
-                key = self.order_key(obs)
+                is_new = window is not None and obs.created_at >= window
                 if not is_new and terminal and prune_start is not None and key < prune_start:
                     continue  # finished before the window: nothing to count, nothing to remember
-                ptype = obs.processor_type
-                source = sources.get(obs.id, UNKNOWN_SOURCE) if self.spec.sources else ""
-                entry = Entry(status, source, ptype, obs.created_at, key)
-                if obs.resource is not None:
-                    entry.resource_id = self._resource_label(obs.resource)
-                self.entries[obs.id] = entry
-                if is_new:
-                    self.created[(source, ptype)] = self.created.get((source, ptype), 0) + 1
-                    created += 1
-                    if terminal:
-                        self._count_finish(entry, obs, status)
-                        finished += 1
-                elif terminal:
-                    entry.counted = (status,)
-                continue
-            entry.key = self.order_key(obs)
-            if status != entry.status:
-                entry.status = status
-                if terminal and status not in entry.counted:
+                ptype = _PTYPES.get(obs.processor_type, obs.processor_type)
+                source = sources.get(obs.id, UNKNOWN_SOURCE) if has_sources else ""
+                rid = self._resource_label(obs.resource) if resources and obs.resource is not None else None
+                if not is_new:
+                    counted: tuple[str, ...] = (status,) if terminal else ()
+                    entries[obs.id] = Entry(status, source, ptype, obs.created_at, key, counted, rid)
+                    continue
+                entry = entries[obs.id] = Entry(status, source, ptype, obs.created_at, key, (), rid)
+                self.created[(source, ptype)] = self.created.get((source, ptype), 0) + 1
+                created += 1
+                if terminal:
                     self._count_finish(entry, obs, status)
                     finished += 1
+                continue
+            entry.key = key
+            labels = entry.labels
+            if status != labels[0]:
+                if terminal and status not in labels[3]:
+                    entry.labels = _shared((status, labels[1], labels[2], labels[3], labels[4]))
+                    self._count_finish(entry, obs, status)
+                    finished += 1
+                else:
+                    entry.status = status
         removed = 0
         if reconciled is not None:
             gone = [
-                rid for rid, e in self.entries.items() if is_active_status(e.status) and rid not in reconciled
+                rid for rid, e in entries.items() if e.labels[0] in active_statuses and rid not in reconciled
             ]
             for rid in gone:
-                del self.entries[rid]
+                del entries[rid]
             removed = len(gone)
         if new_position is not None:
             self.position = new_position if self.position is None else max(self.position, new_position)
@@ -263,7 +373,8 @@ class KindState:
         return ApplyResult(created, finished, removed)
 
     def _prune(self, start: float) -> None:
-        stale = [rid for rid, e in self.entries.items() if e.key < start and not is_active_status(e.status)]
+        active = ACTIVE_STATUSES
+        stale = [rid for rid, e in self.entries.items() if e.key < start and e.labels[0] not in active]
         for rid in stale:
             del self.entries[rid]
 
@@ -283,21 +394,22 @@ class KindState:
         return rid
 
     def _count_finish(self, entry: Entry, obs: Observation, status: str) -> None:
-        key = (status, entry.source, entry.processor_type)
+        _, source, ptype, counted, resource_id = entry.labels
+        key = (status, source, ptype)
         self.finished[key] = self.finished.get(key, 0) + 1
         start = obs.started_at if obs.started_at is not None else obs.created_at
         end = obs.finished_at if obs.finished_at is not None else obs.updated_at
-        hist = self.durations.get((status, entry.processor_type))
+        hist = self.durations.get((status, ptype))
         if hist is None:
-            hist = self.durations[(status, entry.processor_type)] = Histogram.empty()
+            hist = self.durations[(status, ptype)] = Histogram.empty()
         hist.observe(max(0.0, end - start))
-        if obs.credits is not None and _CREDITED not in entry.counted:
-            ckey = (entry.source, entry.processor_type)
+        if obs.credits is not None and _CREDITED not in counted:
+            ckey = (source, ptype)
             self.credits[ckey] = self.credits.get(ckey, 0.0) + obs.credits
-            entry.counted = (*entry.counted, _CREDITED)
-        entry.counted = (*entry.counted, status)
-        if entry.resource_id is not None:
-            rkey = (status, entry.resource_id)
+            counted = (*counted, _CREDITED)
+        entry.counted = (*counted, status)
+        if resource_id is not None:
+            rkey = (status, resource_id)
             self.finished_by_resource[rkey] = self.finished_by_resource.get(rkey, 0) + 1
 
     def snapshot(self) -> KindSnapshot:
@@ -307,13 +419,21 @@ class KindState:
                 for status in self.spec.active_statuses:
                     active[(status, source, ptype)] = 0
         oldest: dict[str, float] = {}
+        # Entries share label tuples: count per shared tuple first, then fold into label sets.
+        per_labels: dict[Labels, int] = {}
+        active_statuses = ACTIVE_STATUSES
         for e in self.entries.values():
-            if not is_active_status(e.status):
+            labels = e.labels
+            status = labels[0]
+            if status not in active_statuses:
                 continue
-            akey = (e.status, e.source, e.processor_type)
-            active[akey] = active.get(akey, 0) + 1
-            if e.status not in oldest or e.created_at < oldest[e.status]:
-                oldest[e.status] = e.created_at
+            per_labels[labels] = per_labels.get(labels, 0) + 1
+            first = oldest.get(status)
+            if first is None or e.created_at < first:
+                oldest[status] = e.created_at
+        for (status, source, ptype, _, _), n in per_labels.items():
+            akey = (status, source, ptype)
+            active[akey] = active.get(akey, 0) + n
         return KindSnapshot(
             kind=self.spec.name,
             created=dict(self.created),
@@ -336,16 +456,9 @@ class KindState:
             "last_success": self.last_success,
             "order": self.order.value if self.order else None,
             "entries": {
-                rid: [
-                    e.status,
-                    e.source,
-                    e.processor_type,
-                    e.created_at,
-                    e.key,
-                    list(e.counted),
-                    e.resource_id,
-                ]
+                rid: [status, source, ptype, e.created_at, e.key, list(counted), resource_id]
                 for rid, e in self.entries.items()
+                for status, source, ptype, counted, resource_id in (e.labels,)
             },
             "created": [[*k, v] for k, v in self.created.items()],
             "finished": [[*k, v] for k, v in self.finished.items()],
@@ -365,9 +478,16 @@ class KindState:
         last = data.get("last_success")
         self.last_success = None if last is None else float(last)
         self.order = Order(data["order"]) if data.get("order") else None
+        canonical = self._canonical
         self.entries = {
             str(rid): Entry(
-                str(v[0]), str(v[1]), str(v[2]), float(v[3]), float(v[4]), tuple(map(str, v[5])), v[6]
+                canonical.get(v[0]) or str(v[0]),
+                str(v[1]),
+                _PTYPES.get(v[2]) or str(v[2]),
+                float(v[3]),
+                float(v[4]),
+                tuple(map(str, v[5])),
+                v[6],
             )
             for rid, v in data["entries"].items()
         }

@@ -13,9 +13,19 @@ class SummaryError(ValueError):
     """A summary lacks a field counting needs (id, status, createdAt, updatedAt)."""
 
 
+# Parsed timestamps by their text. Summaries are re-read every sync while inside the overlap window,
+# and runs that change together share timestamps, so most lookups hit. Cleared when full (bounded).
+_TIMES: dict[str, float] = {}
+_MAX_TIMES = 65_536
+
+
 def parse_time(value: Any) -> float:
     """RFC 3339 (e.g. 2024-03-21T15:29:55Z or with fractions/offsets) to Unix seconds."""
-    if not isinstance(value, str):
+    if type(value) is str:
+        cached = _TIMES.get(value)
+        if cached is not None:
+            return cached
+    elif not isinstance(value, str):
         raise SummaryError(f"timestamp is {type(value).__name__}, not a string")
     try:
         parsed = datetime.fromisoformat(value)
@@ -23,12 +33,20 @@ def parse_time(value: Any) -> float:
         raise SummaryError("timestamp is not RFC 3339") from None
     if parsed.tzinfo is None:
         raise SummaryError("timestamp has no time zone")
-    return parsed.timestamp()
+    seconds = parsed.timestamp()
+    if len(_TIMES) >= _MAX_TIMES:
+        _TIMES.clear()
+    _TIMES[value] = seconds
+    return seconds
 
 
 def _optional_time(value: Any) -> float | None:
     if value is None:
         return None
+    if type(value) is str:
+        cached = _TIMES.get(value)
+        if cached is not None:
+            return cached
     try:
         return parse_time(value)
     except SummaryError:
@@ -45,20 +63,35 @@ def _credits(summary: dict[str, Any]) -> float | None:
 
 
 def observation(spec: KindSpec, summary: dict[str, Any]) -> Observation:
-    run_id = summary.get("id")
-    status = summary.get("status")
+    get = summary.get  # hot path: called for every summary of every page
+    run_id = get("id")
+    status = get("status")
     if not isinstance(run_id, str) or not run_id:
         raise SummaryError("summary has no id")
     if not isinstance(status, str) or not status:
         raise SummaryError("summary has no status")
+    started = get("startTime")
+    ended = get("endTime")
     return Observation(
-        id=run_id,
-        status=status,
-        created_at=parse_time(summary.get("createdAt")),
-        updated_at=parse_time(summary.get("updatedAt")),
-        started_at=_optional_time(summary.get("startTime")),
-        finished_at=_optional_time(summary.get("endTime")),
-        processor_type=spec.processor_type_of(summary),
-        resource=spec.resource_of(summary),
-        credits=_credits(summary),
+        run_id,
+        status,
+        parse_time(get("createdAt")),
+        parse_time(get("updatedAt")),
+        None if started is None else _optional_time(started),
+        None if ended is None else _optional_time(ended),
+        spec.processor_type_of(summary),
+        _resource(spec, summary),
+        _credits(summary),
     )
+
+
+def _resource(spec: KindSpec, summary: dict[str, Any]) -> tuple[str, str] | None:
+    """`spec.resource_of`, with a fast path for the usual shape (the first key holds {id, name})."""
+    if spec.resource_keys:
+        obj = summary.get(spec.resource_keys[0])
+        if type(obj) is dict:
+            rid = obj.get("id")
+            if type(rid) is str:
+                name = obj.get("name")
+                return rid, name if isinstance(name, str) else ""
+    return spec.resource_of(summary)

@@ -1,0 +1,258 @@
+"""Scrape latency of /metrics: p50/p99 and requests/s under 20 concurrent scrapers, 1k and 10k series.
+
+Three processes on loopback, so the load generator does not share the exporter's GIL:
+
+* the simulator (bench/simserver.py, real clock, 1,000 new runs per minute);
+* the exporter (this module with --serve): every kind (all seven, processor_run included), its real
+  MetricsServer (stdlib ThreadingHTTPServer) serving the cached exposition. 1k series: default
+  settings. 10k series: per-resource labels on (`--per-resource-max 500`) with ~420 processors and
+  workflows per kind seeded through the engine API (the simulator's catalog has at most six per
+  family): a large organisation's breakdown. With `--sync` it syncs every kind back to back against
+  the simulator the whole time, re-rendering /metrics after each kind: every scrape overlaps a sync.
+* the load generator (this module): 20 asyncio clients on keep-alive connections. "closed": each
+  sends its next request as soon as the last one returned (saturation; latency includes queueing
+  behind the 19 others). "paced": each scrapes every 100 ms (200 scrapes/s in total), still far
+  above what Prometheus servers do, so latency is the service time plus interference from the sync.
+
+A last row repeats 10k series with a sync running with TCP_NODELAY set on the server's sockets (a
+class attribute of the stdlib's StreamRequestHandler, set in the exporter process only): the
+~200 ms outliers otherwise seen are Nagle's algorithm holding the body back behind the separately
+written headers until the client's delayed ACK.
+
+Usage: .venv/bin/python -m bench.scrape [--seconds 3] [--clients 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from bench.common import ROOT, emit, exporter_for, free_port, json_arg, sim_process
+from exporter.engine import Observation
+from exporter.kinds import KINDS
+
+ALL_KINDS = (
+    "workflow_run",
+    "extract_run",
+    "classify_run",
+    "split_run",
+    "parse_run",
+    "edit_run",
+    "processor_run",
+)
+RESOURCES_PER_KIND = 420
+
+
+def seed_resources(exporter: Any, per_kind: int) -> None:
+    """Make `per_kind` processors / workflows per kind known (their series start at 0)."""
+    for kind, state in exporter.states.items():
+        spec = KINDS[kind]
+        if not (spec.resource_keys or spec.flat_resource):
+            continue
+        ptype = spec.processor_type or "EXTRACT"
+        seeds = [
+            Observation(
+                f"seed_{kind}_{i}",
+                "PROCESSING",
+                1.0,
+                1.0,
+                processor_type=ptype,
+                resource=(f"res_{kind[:3]}_{i:04d}", f"{kind} resource {i}"),
+            )
+            for i in range(per_kind)
+        ]
+        state.apply(seeds, {}, overlap=0.0, new_position=None, baseline=True)
+        state.entries.clear()  # only the label values stay; the next sync starts from scratch
+
+
+def serve(args: argparse.Namespace) -> int:
+    if args.nodelay:  # experiment: what TCP_NODELAY on accepted sockets does (server.py does not set it)
+        import socketserver
+
+        socketserver.StreamRequestHandler.disable_nagle_algorithm = True
+    per_resource = args.resources > 0
+    exporter = exporter_for(
+        args.sim_url,
+        args.api_key,
+        ALL_KINDS,
+        listen_address=f"127.0.0.1:{args.port}",
+        per_resource_labels=per_resource,
+        per_resource_max=max(100, args.resources + 10),
+    )
+    if per_resource:
+        seed_resources(exporter, args.resources)
+    for kind in exporter.kinds:  # baseline, so that the exposition is complete before measuring
+        exporter.sync_kind(kind)
+    exporter.start_server()
+    stop = threading.Event()
+    rounds = [0]
+
+    def sync_loop() -> None:
+        while not stop.is_set():
+            for kind in exporter.kinds:
+                exporter.sync_kind(kind)
+            rounds[0] += 1
+
+    syncer = threading.Thread(target=sync_loop, daemon=True)
+    if args.sync:
+        syncer.start()
+    text = exporter.exposition.current.text
+    info = {
+        "port": args.port,
+        "series": sum(1 for line in text.splitlines() if line and not line.startswith(b"#")),
+        "bytes": len(text),
+        "gzip_bytes": len(exporter.exposition.current.gzipped),
+        "render_ms": round(_time_ms(exporter.exposition.refresh), 1),
+    }
+    print(json.dumps(info), flush=True)
+    sys.stdin.readline()  # the parent writes a line (or goes away) when done
+    stop.set()
+    print(json.dumps({"sync_rounds": rounds[0]}), flush=True)
+    return 0
+
+
+def _time_ms(fn: Any) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1000
+
+
+async def _client(
+    port: int, gzip: bool, deadline: float, interval: float, samples: list[float], errors: list[str]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    request += b"Accept-Encoding: gzip\r\n\r\n" if gzip else b"\r\n"
+    next_at = time.perf_counter()
+    try:
+        while time.perf_counter() < deadline:
+            if interval:
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                next_at += interval
+            t0 = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            samples.append(time.perf_counter() - t0)
+            if not head.startswith(b"HTTP/1.1 200"):
+                errors.append(head.split(b"\r\n", 1)[0].decode())
+    finally:
+        writer.close()
+
+
+async def _load(port: int, clients: int, gzip: bool, seconds: float, interval: float) -> dict[str, Any]:
+    samples: list[float] = []
+    errors: list[str] = []
+    start = time.perf_counter()
+    deadline = start + seconds
+    await asyncio.gather(*(_client(port, gzip, deadline, interval, samples, errors) for _ in range(clients)))
+    elapsed = time.perf_counter() - start
+    samples.sort()
+    n = len(samples)
+    return {
+        "requests": n,
+        "rps": round(n / elapsed),
+        "p50_ms": round(statistics.median(samples) * 1000, 2) if n else None,
+        "p99_ms": round(samples[min(n - 1, int(n * 0.99))] * 1000, 2) if n else None,
+        "max_ms": round(samples[-1] * 1000, 2) if n else None,
+        "errors": len(errors),
+    }
+
+
+def measure(
+    sim: dict[str, str], resources: int, sync: bool, args: argparse.Namespace, nodelay: bool = False
+) -> dict[str, Any]:
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.scrape",
+        "--serve",
+        "--sim-url",
+        sim["url"],
+        "--api-key",
+        sim["api_key"],
+        "--port",
+        str(port),
+        "--resources",
+        str(resources),
+    ]
+    if sync:
+        cmd.append("--sync")
+    if nodelay:
+        cmd.append("--nodelay")
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # the stdlib server prints every client disconnect
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the exporter process did not start")
+        row: dict[str, Any] = json.loads(line)
+        row["sync_running"] = sync
+        row["tcp_nodelay"] = nodelay
+        for gzip in (False, True):
+            for mode, interval in (("closed", 0.0), ("paced", 0.1)):
+                name = f"{mode}_{'gzip' if gzip else 'plain'}"
+                row[name] = asyncio.run(_load(port, args.clients, gzip, args.seconds, interval))
+        proc.stdin.write("done\n")
+        proc.stdin.flush()
+        tail = proc.stdout.readline()
+        if tail:
+            row.update(json.loads(tail))
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return row
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--sim-url", help=argparse.SUPPRESS)
+    ap.add_argument("--api-key", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--resources", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--sync", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--nodelay", action="store_true", help=argparse.SUPPRESS)
+    json_arg(ap)
+    args = ap.parse_args()
+    if args.serve:
+        return serve(args)
+    rates = ["workflow=146", "extract=293", "classify=146", "split=73", "parse=293", "edit=49"]
+    rows = []
+    with sim_process("--history", "20000", "--speed", "1", *(f"--rate={r}" for r in rates)) as sim:
+        for resources in (0, RESOURCES_PER_KIND):
+            for sync in (False, True):
+                rows.append(measure(sim, resources, sync, args))
+        rows.append(measure(sim, RESOURCES_PER_KIND, True, args, nodelay=True))
+    emit({"clients": args.clients, "seconds_per_measurement": args.seconds, "rows": rows}, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
