@@ -43,5 +43,16 @@ image-test:
 manifests: $(STAMP)
 	$(BIN)/python deploy/kubernetes/render_prometheusrule.py
 
+# Benchmark suite against the simulator on loopback (not part of `make test`): prints a table and
+# writes bench/results.md (raw figures in bench/out/). Bounded: under 10 minutes.
+bench: $(STAMP)
+	timeout --kill-after=30 600 $(BIN)/python -m bench.run
+
+# Reliability soak (not part of `make test`, whose tests/reliability run is bounded to a few minutes):
+# the soak test for SOAK_SECONDS (default 600) and 20x the hypothesis examples, random seeds.
+SOAK_SECONDS ?= 600
+soak: $(STAMP)
+	EXTEND_SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/pytest -q -p no:cacheprovider -o timeout=3600 tests/reliability
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

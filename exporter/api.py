@@ -78,6 +78,10 @@ class ApiClient:
         self._retry = retry or RetryPolicy()
         self._stop = stop or threading.Event()
         self._random = random.Random()
+        # Extend's rate limit is per key, not per endpoint: a Retry-After holds every request of this
+        # client (all kinds, and the next sync too), not just the retry of the request that got it.
+        self._hold_lock = threading.Lock()
+        self._hold_until = 0.0  # time.monotonic() before which no request is sent
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -101,11 +105,14 @@ class ApiClient:
         endpoint = spec.path
         attempt = 0
         while True:
-            if not self._bucket.acquire(self._stop):
+            self._wait_for_hold()
+            if self._stop.is_set() or not self._bucket.acquire(self._stop):
                 raise Cancelled()
             try:
                 return self._parse(spec, version, self._send(endpoint, version, params))
             except _Retryable as exc:
+                if exc.retry_after is not None:
+                    self._hold(exc.retry_after)
                 if attempt >= self._retry.max_retries:
                     raise ApiError(
                         exc.reason, f"{endpoint}: {exc} (gave up after {attempt + 1} tries)", exc.status
@@ -116,6 +123,18 @@ class ApiClient:
                 if self._stop.wait(delay):
                     raise Cancelled() from None
                 attempt += 1
+
+    def _hold(self, seconds: float) -> None:
+        with self._hold_lock:
+            self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+
+    def _wait_for_hold(self) -> None:
+        """Sleep (interruptibly) while a Retry-After the API sent is still running."""
+        while True:
+            with self._hold_lock:
+                remaining = self._hold_until - time.monotonic()
+            if remaining <= 0 or self._stop.wait(remaining):
+                return
 
     def iter_pages(self, spec: KindSpec, params: Mapping[str, str | int]) -> Iterator[Page]:
         token: str | None = None

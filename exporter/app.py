@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -100,6 +101,9 @@ class Exporter:
             else None
         )
         self._save_lock = threading.Lock()
+        # What the state file gets for each kind: a copy taken when its last sync completed (or at load),
+        # so flushing never waits for a sync in flight (a hung request must not block shutdown).
+        self._persisted: dict[str, dict[str, Any]] = {}
         self._scheduler: BackgroundScheduler | None = None
         self._server: MetricsServer | None = None
 
@@ -115,6 +119,8 @@ class Exporter:
                 report = self.syncers[kind].sync()
                 self.states[kind].last_success = self._clock()
                 snapshot = self.states[kind].snapshot()
+                if self.store is not None:
+                    self._persisted[kind] = self.states[kind].to_dict()
         except Cancelled:
             log.info("%s: sync abandoned (shutting down)", kind)
             return False
@@ -161,10 +167,7 @@ class Exporter:
         if self.store is None:
             return
         with self._save_lock:
-            kinds = {}
-            for kind, state in self.states.items():
-                with self._locks[kind]:
-                    kinds[kind] = state.to_dict()  # a consistent copy between two syncs
+            kinds = dict(self._persisted)  # consistent copies taken between two syncs
             if not self.store.save(kinds):
                 self.state_write_failures.inc()
 
@@ -173,6 +176,9 @@ class Exporter:
     def load_state(self) -> None:
         if self.store is not None:
             self.store.load(self.states)
+            for kind, state in self.states.items():
+                with self._locks[kind]:
+                    self._persisted[kind] = state.to_dict()
         for kind, state in self.states.items():
             self.runs.update(state.snapshot())
             if state.last_success is not None:
@@ -219,9 +225,14 @@ class Exporter:
         scheduler.start()
         self._scheduler = scheduler
 
-    def stop(self, deadline_seconds: float = 10.0) -> None:
-        """Abandon in-flight syncs within the deadline, flush the state file, stop serving."""
+    def stop(self, deadline_seconds: float = 10.0) -> bool:
+        """Abandon in-flight syncs within the deadline, flush the state file, stop serving.
+
+        Returns False when a sync was still stuck (e.g. in a request that does not answer) at the
+        deadline: its thread cannot be interrupted, so the caller should exit without joining it.
+        """
         self.stop_event.set()
+        stopped = True
         if self._scheduler is not None:
             done = threading.Event()
 
@@ -233,7 +244,10 @@ class Exporter:
             threading.Thread(target=_shutdown, daemon=True).start()
             if not done.wait(deadline_seconds):
                 log.warning("a sync did not stop within %.0fs; exiting anyway", deadline_seconds)
-        self.save_state()
-        self.client.close()
+                stopped = False
+        self.save_state()  # the state of the last completed syncs; never waits for one in flight
+        if stopped:
+            self.client.close()
         if self._server is not None:
             self._server.stop()
+        return stopped

@@ -1,4 +1,10 @@
-"""The HTTP server: /metrics (cached exposition), /healthz, /readyz and a landing page."""
+"""The HTTP server: /metrics (cached exposition), /healthz, /readyz and a landing page.
+
+With basic auth configured (web config), /metrics and the landing page need credentials; /healthz and
+/readyz do not, so liveness and readiness probes (kubelet, the image's HEALTHCHECK) work without a
+password in the pod spec. They reveal nothing but up/ready: /readyz lists its reasons only to
+authorised callers. TLS, when configured, covers every path.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,17 @@ LANDING = """<!doctype html>
 <ul><li><a href="metrics">/metrics</a></li><li><a href="healthz">/healthz</a></li>
 <li><a href="readyz">/readyz</a></li></ul></body></html>
 """
+# Probes reach these without credentials (see the module docstring).
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client speaking plain HTTP to the TLS port, a failed handshake or a reset: the client's
+        # problem. socketserver would print a traceback to stderr, past the log format and redaction.
+        log.debug("connection from %s failed", client_address, exc_info=True)
 
 
 class MetricsServer:
@@ -34,8 +51,7 @@ class MetricsServer:
         wrap_socket: Callable[[ThreadingHTTPServer], None] | None = None,
     ) -> None:
         handler = _make_handler(exposition, readiness, authorize)
-        self._httpd = ThreadingHTTPServer((host, port), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server((host, port), handler)
         if wrap_socket is not None:
             wrap_socket(self._httpd)
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="http", daemon=True)
@@ -60,6 +76,8 @@ def _make_handler(
     class Handler(BaseHTTPRequestHandler):
         server_version = f"extend-exporter/{__version__}"
         protocol_version = "HTTP/1.1"
+        # A client that connects and goes quiet (or an idle keep-alive) must not hold a thread forever.
+        timeout = 120
 
         def log_message(self, format: str, *args: object) -> None:
             log.debug("%s %s", self.address_string(), format % args)
@@ -79,9 +97,12 @@ def _make_handler(
         def do_HEAD(self) -> None:
             self.do_GET()
 
+        def _authorized(self) -> bool:
+            return authorize is None or authorize(self.headers.get("Authorization"))
+
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
-            if authorize is not None and not authorize(self.headers.get("Authorization")):
+            if path not in PROBE_PATHS and not self._authorized():
                 self._send(
                     401,
                     b"Unauthorized\n",
@@ -105,11 +126,8 @@ def _make_handler(
             elif path == "/readyz":
                 problems = readiness()
                 if problems:
-                    self._send(
-                        503,
-                        ("not ready\n" + "\n".join(problems) + "\n").encode(),
-                        "text/plain; charset=utf-8",
-                    )
+                    detail = "".join(f"{p}\n" for p in problems) if self._authorized() else ""
+                    self._send(503, f"not ready\n{detail}".encode(), "text/plain; charset=utf-8")
                 else:
                     self._send(200, b"ready\n", "text/plain; charset=utf-8")
             elif path == "/":

@@ -1,9 +1,11 @@
 """The state file: counters, ledgers and sync positions that survive a restart.
 
 Written atomically (temporary file in the same directory, fsync, rename, fsync of the directory),
-so a crash leaves either the old or the new file, never a torn one. A file that cannot be read or
-belongs to another version gives one warning and a fresh start; an unwritable path gives a warning
-per failure and the exporter keeps running from memory.
+so a crash leaves either the old or the new file, never a torn one (temporary files a crash left
+behind are removed at the next start). A file that cannot be read or belongs to another version
+gives one warning and a fresh start; an unwritable path gives one warning (not one per sync: the
+`extend_exporter_state_write_failures_total` counter counts them) and the exporter keeps running
+from memory; a write that works again is logged once.
 """
 
 from __future__ import annotations
@@ -31,9 +33,31 @@ class StateStore:
         # A state file only continues the counts of the same API endpoint and version.
         self._scope = {"base_url": base_url, "api_version": api_version}
         self.write_failures = 0
+        self._failures_logged = 0  # write_failures when the last outage ended
+
+    def _temp_prefix(self) -> str:
+        return f".{self.path.name}."
+
+    def _remove_stale_temps(self) -> None:
+        """Temporary files of writes a crash (kill -9, power loss) interrupted; only ours, by name."""
+        try:
+            leftovers = [
+                p
+                for p in self.path.parent.iterdir()
+                if p.name.startswith(self._temp_prefix()) and p.name.endswith(".tmp")
+            ]
+        except OSError:
+            return
+        for leftover in leftovers:
+            try:
+                leftover.unlink()
+            except OSError:
+                continue
+            log.debug("removed %s, left by an interrupted state write", leftover)
 
     def load(self, states: Mapping[str, KindState]) -> bool:
         """Restore what the file holds into `states`; False (with a warning) for a fresh start."""
+        self._remove_stale_temps()
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -71,7 +95,7 @@ class StateStore:
         data = orjson.dumps(payload)
         directory = self.path.parent
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
+            fd, tmp = tempfile.mkstemp(prefix=self._temp_prefix(), suffix=".tmp", dir=directory)
             try:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
@@ -88,6 +112,11 @@ class StateStore:
                 os.close(dir_fd)
         except OSError as exc:
             self.write_failures += 1
-            log.warning("state file %s not written (%s); counts stay in memory", self.path, exc.strerror)
+            # Once per outage: a read-only volume would otherwise log a warning every sync of every kind.
+            level = logging.WARNING if self.write_failures - self._failures_logged == 1 else logging.DEBUG
+            log.log(level, "state file %s not written (%s); counts stay in memory", self.path, exc.strerror)
             return False
+        if self.write_failures > self._failures_logged:
+            log.info("state file %s written again", self.path)
+            self._failures_logged = self.write_failures
         return True

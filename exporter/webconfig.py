@@ -35,8 +35,14 @@ _CLIENT_AUTH = {
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
-# Compared against when the user is unknown, so a wrong user costs the same time as a wrong password.
-_DUMMY_HASH = bcrypt.hashpw(b"extend-exporter", bcrypt.gensalt(rounds=10))
+
+
+def _cost(hashed: bytes) -> int:
+    """The work factor of a bcrypt hash ($2b$12$... -> 12)."""
+    try:
+        return int(hashed.split(b"$")[2])
+    except (IndexError, ValueError):
+        return 10
 
 
 @dataclass
@@ -45,6 +51,14 @@ class WebConfig:
     tls: ssl.SSLContext | None
     _verified: set[bytes] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Checked when the user is unknown, so a wrong user costs the same time as a wrong password: same
+    # work factor as the configured hashes (a fixed cheaper one would tell valid user names apart).
+    _dummy: bytes = b""
+
+    def __post_init__(self) -> None:
+        if self.users and not self._dummy:
+            rounds = min(max(_cost(h) for h in self.users.values()), 31)
+            self._dummy = bcrypt.hashpw(b"extend-exporter", bcrypt.gensalt(rounds=max(rounds, 4)))
 
     def authorize(self, header: str | None) -> bool:
         if not self.users:
@@ -61,7 +75,10 @@ class WebConfig:
         with self._lock:
             if hashed is not None and any(hmac.compare_digest(digest, d) for d in self._verified):
                 return True
-        ok = bcrypt.checkpw(password.encode(), hashed if hashed is not None else _DUMMY_HASH)
+        try:
+            ok = bcrypt.checkpw(password.encode(), hashed if hashed is not None else self._dummy)
+        except ValueError:  # a hash bcrypt cannot read (caught at load; belt and braces)
+            return False
         if ok and hashed is not None:
             with self._lock:
                 self._verified.add(digest)
@@ -93,9 +110,16 @@ def load_web_config(path: Path) -> WebConfig:
     if unknown:
         raise _fail(path, f"unknown key {sorted(unknown)[0]!r}")
     users: dict[str, bytes] = {}
-    for user, hashed in (data.get("basic_auth_users") or {}).items():
+    raw_users = data.get("basic_auth_users") or {}
+    if not isinstance(raw_users, dict):
+        raise _fail(path, "basic_auth_users must be a mapping of user name to bcrypt hash")
+    for user, hashed in raw_users.items():
         if not isinstance(hashed, str) or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
             raise _fail(path, f"basic_auth_users.{user}: not a bcrypt hash")
+        try:
+            bcrypt.checkpw(b"", hashed.encode())  # a malformed hash must fail here, not per request
+        except ValueError:
+            raise _fail(path, f"basic_auth_users.{user}: not a bcrypt hash") from None
         users[str(user)] = hashed.encode()
     tls_cfg = data.get("tls_server_config")
     return WebConfig(users, _tls_context(path, tls_cfg) if tls_cfg else None)

@@ -1,0 +1,91 @@
+"""Resource hygiene: graceful SIGTERM with a request hung in flight; no busy loop while the API is down."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from exporter.engine import KindState
+from exporter.kinds import KINDS
+from exporter.simulator import Fault, SimConfig, Simulator
+from exporter.state import StateStore
+from tests.reliability.helpers import RequestLog, cpu_seconds, metrics, scrape, up_values
+from tests.support import free_port, series, start_exporter, wait_until
+
+
+def test_sigterm_with_a_hung_request_exits_0_within_the_deadline(
+    tmp_path: Path, figures: dict[str, str]
+) -> None:
+    sim = Simulator(SimConfig(seed=71, history=300, qps_limit=None))
+    sim.start(host="127.0.0.1", port=0)
+    log = RequestLog(sim)
+    state = tmp_path / "state.json"
+    try:
+        proc = start_exporter(
+            sim.url, sim.api_key, kinds="extract_run", poll_interval=0.2, state_file=str(state)
+        )
+        with proc:
+            wait_until(lambda: proc.get("/readyz").status_code == 200, timeout=20, message="ready")
+            wait_until(state.exists, timeout=10, message="state written")
+            before = StateStore(state, base_url=sim.url, api_version="2026-02-09")
+            sim.set_faults(Fault("slow", rate=1.0, delay=60.0))  # the API stops answering
+            mark = log.mark()
+            wait_until(lambda: len(log.since(mark)) >= 1, timeout=10, message="a request in flight")
+            started = time.monotonic()
+            proc.send(signal.SIGTERM)
+            code = proc.wait(timeout=20)
+            took = time.monotonic() - started
+        assert code == 0, proc.logs()[-2000:]
+        assert took < 12.0, f"exit took {took:.1f}s (deadline 10 s)"
+        assert "did not stop within" in proc.logs()
+        states = {"extract_run": KindState(KINDS["extract_run"])}
+        assert before.load(states), "state file not intact after the shutdown"
+        assert states["extract_run"].position is not None
+        figures["SIGTERM with a request hung for 60 s"] = f"exit 0 after {took:.1f} s, state flushed"
+    finally:
+        sim.clear_faults()
+        sim.stop()
+
+
+def test_unreachable_api_at_start_serves_metrics_and_keeps_retrying_without_burning_cpu(
+    figures: dict[str, Any],
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
+    proc = start_exporter(
+        dead,
+        "sk_unreachable",
+        kinds="workflow_run,extract_run,parse_run",
+        poll_interval=1.0,
+        extra_env={"EXTEND_EXPORTER_LOG_LEVEL": "info", "EXTEND_EXPORTER_MAX_RETRIES": "4"},
+    )
+    with proc:
+        wait_until(
+            lambda: (
+                up_values(proc) and all(v == 0.0 for v in up_values(proc).values()) and failures(proc) >= 3
+            ),
+            timeout=30,
+            interval=0.2,
+            message="extend_up 0 after failed syncs",
+        )
+        assert proc.get("/readyz").status_code == 503
+        elapsed, response = scrape(f"{proc.url}/metrics")
+        assert response.status_code == 200 and elapsed < 0.1
+        errors_before = api_errors(proc)
+        pid = proc.proc.pid
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        wait_until(lambda: time.monotonic() - t0 >= 5.0, timeout=10, interval=0.25, message="5 s down")
+        cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+        assert api_errors(proc) > errors_before, "the exporter stopped retrying"
+        assert proc.proc.poll() is None
+    assert cpu < 0.05, f"{cpu:.1%} of a core while the API is down"
+    figures["CPU while the API is down (3 kinds, 1 s poll, 4 retries)"] = f"{cpu:.2%} of one core"
+
+
+def failures(proc: Any) -> float:
+    return sum(series(metrics(proc), "extend_syncs_total", result="failure").values())
+
+
+def api_errors(proc: Any) -> float:
+    return sum(series(metrics(proc), "extend_api_requests_total", code="error").values())

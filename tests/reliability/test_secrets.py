@@ -1,0 +1,89 @@
+"""A canary API key never leaves the process: not in logs (debug included), /metrics, /readyz, `check`
+output, exception text, or the state file, through faults, a revoked key and a key-file rotation."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import httpx
+
+from exporter.simulator import Fault, SimConfig, Simulator
+from tests.support import ExporterProcess, start_exporter, wait_until
+from tests.test_cli import run_cli
+
+CANARY = "sk_live_CANARY_7f3a9c1e5b2d4f60"
+CANARY_ROTATED = "sk_live_CANARY_ROTATED_0e8d6c4a"
+
+
+def readyz_is(proc: ExporterProcess, code: int) -> bool:
+    return proc.get("/readyz").status_code == code
+
+
+def test_canary_key_never_leaks(tmp_path: Path) -> None:
+    keys = {CANARY: {"org_scoped": False}, CANARY_ROTATED: {"org_scoped": False}}
+    sim = Simulator(SimConfig(seed=51, history=300, qps_limit=None, keys=keys, api_key=CANARY))
+    sim.start(host="127.0.0.1", port=0)
+    key_file = tmp_path / "api-key"
+    key_file.write_text(CANARY + "\n")
+    state = tmp_path / "state.json"
+    state.write_bytes(b"{corrupt")  # a warning path too
+    outputs: list[str] = []
+    try:
+        for fmt in ("text", "json"):
+            proc = start_exporter(
+                sim.url,
+                "unused",
+                kinds="workflow_run,extract_run",
+                poll_interval=0.2,
+                state_file=str(state),
+                extra_env={
+                    "EXTEND_API_KEY": "",
+                    "EXTEND_API_KEY_FILE": str(key_file),
+                    "EXTEND_EXPORTER_LOG_LEVEL": "debug",
+                    "EXTEND_EXPORTER_LOG_FORMAT": fmt,
+                    "EXTEND_EXPORTER_MAX_RETRIES": "1",
+                },
+            )
+            with proc:
+                wait_until(partial(readyz_is, proc, 200), timeout=30, message="ready")
+                sim.set_faults(
+                    Fault("http_500", times=2), Fault("reset", times=1), Fault("malformed_json", times=1)
+                )
+                sim.advance(30)
+                wait_until(lambda: not [f for f in sim.faults.list() if f.fired < (f.times or 0)], timeout=20)
+                sim.revoke_key(CANARY)  # 401s: errors logged at ERROR
+                wait_until(partial(readyz_is, proc, 503), timeout=20, message="503")
+                key_file.write_text(CANARY_ROTATED)  # rotation: the new key works
+                wait_until(partial(readyz_is, proc, 200), timeout=20, message="rotated")
+                sim.restore_key(CANARY)
+                key_file.write_text(CANARY)
+                sim.advance(30)
+                for path in ("/metrics", "/readyz", "/", "/healthz", "/nope"):
+                    outputs.append(proc.get(path).text)
+                gz = httpx.get(f"{proc.url}/metrics", headers={"Accept-Encoding": "gzip"}, timeout=5)
+                outputs.append(gz.text)
+                outputs.append(proc.logs())
+            assert "API key file" in proc.logs() and "changed" in proc.logs()
+            outputs.append(proc.logs())  # including the shutdown
+        outputs.append(state.read_text(errors="replace"))
+        for key in (CANARY, "sk_wrong_" + CANARY):
+            check = run_cli(
+                "check",
+                env={
+                    "EXTEND_API_KEY": key,
+                    "EXTEND_API_BASE_URL": sim.url,
+                    "EXTEND_EXPORTER_KINDS": "extract_run",
+                },
+            )
+            outputs += [check.stdout, check.stderr]
+        sim.revoke_key(CANARY)
+        revoked = run_cli("check", env={"EXTEND_API_KEY": CANARY, "EXTEND_API_BASE_URL": sim.url})
+        assert revoked.returncode == 1 and "unauthorized" in revoked.stdout
+        outputs += [revoked.stdout, revoked.stderr]
+    finally:
+        sim.stop()
+    blob = "\n".join(outputs)
+    assert "DEBUG" in blob or '"level": "debug"' in blob, "debug logging was not on: the test proves little"
+    for secret in (CANARY, CANARY_ROTATED, "CANARY_7f3a9c1e"):
+        assert secret not in blob, f"{secret} leaked"

@@ -1,0 +1,124 @@
+"""Soak: the exporter under churn and random faults; memory, fds, threads and series stay flat.
+
+CI runs it for about a minute; `make soak` sets EXTEND_SOAK_SECONDS for a longer run. Per-resource
+labels are on with a cap below the simulator's processor count, so the 'other' overflow is exercised
+and the series count must stay bounded.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from exporter.simulator import Fault, SimConfig, Simulator
+from tests.reliability.common import SOAK_SECONDS
+from tests.reliability.helpers import open_fds, rss_kib, scrape, threads
+from tests.support import parse_metrics, series, start_exporter, wait_until
+
+DURATION = SOAK_SECONDS or 60.0
+WARMUP = max(15.0, DURATION * 0.25)
+PER_RESOURCE_MAX = 2
+KINDS = "workflow_run,extract_run,classify_run,split_run,parse_run,edit_run,processor_run"
+
+
+@pytest.fixture
+def busy_sim() -> Iterator[Simulator]:
+    rates = {
+        "workflow": 60.0,
+        "extract": 120.0,
+        "classify": 60.0,
+        "split": 30.0,
+        "parse": 120.0,
+        "edit": 30.0,
+    }
+    sim = Simulator(
+        SimConfig(
+            seed=81,
+            history=3000,
+            rates=rates,
+            epoch=datetime.now(UTC).replace(microsecond=0),
+            realtime=True,
+            speed=5.0,
+            qps_limit=None,
+            delete_rate_per_min=2.0,
+            processors_per_family=4,
+            workflows=4,
+        )
+    )
+    sim.start(host="127.0.0.1", port=0)
+    sim.set_faults(
+        Fault("rate_limit", rate=0.03, retry_after=1),
+        Fault("http_500", rate=0.03),
+        Fault("http_503", rate=0.02, retry_after=0),
+        Fault("reset", rate=0.02),
+        Fault("malformed_json", rate=0.02),
+        Fault("truncated_envelope", rate=0.01),
+        Fault("slow", rate=0.02, delay=0.5),
+    )
+    yield sim
+    sim.stop()
+
+
+@pytest.mark.timeout(DURATION + 120)
+def test_soak_rss_fds_threads_and_series_stay_flat(busy_sim: Simulator, figures: dict[str, Any]) -> None:
+    env = {
+        "EXTEND_EXPORTER_LOG_LEVEL": "warning",
+        "EXTEND_EXPORTER_PER_RESOURCE_LABELS": "true",
+        "EXTEND_EXPORTER_PER_RESOURCE_MAX": str(PER_RESOURCE_MAX),
+        "EXTEND_EXPORTER_PAGE_SIZE": "100",
+        "EXTEND_EXPORTER_SYNC_OVERLAP_SECONDS": "30",
+        "EXTEND_EXPORTER_RECONCILE_INTERVAL_SECONDS": "10",
+        "EXTEND_EXPORTER_MAX_RETRIES": "3",
+    }
+    with start_exporter(
+        busy_sim.url, busy_sim.api_key, kinds=KINDS, poll_interval=0.5, extra_env=env
+    ) as proc:
+        pid = proc.proc.pid
+        samples: list[tuple[float, int, int, int, int]] = []  # t, rss KiB, fds, threads, series
+        worst_scrape = 0.0
+        started = time.monotonic()
+        next_sample = started
+        while (now := time.monotonic()) - started < DURATION:
+            if now < next_sample:
+                time.sleep(min(0.2, next_sample - now))
+                continue
+            next_sample += 1.0
+            elapsed, response = scrape(f"{proc.url}/metrics")
+            assert response.status_code == 200
+            worst_scrape = max(worst_scrape, elapsed)
+            n_series = len(parse_metrics(response.text))
+            samples.append((now - started, rss_kib(pid), open_fds(pid), threads(pid), n_series))
+            assert proc.proc.poll() is None, proc.logs()[-3000:]
+        text = proc.metrics_text()
+        # Every kind kept syncing through the faults.
+        ok = series(parse_metrics(text), "extend_syncs_total", result="success")
+        assert len(ok) == 7 and all(v > 3 for v in ok.values()), ok
+        wait_until(lambda: proc.get("/healthz").status_code == 200, timeout=5)
+    warm = [s for s in samples if s[0] >= WARMUP]
+    assert len(warm) >= 10
+    head, tail = warm[: max(3, len(warm) // 5)], warm[-max(3, len(warm) // 5) :]
+    rss_start, rss_end = statistics.median(s[1] for s in head), statistics.median(s[1] for s in tail)
+    fds_start, fds_end = head[0][2], max(s[2] for s in tail)
+    thr_start, thr_end = head[0][3], max(s[3] for s in tail)
+    series_start, series_max = head[0][4], max(s[4] for s in warm)
+    figures["soak"] = (
+        f"{DURATION:.0f} s: RSS {rss_start / 1024:.1f} -> {rss_end / 1024:.1f} MiB, "
+        f"fds {fds_start} -> {fds_end}, threads {thr_start} -> {thr_end}, "
+        f"series {series_start} -> max {series_max}, max /metrics {worst_scrape * 1000:.0f} ms"
+    )
+    assert rss_end - rss_start < max(10 * 1024, rss_start * 0.15), figures["soak"]
+    assert fds_end <= fds_start + 3, figures["soak"]
+    assert thr_end <= thr_start + 3, figures["soak"]
+    # Bounded label sets: per kind at most PER_RESOURCE_MAX resource IDs plus 'other'.
+    resources: dict[str, set[str]] = {}
+    for labels in series(parse_metrics(text), "extend_runs_finished_by_resource_total"):
+        d = dict(labels)
+        resources.setdefault(d["kind"], set()).add(d["resource_id"])
+    assert resources and all(len(ids) <= PER_RESOURCE_MAX + 1 for ids in resources.values()), resources
+    assert any("other" in ids for ids in resources.values()), "the cap was never reached: test proves little"
+    assert series_max <= series_start + 50, figures["soak"]
