@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
 import signal
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any
@@ -26,12 +26,17 @@ from .config import (
     flag_name,
     load_settings,
 )
+from .healthcheck import add_arguments as add_healthcheck_arguments
+from .healthcheck import check as check_health
+from .healthcheck import default_url as default_health_url
 from .logs import setup_logging
 
 log = logging.getLogger("exporter")
 
 COMMANDS = ("run", "check", "demo", "simulate", "healthcheck")
 EXIT_CONFIG = 2
+# SIGTERM: syncs in flight get this long to finish or be abandoned (Kubernetes waits 30 s by default).
+SHUTDOWN_DEADLINE_SECONDS = 10.0
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
@@ -72,25 +77,42 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_arguments(simulate)
     health = sub.add_parser("healthcheck", help="exit 0 when the exporter's /healthz answers 200")
-    health.add_argument(
-        "--url",
-        default=None,
-        help="default: /healthz on the port of EXTEND_EXPORTER_LISTEN_ADDRESS (or 9864), on 127.0.0.1",
-    )
-    health.add_argument("--timeout", type=float, default=3.0)
+    add_healthcheck_arguments(health)
     return parser
+
+
+# Longest duration setting accepted: beyond this the scheduler and socket timeouts overflow.
+MAX_SECONDS = 1e9
 
 
 def _settings_from(args: argparse.Namespace) -> Settings:
     overrides = {name: getattr(args, name, None) for name in Settings.model_fields}
-    return load_settings(overrides)
+    return _check_settings(load_settings(overrides))
+
+
+def _invalid(field: str, message: str) -> ConfigError:
+    return ConfigError(f"invalid setting {env_name(field)} ({flag_name(field)}): {message}")
+
+
+def _check_settings(settings: Settings) -> Settings:
+    """What the field constraints let through but the exporter cannot use (found by tests/reliability)."""
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if field.annotation is float and (not math.isfinite(value) or value > MAX_SECONDS):
+            raise _invalid(name, f"must be a finite number up to {MAX_SECONDS:.0e}")
+    ws = settings.workspace_id
+    if ws and not all(0x21 <= ord(c) <= 0x7E for c in ws):
+        # Sent as a header: a newline or non-ASCII character would fail every request as a
+        # "transport error" instead of being reported here.
+        raise _invalid("workspace_id", "must be printable ASCII without spaces")
+    return settings
 
 
 def _key_source(settings: Settings) -> ApiKeySource:
     try:
         return ApiKeySource(settings.api_key, settings.api_key_file)
     except ApiKeyError as exc:
-        raise ConfigError(f"invalid setting EXTEND_API_KEY_FILE (--api-key-file): {exc}") from None
+        raise _invalid(exc.setting, str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -149,7 +171,13 @@ def serve(settings: Settings, keys: ApiKeySource, ready_message: str | None = No
     if ready_message:
         print(ready_message.format(port=server.port), flush=True)
     stop.wait()
-    exporter.stop()
+    if not exporter.stop(SHUTDOWN_DEADLINE_SECONDS):
+        # A sync thread is stuck in a request; the interpreter would join it at exit (ThreadPoolExecutor
+        # workers are joined), so leave now: the state file is already flushed.
+        log.info("stopped")
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(0)
     log.info("stopped")
     return 0
 
@@ -229,8 +257,4 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _healthcheck(args: argparse.Namespace) -> int:
-    try:
-        with urllib.request.urlopen(args.url, timeout=args.timeout) as response:
-            return 0 if response.status == 200 else 1
-    except (urllib.error.URLError, OSError, ValueError):
-        return 1
+    return check_health(args.url or default_health_url(), args.timeout)

@@ -367,8 +367,13 @@ class KindState:
             removed = len(gone)
         if new_position is not None:
             self.position = new_position if self.position is None else max(self.position, new_position)
-            window = self.position - overlap
-            self.window = window if settled or self.window is None else min(self.window, window)
+            # The window never moves back: runs before it were pruned, and moving it back would let
+            # them look new again. When the list did not settle it holds still instead of advancing.
+            candidate = self.position - overlap
+            if self.window is None:
+                self.window = candidate
+            elif settled:
+                self.window = max(self.window, candidate)
             self._prune(self.window)
         return ApplyResult(created, finished, removed)
 

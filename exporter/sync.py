@@ -39,6 +39,10 @@ from .summaries import SummaryError, observation
 log = logging.getLogger(__name__)
 
 
+# Smallest page the scan asks for, so a quiet kind still stops after one request.
+MIN_SCAN_PAGE = 100
+
+
 @dataclass(frozen=True)
 class SyncSettings:
     page_size: int = 1000
@@ -87,6 +91,7 @@ class KindSyncer:
         self._rereads = 0
         self._settled = True
         self._last_duration = 0.0
+        self._last_in_window = 0
 
     @property
     def overlap(self) -> float:
@@ -107,8 +112,11 @@ class KindSyncer:
         for _ in range(3):
             try:
                 seen, reconciled, position = self._collect(baseline, reconcile)
+                need = {rid for rid, obs in seen.items() if self.state.needs_source(obs, baseline)}
+                sources = self._attribute(need, seen) if need else {}
                 break
             except _OrderChanged as change:
+                # Found while scanning or attributing: start the sync over in the order seen.
                 log.warning(
                     "%s: listing order is %s, not %s; adapting",
                     self.spec.name,
@@ -118,8 +126,6 @@ class KindSyncer:
                 self.state.order = change.order
         else:  # pragma: no cover - the order can change at most twice (CREATED -> UPDATED -> NONE)
             raise RuntimeError("listing order kept changing")
-        need = {rid for rid, obs in seen.items() if self.state.needs_source(obs, baseline)}
-        sources = self._attribute(need, seen) if need else {}
         result = self.state.apply(
             seen.values(),
             sources,
@@ -139,14 +145,16 @@ class KindSyncer:
 
     # --- listings -----------------------------------------------------------------------------------
 
-    def _params(self, **filters: str) -> dict[str, str | int]:
-        params: dict[str, str | int] = {"maxPageSize": self.settings.page_size, **filters}
+    def _params(self, page_size: int | None = None, **filters: str) -> dict[str, str | int]:
+        params: dict[str, str | int] = {"maxPageSize": page_size or self.settings.page_size, **filters}
         if self.spec.sortable:
             params["sortBy"] = "updatedAt"
             params["sortDir"] = "desc"
         return params
 
     def _pages(self, params: Mapping[str, str | int]) -> Iterator[list[Observation]]:
+        listed: set[str] = set()
+        last: Observation | None = None
         for page in self.client.iter_pages(self.spec, params):
             self._requests += 1
             items: list[Observation] = []
@@ -157,17 +165,29 @@ class KindSyncer:
                     log.warning("%s: skipping a run summary: %s", self.spec.name, exc)
                     if self._on_invalid:
                         self._on_invalid(self.spec.name)
-            self._check_order(items)
+            last = self._check_order(items, last, listed)
             yield items
 
-    def _check_order(self, items: list[Observation]) -> None:
-        """Within one page (atomic) keys must not increase; else the listing has another order."""
-        if self.spec.sortable or len(items) < 2:
-            return
+    def _check_order(
+        self, items: list[Observation], last: Observation | None, listed: set[str]
+    ) -> Observation | None:
+        """An unsortable listing's order is checked on every page and across pages.
+
+        Across pages only runs not listed before count: cursor shifts repeat runs, but in either
+        supported order a run first met on a later page can never be newer than the last one met.
+        Returns the last run met, to check the next page against.
+        """
+        if self.spec.sortable:
+            return None
+        fresh = [o for o in items if o.id not in listed]
+        listed.update(o.id for o in items)
+        if not fresh:
+            return last
+        chain = [last, *fresh] if last is not None else fresh
         order = self.state.effective_order
-        if order is Order.NONE or _descending(items, order):
-            return
-        if order is Order.CREATED and _descending(items, Order.UPDATED):
+        if order is Order.NONE or len(chain) < 2 or _descending(chain, order):
+            return fresh[-1]
+        if order is Order.CREATED and _descending(chain, Order.UPDATED):
             raise _OrderChanged(Order.UPDATED)
         raise _OrderChanged(Order.NONE)
 
@@ -223,17 +243,28 @@ class KindSyncer:
                 start = min(start, oldest)
         return start
 
+    def _scan_page_size(self) -> int:
+        """Pages sized to what the last scan found inside its window (with headroom), not to 1000:
+        an idle sync then parses ~100 summaries instead of 1000 for the same single request. One
+        listing keeps one size (the API warns against changing parameters between its pages)."""
+        wanted = int(self._last_in_window * 1.5) + 50
+        return min(self.settings.page_size, max(MIN_SCAN_PAGE, -(-wanted // 50) * 50))
+
     def _scan(self, seen: dict[str, Observation], bound: float) -> tuple[float | None, int]:
         top: float | None = None
         pages = 0
-        for items in self._pages(self._params()):
+        in_window = 0
+        for items in self._pages(self._params(self._scan_page_size())):
             pages += 1
             if items and top is None:
                 top = self._key(items[0])
             for obs in items:
                 _merge(seen, obs)
+                if self._key(obs) >= bound:
+                    in_window += 1
             if items and self._key(items[-1]) < bound:
                 break
+        self._last_in_window = in_window
         return top, pages
 
     def _reread(self, seen: dict[str, Observation], top: float) -> None:
@@ -241,7 +272,7 @@ class KindSyncer:
             self._rereads += 1
             pages = 0
             first: float | None = None
-            for items in self._pages(self._params()):
+            for items in self._pages(self._params(self._scan_page_size())):
                 pages += 1
                 if items and first is None:
                     first = self._key(items[0])
@@ -252,7 +283,12 @@ class KindSyncer:
             if pages <= 1 or first is None:
                 return
             top = first
-        log.warning("%s: the list kept changing while being read; a run may be counted late", self.spec.name)
+        self._settled = False
+        log.info(
+            "%s: the list kept changing under %d re-reads; keeping the window open",
+            self.spec.name,
+            self.settings.max_rereads,
+        )
 
     def _attribute(self, need: set[str], seen: Mapping[str, Observation]) -> dict[str, str]:
         found: dict[str, str] = {}

@@ -83,9 +83,9 @@ class ExporterProcess:
         )
         try:
             wait_until(self._healthy, timeout=20, message="exporter /healthz")
-        except AssertionError:
+        except AssertionError as exc:
             self.stop()
-            raise AssertionError(f"exporter did not start:\n{self.logs()}") from None
+            raise AssertionError(f"exporter did not start ({exc}):\n{self.logs()}") from None
 
     def _healthy(self) -> bool:
         if self.proc.poll() is not None:
@@ -93,7 +93,8 @@ class ExporterProcess:
         return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
 
     def logs(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def get(self, path: str, **kwargs: object) -> httpx.Response:

@@ -128,10 +128,19 @@ def demo_config(seed: int = 7) -> SimConfig:
         rates={
             "workflow": 20.0,
             "extract": 40.0,
-            "classify": 20.0,
-            "split": 10.0,
+            "classify": 30.0,
+            "split": 20.0,
             "parse": 40.0,
-            "edit": 6.0,
+            "edit": 15.0,
+        },
+        # Shorter than the defaults, so every kind shows finished runs within seconds of starting.
+        durations={
+            "workflow": 30.0,
+            "extract": 12.0,
+            "classify": 5.0,
+            "split": 8.0,
+            "parse": 6.0,
+            "edit": 8.0,
         },
         failure_rate=0.08,
         cancel_rate=0.03,

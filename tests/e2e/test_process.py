@@ -153,3 +153,44 @@ def test_check_command_prints_a_table(live_sim: Simulator) -> None:
     assert bad.returncode == 1
     assert "unauthorized" in bad.stdout
     assert "sk_wrong_canary" not in bad.stdout + bad.stderr
+
+
+def test_demo_serves_all_kinds_moving(tmp_path: Path) -> None:
+    """`make demo` runs `extend-exporter demo`: simulator and exporter in one command."""
+    import os
+    import sys
+
+    from tests.support import REPO, free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXTEND_")}
+    log = open(tmp_path / "demo.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "demo", "--listen", f"127.0.0.1:{port}", "--poll-interval", "1"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+    )
+    try:
+
+        def moving() -> bool:
+            assert proc.poll() is None, (tmp_path / "demo.log").read_text()
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            finished = series(parse_metrics(text), "extend_runs_finished_total")
+            kinds = {dict(labels)["kind"] for labels, value in finished.items() if value > 0}
+            return kinds == {
+                "workflow_run",
+                "extract_run",
+                "classify_run",
+                "split_run",
+                "parse_run",
+                "edit_run",
+            }
+
+        wait_until(moving, timeout=90, interval=1, message="every default kind counting finished runs")
+        assert f"http://127.0.0.1:{port}/metrics" in (tmp_path / "demo.log").read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        log.close()
