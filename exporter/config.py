@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -12,6 +13,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from .kinds import API_2026, API_VERSIONS, DEFAULT_KINDS, KINDS, KINDS_BY_VERSION
 
 DEFAULT_PORT = 9864
+# Longest duration accepted: beyond it the scheduler and socket timeouts overflow.
+MAX_SECONDS = 1e9
 
 
 class ConfigError(Exception):
@@ -157,6 +160,23 @@ class Settings(BaseSettings):
     def _check_listen(cls, value: str) -> str:
         parse_listen_address(value)
         return value
+
+    @field_validator("workspace_id")
+    @classmethod
+    def _check_workspace(cls, value: str | None) -> str | None:
+        # Sent as a header: a newline or non-ASCII character would fail every request as a
+        # "transport error" instead of being reported at start-up.
+        if value is not None and (not value or not all(0x21 <= ord(c) <= 0x7E for c in value)):
+            raise ValueError("must be printable ASCII without spaces")
+        return value
+
+    @model_validator(mode="after")
+    def _check_durations(self) -> Settings:
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if field.annotation is float and (not math.isfinite(value) or value > MAX_SECONDS):
+                raise ValueError(f"{field.validation_alias}: must be a finite number up to {MAX_SECONDS:.0e}")
+        return self
 
     @model_validator(mode="after")
     def _check_kinds_and_key(self) -> Settings:
