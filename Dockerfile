@@ -49,6 +49,7 @@ ENV PATH=/opt/venv/bin:${PATH} \
     LANG=C.UTF-8 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    MALLOC_ARENA_MAX=2 \
     EXTEND_EXPORTER_STATE_FILE=/var/lib/extend-exporter/state.json
 # Numeric, non-root identity; the state directory is the only writable path the exporter needs,
 # so the root filesystem can be mounted read-only.

@@ -60,22 +60,21 @@ Notes (what the figures mean; see the module docstrings for the method):
   summaries (the overlap window) hit a timestamp cache: observation() 2.8 instead of 3.7 us. A decoder
   that builds only the eight fields counting reads (e.g. msgspec with a typed Struct) would be the
   next big step; it belongs in api.py.
-- Scrape: missed at 10k series with a sync running. Two causes: (1) ~200 ms stalls, with no sync
-  running too: the stdlib handler writes the headers and the body in two send() calls, and Nagle's
-  algorithm holds back the second until the client's delayed ACK. The TCP_NODELAY row shows the gzip
-  p99 dropping from ~220 ms to ~50 ms. Fix in server.py: one write for headers and body, or
-  TCP_NODELAY. (2) The GIL: the sync thread parses pages and re-renders all 10k series (~60 ms of
-  Python) after every kind, and a scrape thread waits up to the 5 ms switch interval each time it
-  needs the GIL back. With no sync running, paced p99 is under 4 ms. Fixes: render only the kind that
-  changed (cache each kind's part of the exposition), a shorter sys.setswitchinterval, or serve
-  /metrics from a process that does not sync.
+- Scrape: the ~200 ms (and 400 ms) tails were dropped SYNs: socketserver's listen backlog is 5,
+  and 20 scrapers connecting at once overflowed it, each drop costing a TCP retransmission. The
+  server now listens with a backlog of 128, writes headers and body in one send() and sets
+  TCP_NODELAY (the experimental TCP_NODELAY row is kept to show it alone is not the fix). What
+  remains with a sync running at 10k series is the GIL: the sync thread parses pages and re-renders
+  every series (~60 ms of Python) after each kind, and a scrape thread waits up to the 5 ms switch
+  interval each time it needs the GIL back. Fixes not made: render only the kind that changed (cache
+  each kind's part of the exposition), or serve /metrics from a process that does not sync.
 - Memory: tracked runs hold a shared label tuple and two floats each: about 210 bytes per run with
-  the id and the ledger slot. The idle process misses 60 MB. Imports alone take 46 MiB (pydantic,
-  httpx, APScheduler, prometheus_client). Idle syncs then still parse a full 1000-summary first page
-  per kind (about 7 MB of objects each), in up to six threads, and each thread gets its own glibc
-  malloc arena. MALLOC_ARENA_MAX=2 saves about 14 MiB. The rest would need fewer sync threads, or a
-  smaller first scan page when the last sync saw little change (a change to request parameters, not
-  made here).
+  the id and the ledger slot. The idle process: imports take 46 MiB (pydantic, httpx, APScheduler,
+  prometheus_client); idle syncs used to parse a full 1000-summary first page per kind (about 7 MB
+  of objects each, in up to six threads with a glibc arena each: 83.5 MiB). The scan now sizes its
+  pages to what the last scan found in its window (at least 100), so an idle sync parses ~100
+  summaries for the same single request. MALLOC_ARENA_MAX=2 (set in the container image) saves a
+  little more.
 - Detection: bound by the poll interval (the measured runs use a real-clock simulator); the 60 s
   default is computed from the same model.
 """
