@@ -250,10 +250,10 @@ class KindSyncer:
         wanted = int(self._last_in_window * 1.5) + 50
         return min(self.settings.page_size, max(MIN_SCAN_PAGE, -(-wanted // 50) * 50))
 
-    def _scan(self, seen: dict[str, Observation], bound: float) -> tuple[float | None, int]:
+    def _read_down(self, seen: dict[str, Observation], bound: float) -> tuple[float | None, int, int]:
+        """Page from the top until a page reaches below `bound`: (first key, pages, runs in window)."""
         top: float | None = None
-        pages = 0
-        in_window = 0
+        pages = in_window = 0
         for items in self._pages(self._params(self._scan_page_size())):
             pages += 1
             if items and top is None:
@@ -264,22 +264,16 @@ class KindSyncer:
                     in_window += 1
             if items and self._key(items[-1]) < bound:
                 break
-        self._last_in_window = in_window
+        return top, pages, in_window
+
+    def _scan(self, seen: dict[str, Observation], bound: float) -> tuple[float | None, int]:
+        top, pages, self._last_in_window = self._read_down(seen, bound)
         return top, pages
 
     def _reread(self, seen: dict[str, Observation], top: float) -> None:
         for _ in range(self.settings.max_rereads):
             self._rereads += 1
-            pages = 0
-            first: float | None = None
-            for items in self._pages(self._params(self._scan_page_size())):
-                pages += 1
-                if items and first is None:
-                    first = self._key(items[0])
-                for obs in items:
-                    _merge(seen, obs)
-                if items and self._key(items[-1]) < top:
-                    break
+            first, pages, _ = self._read_down(seen, top)
             if pages <= 1 or first is None:
                 return
             top = first

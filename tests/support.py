@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Self, TypeVar
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -66,47 +66,34 @@ def series(samples: Samples, name: str, **match: str) -> dict[tuple[tuple[str, s
     }
 
 
-class ExporterProcess:
-    """`python -m exporter run` in a subprocess on a free loopback port."""
+class ManagedProcess:
+    """A subprocess with its output in a log file, started until `_ready()` and stopped for sure."""
 
-    def __init__(self, env: dict[str, str], port: int, log_path: Path) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+    name = "process"
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None, log_path: Path, url: str) -> None:
+        self.url = url
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "exporter", "run"],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
+        self.proc = subprocess.Popen(argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO)
         try:
-            wait_until(self._healthy, timeout=20, message="exporter /healthz")
+            wait_until(self._alive_and_ready, timeout=30, interval=0.1, message=f"{self.name} ready")
         except AssertionError as exc:
             self.stop()
-            raise AssertionError(f"exporter did not start ({exc}):\n{self.logs()}") from None
+            raise AssertionError(f"{self.name} did not start ({exc}):\n{self.logs()}") from None
 
-    def _healthy(self) -> bool:
+    def _ready(self) -> bool:
+        raise NotImplementedError
+
+    def _alive_and_ready(self) -> bool:
         if self.proc.poll() is not None:
-            raise AssertionError(f"exporter exited with {self.proc.returncode}:\n{self.logs()}")
-        return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.logs()}")
+        return self._ready()
 
     def logs(self) -> str:
         if not self._log.closed:
             self._log.flush()
         return self.log_path.read_text(errors="replace")
-
-    def get(self, path: str, **kwargs: object) -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", timeout=5, **kwargs)  # type: ignore[arg-type]
-
-    def metrics_text(self) -> str:
-        response = self.get("/metrics")
-        response.raise_for_status()
-        return response.text
-
-    def metrics(self) -> Samples:
-        return parse_metrics(self.metrics_text())
 
     def send(self, sig: int) -> None:
         self.proc.send_signal(sig)
@@ -125,13 +112,37 @@ class ExporterProcess:
         self._log.close()
         return self.proc.returncode
 
-    def __enter__(self) -> ExporterProcess:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class ExporterProcess(ManagedProcess):
+    """`python -m exporter run` in a subprocess on a free loopback port."""
+
+    name = "exporter"
+
+    def __init__(self, env: dict[str, str], port: int, log_path: Path) -> None:
+        self.port = port
+        super().__init__([sys.executable, "-m", "exporter", "run"], env, log_path, f"http://127.0.0.1:{port}")
+
+    def _ready(self) -> bool:
+        return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+
+    def get(self, path: str, **kwargs: object) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", timeout=5, **kwargs)  # type: ignore[arg-type]
+
+    def metrics_text(self) -> str:
+        response = self.get("/metrics")
+        response.raise_for_status()
+        return response.text
+
+    def metrics(self) -> Samples:
+        return parse_metrics(self.metrics_text())
 
 
 def exporter_env(

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
+import signal
 import tempfile
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 import yaml
 
-from tests.support import free_port, wait_until
+from tests.support import ManagedProcess, free_port
 
 
-class PrometheusServer:
+class PrometheusServer(ManagedProcess):
+    name = "prometheus"
+
     """`prometheus` with a temporary storage dir, a 1s scrape/evaluation interval and the given rule files."""
 
     def __init__(self, target: str, *, job: str, rule_files: list[Path]) -> None:
@@ -29,10 +30,7 @@ class PrometheusServer:
         }
         (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = self.dir / "prometheus.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
+        super().__init__(
             [
                 binary,
                 f"--config.file={self.dir / 'prometheus.yml'}",
@@ -41,23 +39,13 @@ class PrometheusServer:
                 "--storage.tsdb.retention.time=1h",
                 "--log.level=warn",
             ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            None,
+            self.dir / "prometheus.log",
+            f"http://127.0.0.1:{self.port}",
         )
-        try:
-            wait_until(self._ready, timeout=30, interval=0.1, message="prometheus /-/ready")
-        except AssertionError:
-            self.stop()
-            raise AssertionError(f"prometheus did not start:\n{self.logs()}") from None
 
     def _ready(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"prometheus exited with {self.proc.returncode}:\n{self.logs()}")
         return httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200
-
-    def logs(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
 
     def api(self, path: str, **params: str) -> Any:
         response = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
@@ -73,21 +61,7 @@ class PrometheusServer:
         result: list[dict[str, Any]] = data["result"]
         return result
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self._log.close()
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        code = super().stop(sig)
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self) -> PrometheusServer:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        return code
