@@ -38,15 +38,7 @@ from bench.common import ROOT, emit, exporter_for, free_port, json_arg, sim_proc
 from exporter.engine import Observation
 from exporter.kinds import KINDS
 
-ALL_KINDS = (
-    "workflow_run",
-    "extract_run",
-    "classify_run",
-    "split_run",
-    "parse_run",
-    "edit_run",
-    "processor_run",
-)
+ALL_KINDS = tuple(KINDS)  # every kind, processor_run included
 RESOURCES_PER_KIND = 420
 
 

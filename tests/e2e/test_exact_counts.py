@@ -17,18 +17,11 @@ import pytest
 from exporter.apikey import ApiKeySource
 from exporter.app import Exporter
 from exporter.config import load_settings
+from exporter.kinds import KINDS
 from exporter.simulator import SimConfig, Simulator
 from exporter.simulator.faults import Fault
 
-ALL_KINDS = (
-    "workflow_run",
-    "extract_run",
-    "classify_run",
-    "split_run",
-    "parse_run",
-    "edit_run",
-    "processor_run",
-)
+ALL_KINDS = tuple(KINDS)  # every kind, processor_run included
 
 
 @pytest.fixture

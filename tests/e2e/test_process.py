@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from exporter.kinds import API_2026, DEFAULT_KINDS
 from exporter.simulator import SimConfig, Simulator
 from tests.support import ExporterProcess, parse_metrics, series, start_exporter, wait_until
 
@@ -179,14 +180,7 @@ def test_demo_serves_all_kinds_moving(tmp_path: Path) -> None:
             text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
             finished = series(parse_metrics(text), "extend_runs_finished_total")
             kinds = {dict(labels)["kind"] for labels, value in finished.items() if value > 0}
-            return kinds == {
-                "workflow_run",
-                "extract_run",
-                "classify_run",
-                "split_run",
-                "parse_run",
-                "edit_run",
-            }
+            return kinds == set(DEFAULT_KINDS[API_2026])
 
         wait_until(moving, timeout=90, interval=1, message="every default kind counting finished runs")
         assert f"http://127.0.0.1:{port}/metrics" in (tmp_path / "demo.log").read_text()
