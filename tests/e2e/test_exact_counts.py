@@ -59,6 +59,13 @@ def sync_all(exporter: Exporter) -> None:
         assert exporter.sync_kind(kind), f"sync of {kind} failed"
 
 
+def run_rounds(exporter: Exporter, sim: Simulator, rounds: int, seconds: float) -> None:
+    """Advance the simulator's clock, then sync every kind; `rounds` times."""
+    for _ in range(rounds):
+        sim.advance(seconds)
+        sync_all(exporter)
+
+
 def nonzero(d: dict[Any, Any]) -> dict[Any, Any]:
     return {k: v for k, v in d.items() if v}
 
@@ -94,9 +101,7 @@ def test_counts_equal_truth_for_every_kind(sim_factory: Any) -> None:
     mark = sim.mark()
     sync_all(exporter)  # baseline: nothing counted yet
     assert total_finished(exporter) == 0
-    for _ in range(30):
-        sim.advance(20)
-        sync_all(exporter)
+    run_rounds(exporter, sim, 30, 20)
     assert total_finished(exporter) > 100, "the workload should have finished runs"
     assert_matches_truth(exporter, sim, mark)
     failed = sum(
@@ -112,9 +117,7 @@ def test_late_baseline_with_long_gaps_between_syncs(sim_factory: Any) -> None:
     exporter = make_exporter(sim, page_size=25)
     mark = sim.mark()
     sync_all(exporter)
-    for _ in range(4):
-        sim.advance(400)
-        sync_all(exporter)
+    run_rounds(exporter, sim, 4, 400)
     assert_matches_truth(exporter, sim, mark)
 
 
@@ -163,9 +166,7 @@ def test_parse_runs_in_updated_order(sim_factory: Any) -> None:
     exporter = make_exporter(sim, kinds=("parse_run",), page_size=30)
     mark = sim.mark()
     sync_all(exporter)
-    for _ in range(10):
-        sim.advance(45)
-        sync_all(exporter)
+    run_rounds(exporter, sim, 10, 45)
     assert_matches_truth(exporter, sim, mark)
 
 
@@ -198,16 +199,12 @@ def test_restart_with_state_file_neither_doubles_nor_gaps(sim_factory: Any, tmp_
     first.load_state()
     mark = sim.mark()
     sync_all(first)
-    for _ in range(5):
-        sim.advance(30)
-        sync_all(first)
+    run_rounds(first, sim, 5, 30)
     first.client.close()
     sim.advance(120)  # down for two minutes: runs finish while nobody watches
     second = make_exporter(sim, state_file=str(state_file))
     second.load_state()
-    for _ in range(5):
-        sim.advance(30)
-        sync_all(second)
+    run_rounds(second, sim, 5, 30)
     assert_matches_truth(second, sim, mark)
 
 
@@ -215,9 +212,7 @@ def test_deleted_active_runs_leave_the_gauges(sim_factory: Any) -> None:
     sim = sim_factory(seed=4, history=200, delete_rate_per_min=3.0)
     exporter = make_exporter(sim, reconcile_interval_seconds=60)
     sync_all(exporter)
-    for _ in range(12):
-        sim.advance(30)
-        sync_all(exporter)
+    run_rounds(exporter, sim, 12, 30)
     active = sim.truth.active()
     for kind in exporter.kinds:
         snap = exporter.states[kind].snapshot()
@@ -231,9 +226,7 @@ def test_legacy_api_version(sim_factory: Any) -> None:
     exporter = make_exporter(sim, kinds=("processor_run", "workflow_run"), api_version="2025-04-21")
     mark = sim.mark()
     sync_all(exporter)
-    for _ in range(10):
-        sim.advance(30)
-        sync_all(exporter)
+    run_rounds(exporter, sim, 10, 30)
     assert_matches_truth(exporter, sim, mark)
     assert total_finished(exporter) > 0
 
@@ -244,8 +237,6 @@ def test_idle_sync_costs_one_request_per_kind(sim_factory: Any, history: int) ->
     exporter = make_exporter(sim, kinds=ALL_KINDS)
     sync_all(exporter)  # baseline (and first reconcile) may cost more
     before = sum(sim.truth.requests().values())
-    for _ in range(3):
-        sim.advance(60)
-        sync_all(exporter)
+    run_rounds(exporter, sim, 3, 60)
     spent = sum(sim.truth.requests().values()) - before
     assert spent == 3 * len(ALL_KINDS)
