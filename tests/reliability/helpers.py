@@ -131,8 +131,19 @@ def threads(pid: int) -> int:
     raise AssertionError("no Threads")
 
 
-def open_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+def open_fds(pid: int) -> tuple[int, int]:
+    """(sockets, other descriptors) the process holds open."""
+    sockets = other = 0
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+        except FileNotFoundError:  # closed between listdir and readlink
+            continue
+        if target.startswith("socket:"):
+            sockets += 1
+        else:
+            other += 1
+    return sockets, other
 
 
 def cpu_seconds(pid: int) -> float:

@@ -11,7 +11,7 @@ import statistics
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -24,6 +24,15 @@ DURATION = SOAK_SECONDS or 60.0
 WARMUP = max(15.0, DURATION * 0.25)
 PER_RESOURCE_MAX = 2
 KINDS = "workflow_run,extract_run,classify_run,split_run,parse_run,edit_run,processor_run"
+
+
+class Sample(NamedTuple):
+    t: float  # seconds since the exporter started
+    rss_kib: int
+    sockets: int
+    files: int  # descriptors other than sockets
+    threads: int
+    series: int
 
 
 @pytest.fixture
@@ -79,7 +88,7 @@ def test_soak_rss_fds_threads_and_series_stay_flat(busy_sim: Simulator, figures:
         busy_sim.url, busy_sim.api_key, kinds=KINDS, poll_interval=0.5, extra_env=env
     ) as proc:
         pid = proc.proc.pid
-        samples: list[tuple[float, int, int, int, int]] = []  # t, rss KiB, fds, threads, series
+        samples: list[Sample] = []
         worst_scrape = 0.0
         started = time.monotonic()
         next_sample = started
@@ -92,28 +101,37 @@ def test_soak_rss_fds_threads_and_series_stay_flat(busy_sim: Simulator, figures:
             assert response.status_code == 200
             worst_scrape = max(worst_scrape, elapsed)
             n_series = len(parse_metrics(response.text))
-            samples.append((now - started, rss_kib(pid), open_fds(pid), threads(pid), n_series))
+            sockets, files = open_fds(pid)
+            samples.append(Sample(now - started, rss_kib(pid), sockets, files, threads(pid), n_series))
             assert proc.proc.poll() is None, proc.logs()[-3000:]
         text = proc.metrics_text()
         # Every kind kept syncing through the faults.
         ok = series(parse_metrics(text), "extend_syncs_total", result="success")
         assert len(ok) == 7 and all(v > 3 for v in ok.values()), ok
         wait_until(lambda: proc.get("/healthz").status_code == 200, timeout=5)
-    warm = [s for s in samples if s[0] >= WARMUP]
+    warm = [s for s in samples if s.t >= WARMUP]
     assert len(warm) >= 10
     head, tail = warm[: max(3, len(warm) // 5)], warm[-max(3, len(warm) // 5) :]
-    rss_start, rss_end = statistics.median(s[1] for s in head), statistics.median(s[1] for s in tail)
-    fds_start, fds_end = head[0][2], max(s[2] for s in tail)
-    thr_start, thr_end = head[0][3], max(s[3] for s in tail)
-    series_start, series_max = head[0][4], max(s[4] for s in warm)
+    rss_start = statistics.median(s.rss_kib for s in head)
+    rss_end = statistics.median(s.rss_kib for s in tail)
+    sockets_max, threads_max = max(s.sockets for s in warm), max(s.threads for s in warm)
+    files_start, files_end = head[0].files, max(s.files for s in tail)
+    series_start, series_max = head[0].series, max(s.series for s in warm)
     figures["soak"] = (
         f"{DURATION:.0f} s: RSS {rss_start / 1024:.1f} -> {rss_end / 1024:.1f} MiB, "
-        f"fds {fds_start} -> {fds_end}, threads {thr_start} -> {thr_end}, "
+        f"sockets max {sockets_max}, other fds {files_start} -> {files_end}, threads max {threads_max}, "
         f"series {series_start} -> max {series_max}, max /metrics {worst_scrape * 1000:.0f} ms"
     )
     assert rss_end - rss_start < max(10 * 1024, rss_start * 0.15), figures["soak"]
-    assert fds_end <= fds_start + 3, figures["soak"]
-    assert thr_end <= thr_start + 3, figures["soak"]
+    # Sockets and threads move with the work in flight, so a leak shows as going past what the design
+    # allows, not as a difference between two samples: one listener, one pooled API connection and one
+    # sync worker per kind, and the connection (and its handler thread) of the scrape being answered.
+    # Main, scheduler and HTTP server threads make up the rest.
+    n_kinds = len(KINDS.split(","))
+    assert sockets_max <= 1 + n_kinds + 2, figures["soak"]
+    assert threads_max <= 3 + n_kinds + 2, figures["soak"]
+    # Files and pipes do not move with load; allow a lazy import opening a module file during a sample.
+    assert files_end <= files_start + 1, figures["soak"]
     # Bounded label sets: per kind at most PER_RESOURCE_MAX resource IDs plus 'other'.
     resources: dict[str, set[str]] = {}
     for labels in series(parse_metrics(text), "extend_runs_finished_by_resource_total"):
