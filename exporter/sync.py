@@ -288,6 +288,8 @@ class KindSyncer:
         found: dict[str, str] = {}
         remaining = set(need)
         ranked = sorted(self.spec.sources, key=lambda s: -self._source_weight(s))
+        # In no usable order a run can be on any page of a source's listing: read it to the end.
+        ordered = self.state.effective_order is not Order.NONE
         for _ in range(self.settings.attribution_rounds):
             if not remaining:
                 break
@@ -300,7 +302,7 @@ class KindSyncer:
                         if obs.id in remaining:
                             found[obs.id] = source
                             remaining.discard(obs.id)
-                    if not remaining or (items and self._key(items[-1]) < oldest):
+                    if not remaining or (ordered and items and self._key(items[-1]) < oldest):
                         break
         if remaining:
             log.info(

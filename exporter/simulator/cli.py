@@ -60,7 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--qps-limit", type=float, default=10.0, help="server-side QPS limit (0 = off)")
     parser.add_argument("--timestamp-precision", choices=("s", "ms"), default="s")
     parser.add_argument("--end-token-style", choices=("null", "absent"), default=None)
-    parser.add_argument("--parse-order", choices=("created_desc", "updated_desc"), default="created_desc")
+    parser.add_argument(
+        "--parse-order", choices=("created_desc", "updated_desc", "created_asc"), default="created_desc"
+    )
     parser.add_argument("--failure-rate", type=float, default=0.05)
     parser.add_argument("--delete-rate", type=float, default=0.0, help="random deletions per virtual minute")
     parser.add_argument("--api-key", default="sk_sim_test", help="workspace-scoped API key to accept")

@@ -12,7 +12,7 @@ from .enums import FAMILIES
 CursorMode = Literal["offset", "keyset", "snapshot"]
 EndTokenStyle = Literal["null", "absent"]
 Precision = Literal["s", "ms"]
-ParseOrder = Literal["created_desc", "updated_desc"]
+ParseOrder = Literal["created_desc", "updated_desc", "created_asc"]
 
 DEFAULT_EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -173,8 +173,10 @@ def parse_list_query(
         sort_by = _enum(params, "sortBy", ("updatedAt", "createdAt")) or "updatedAt"
         desc = (_enum(params, "sortDir", ("asc", "desc")) or "desc") == "desc"
     else:  # /parse_runs: no sort parameters (sortBy/sortDir are ignored, like any unknown parameter)
-        sort_by = "createdAt" if parse_order == "created_desc" else "updatedAt"
-        desc = True
+        # The reference does not say which order it is; created_asc stands for "neither of the two
+        # descending orders an exporter can exploit".
+        sort_by = "updatedAt" if parse_order == "updated_desc" else "createdAt"
+        desc = parse_order != "created_asc"
     seed = world.seed
     if ep.id_param is not None:
         wanted = _one(params, ep.id_param)

@@ -17,9 +17,10 @@ import pytest
 from exporter.apikey import ApiKeySource
 from exporter.app import Exporter
 from exporter.config import load_settings
-from exporter.kinds import KINDS
+from exporter.kinds import KINDS, Order
 from exporter.simulator import SimConfig, Simulator
 from exporter.simulator.faults import Fault
+from tests.simulator.simhelpers import client, list_all
 
 ALL_KINDS = tuple(KINDS)  # every kind, processor_run included
 
@@ -168,6 +169,22 @@ def test_parse_runs_in_updated_order(sim_factory: Any) -> None:
     sync_all(exporter)
     run_rounds(exporter, sim, 10, 45)
     assert_matches_truth(exporter, sim, mark)
+
+
+def test_parse_runs_in_no_usable_order_fall_back_to_full_reads(sim_factory: Any) -> None:
+    """Oldest first: neither descending order holds, so each sync reads the whole list, and stays exact."""
+    sim = sim_factory(seed=4, history=400, parse_order="created_asc")
+    exporter = make_exporter(sim, kinds=("parse_run",), page_size=50)
+    mark = sim.mark()
+    sync_all(exporter)
+    assert exporter.states["parse_run"].effective_order is Order.NONE
+    run_rounds(exporter, sim, 6, 45)
+    assert_matches_truth(exporter, sim, mark)
+    sim.advance(45)
+    report = exporter.syncers["parse_run"].sync()
+    with client(sim) as api:
+        listed = len(list_all(api, "/parse_runs"))
+    assert report.observed >= listed > 3 * 50, (report.observed, listed)  # every page, every sync
 
 
 def test_exact_through_429_and_5xx_faults(sim_factory: Any) -> None:

@@ -210,13 +210,17 @@ def test_sorting_both_keys_both_directions(sim: Simulator, path: str) -> None:
 
 
 def test_parse_runs_order_ignores_sort_params(make_sim: MakeSim) -> None:
-    for order, by in (("created_desc", "createdAt"), ("updated_desc", "updatedAt")):
+    for order, by, desc in (
+        ("created_desc", "createdAt", True),
+        ("updated_desc", "updatedAt", True),
+        ("created_asc", "createdAt", False),
+    ):
         s = make_sim(seed=5, history=300, parse_order=order)
         s.advance(120)
         with client(s) as c:
             items = list_all(c, "/parse_runs")
             keys = [_sort_key(i, by) for i in items]
-            assert keys == sorted(keys, reverse=True)
+            assert keys == sorted(keys, reverse=desc)
             assert ids_of(list_all(c, "/parse_runs", {"sortBy": "createdAt", "sortDir": "asc"})) == ids_of(
                 items
             )
