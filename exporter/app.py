@@ -59,8 +59,7 @@ class Exporter:
         for kind in self.kinds:
             self.invalid_summaries.labels(kind)
         self.runs = RunsCollector(per_resource=settings.per_resource_labels, clock=clock)
-        self.registry.register(self.runs)
-        self.exposition = Exposition(self.registry)
+        self.exposition = Exposition(self.registry, self.runs)
         self.health = Health(self.kinds, settings.poll_interval_seconds)
         self.client = ApiClient(
             settings.api_base_url,
