@@ -17,9 +17,12 @@ The algorithm (see also engine.py for the counting rule):
 
 `/parse_runs` cannot be sorted. The listing is checked page by page: newest-created first (what the
 API is reported to do) is handled by scanning down to the older of the last position minus overlap
-and the oldest active run's creation (creation order does not move runs when they change, so no
-re-read is needed and every active run is seen again); an updatedAt order is handled as above; any
-other order falls back to reading the whole list each sync, which is exact but costly, and is logged.
+and the oldest active run's creation, so every active run is seen again; an updatedAt order is
+handled as above; any other order falls back to reading the whole list each sync, which is exact but
+costly, and is logged. A prefix of the listing cannot always tell the two descending orders apart
+(a one-run page, runs created and updated in the same order), so a creation-order scan is made exact
+under both: it stops only at a run older than the bound by updatedAt too (every run created or
+updated since is above it in either order), and it re-reads like an updatedAt scan.
 """
 
 from __future__ import annotations
@@ -212,7 +215,7 @@ class KindSyncer:
                         reconciled.add(obs.id)
         bound = self._scan_bound(probe_top)
         top, pages = self._scan(seen, bound)
-        if order is Order.UPDATED and pages > 1 and top is not None:
+        if order is not Order.NONE and pages > 1 and top is not None:
             self._reread(seen, top)
         if reconciled is not None:
             reconciled.update(seen)
@@ -262,7 +265,8 @@ class KindSyncer:
                 _merge(seen, obs)
                 if self._key(obs) >= bound:
                     in_window += 1
-            if items and self._key(items[-1]) < bound:
+            # updatedAt >= createdAt, so in updatedAt order this is the key itself (see the docstring).
+            if items and items[-1].updated_at < bound:
                 break
         return top, pages, in_window
 
