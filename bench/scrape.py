@@ -14,10 +14,8 @@ Three processes on loopback, so the load generator does not share the exporter's
   behind the 19 others). "paced": each scrapes every 100 ms (200 scrapes/s in total), still far
   above what Prometheus servers do, so latency is the service time plus interference from the sync.
 
-A last row repeats 10k series with a sync running with TCP_NODELAY set on the server's sockets (a
-class attribute of the stdlib's StreamRequestHandler, set in the exporter process only): the
-~200 ms outliers otherwise seen are Nagle's algorithm holding the body back behind the separately
-written headers until the client's delayed ACK.
+A last row repeats 10k series with a sync running at CPython's default 5 ms switch interval (the
+exporter sets 0.5 ms when its server starts, see server.py): what the GIL hand-over costs a scrape.
 
 Usage: .venv/bin/python -m bench.scrape [--seconds 3] [--clients 20]
 """
@@ -65,10 +63,6 @@ def seed_resources(exporter: Any, per_kind: int) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    if args.nodelay:  # experiment: what TCP_NODELAY on accepted sockets does (server.py does not set it)
-        import socketserver
-
-        socketserver.StreamRequestHandler.disable_nagle_algorithm = True
     per_resource = args.resources > 0
     exporter = exporter_for(
         args.sim_url,
@@ -83,6 +77,8 @@ def serve(args: argparse.Namespace) -> int:
     for kind in exporter.kinds:  # baseline, so that the exposition is complete before measuring
         exporter.sync_kind(kind)
     exporter.start_server()
+    if args.default_switch_interval:  # experiment: undo what the server set
+        sys.setswitchinterval(0.005)
     stop = threading.Event()
     rounds = [0]
 
@@ -101,7 +97,7 @@ def serve(args: argparse.Namespace) -> int:
         "series": sum(1 for line in text.splitlines() if line and not line.startswith(b"#")),
         "bytes": len(text),
         "gzip_bytes": len(exporter.exposition.current.gzipped),
-        "render_ms": round(_time_ms(exporter.exposition.refresh), 1),
+        "refresh_ms": round(_time_ms(exporter.exposition.refresh), 1),
     }
     print(json.dumps(info), flush=True)
     sys.stdin.readline()  # the parent writes a line (or goes away) when done
@@ -163,7 +159,11 @@ async def _load(port: int, clients: int, gzip: bool, seconds: float, interval: f
 
 
 def measure(
-    sim: dict[str, str], resources: int, sync: bool, args: argparse.Namespace, nodelay: bool = False
+    sim: dict[str, str],
+    resources: int,
+    sync: bool,
+    args: argparse.Namespace,
+    default_switch_interval: bool = False,
 ) -> dict[str, Any]:
     port = free_port()
     cmd = [
@@ -182,8 +182,8 @@ def measure(
     ]
     if sync:
         cmd.append("--sync")
-    if nodelay:
-        cmd.append("--nodelay")
+    if default_switch_interval:
+        cmd.append("--default-switch-interval")
     proc = subprocess.Popen(
         cmd,
         cwd=ROOT,
@@ -199,7 +199,7 @@ def measure(
             raise RuntimeError("the exporter process did not start")
         row: dict[str, Any] = json.loads(line)
         row["sync_running"] = sync
-        row["tcp_nodelay"] = nodelay
+        row["default_switch_interval"] = default_switch_interval
         for gzip in (False, True):
             for mode, interval in (("closed", 0.0), ("paced", 0.1)):
                 name = f"{mode}_{'gzip' if gzip else 'plain'}"
@@ -230,7 +230,7 @@ def main() -> int:
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--resources", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--sync", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--nodelay", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--default-switch-interval", action="store_true", help=argparse.SUPPRESS)
     json_arg(ap)
     args = ap.parse_args()
     if args.serve:
@@ -241,7 +241,7 @@ def main() -> int:
         for resources in (0, RESOURCES_PER_KIND):
             for sync in (False, True):
                 rows.append(measure(sim, resources, sync, args))
-        rows.append(measure(sim, RESOURCES_PER_KIND, True, args, nodelay=True))
+        rows.append(measure(sim, RESOURCES_PER_KIND, True, args, default_switch_interval=True))
     emit({"clients": args.clients, "seconds_per_measurement": args.seconds, "rows": rows}, args.json)
     return 0
 
