@@ -1,7 +1,8 @@
 """A tiny, pure, in-memory model of one Extend run list, for property-based tests of the sync.
 
 It answers `iter_pages(spec, params)` the way `KindSyncer` calls the real `ApiClient`: an offset cursor
-over a listing ordered newest first (by updatedAt, or by createdAt for the parse_run variant), with the
+over a listing ordered newest first (by updatedAt, or by createdAt for the parse_run variant; or oldest
+first, an order the sync cannot exploit), with the
 `status` and `source` filters. Between two page reads a hook may change the world (hypothesis decides
 what), so runs move between pages exactly as they do under a real cursor. It keeps its own ground truth
 in the exporter's label semantics: created/finished events since counting began, and active runs now.
@@ -18,7 +19,7 @@ from typing import Literal
 from exporter.api import ApiError, Page
 from exporter.kinds import UNKNOWN_SOURCE, KindSpec, is_active_status
 
-ListOrder = Literal["updated", "created"]
+ListOrder = Literal["updated", "created", "created_asc"]  # newest first, but for the last
 NEW_SOURCE = "SOURCE_FROM_THE_FUTURE"  # a source enum value newer than the exporter
 
 
@@ -103,6 +104,8 @@ class ModelApi:
         ]
         if self.order == "created":
             runs.sort(key=lambda r: (r.created, r.id), reverse=True)
+        elif self.order == "created_asc":
+            runs.sort(key=lambda r: (r.created, r.id))
         else:
             runs.sort(key=lambda r: (r.updated, r.id), reverse=True)
         return runs
