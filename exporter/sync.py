@@ -306,7 +306,8 @@ class KindSyncer:
                         if obs.id in remaining:
                             found[obs.id] = source
                             remaining.discard(obs.id)
-                    if not remaining or (ordered and items and self._key(items[-1]) < oldest):
+                    # By updatedAt, as the scan stops: exact in either descending order.
+                    if not remaining or (ordered and items and items[-1].updated_at < oldest):
                         break
         if remaining:
             log.info(
