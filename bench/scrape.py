@@ -17,7 +17,7 @@ Three processes on loopback, so the load generator does not share the exporter's
 A last row repeats 10k series with a sync running at CPython's default 5 ms switch interval (the
 exporter sets 0.5 ms when its server starts, see server.py): what the GIL hand-over costs a scrape.
 
-Usage: .venv/bin/python -m bench.scrape [--seconds 3] [--clients 20]
+Usage: .venv/bin/python -m bench.scrape [--seconds 6] [--clients 20]
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def measure(
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    ap.add_argument("--seconds", type=float, default=6.0, help="per measurement")
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--sim-url", help=argparse.SUPPRESS)
