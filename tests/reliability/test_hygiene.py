@@ -1,4 +1,5 @@
-"""Resource hygiene: graceful SIGTERM with a request hung in flight; no busy loop while the API is down."""
+"""Resource hygiene: graceful SIGTERM with a request hung in flight; no busy loop while the API is down;
+/metrics stays live while a sync waits out a long Retry-After."""
 
 from __future__ import annotations
 
@@ -96,3 +97,37 @@ def failures(proc: Any) -> float:
 
 def api_errors(proc: Any) -> float:
     return sum(series(metrics(proc), "extend_api_requests_total", code="error").values())
+
+
+def test_metrics_stay_live_while_a_sync_waits_out_retry_after() -> None:
+    """The exporter's own counters reach /metrics before the held sync ends (periodic refresh)."""
+    sim = Simulator(SimConfig(seed=72, history=300, qps_limit=None))
+    sim.start(host="127.0.0.1", port=0)
+    sim.advance(120)  # runs in flight, so that there are ages to grow
+    try:
+        with start_exporter(sim.url, sim.api_key, kinds="extract_run", poll_interval=0.5) as proc:
+            wait_until(lambda: proc.get("/readyz").status_code == 200, timeout=20, message="ready")
+            failures_before = failures(proc)
+            sim.set_faults(Fault("rate_limit", rate=1.0, retry_after=60))  # one sync now lasts minutes
+            wait_until(
+                lambda: sum(series(metrics(proc), "extend_api_requests_total", code="429").values()) > 0,
+                timeout=20,
+                interval=0.25,
+                message="the 429 on /metrics while the sync is held",
+            )
+            assert failures(proc) == failures_before, "a sync ended: the test proves nothing"
+            first = oldest_active_ages(proc)
+            assert first > 0, "no run in flight: the test proves nothing"
+            wait_until(
+                lambda: oldest_active_ages(proc) > first,
+                timeout=20,
+                interval=0.25,
+                message="oldest-active ages growing between syncs",
+            )
+    finally:
+        sim.clear_faults()
+        sim.stop()
+
+
+def oldest_active_ages(proc: Any) -> float:
+    return sum(series(metrics(proc), "extend_runs_oldest_active_age_seconds").values())
