@@ -67,14 +67,16 @@ Notes (what the figures mean; see the module docstrings for the method):
   re-rendered all series (~50 ms of Python holding the GIL; now a kind formats only its own series
   and a refresh splices cached lines: the "refresh" figure), and the GIL hand-over (a scrape thread
   waits up to the switch interval each time it needs the GIL back; the server sets 0.5 ms instead
-  of 5 ms: compare the experiment row). Gzip (what Prometheus asks for) now lands near the 5 ms
-  target; plain bodies are 1.1 MB, and copying them through the stdlib server and the Python load
-  generator keeps their p99 near 20 ms. What remains is CPU: the simulator, the syncing exporter
-  and 20 scrapers share 2 cores. With the sync moved into a forked process (no GIL shared at all)
-  the same measurement gave a paced gzip p99 of 8.2 ms, so serving /metrics from a separate process
-  would not do better on this machine. The p99 of 1,200 paced scrapes moves by several ms between
-  runs. The sync here runs back to back, every kind, the whole time: a harsher load than a 60 s poll
-  interval puts on the exporter.
+  of 5 ms: compare the experiment row). The paced gzip p99 (what Prometheus asks for) still moves
+  between ~6 and ~15 ms from one run to the next, 1,200 scrapes each, on either switch interval; the
+  saturated p99 is steadier (~10 ms against ~14 ms at 5 ms over three runs), and a sweep of three
+  runs per value gave median paced gzip p99s of 8-16 ms at 0.2-1 ms against 21 ms at 5 ms. Plain
+  bodies are 1.1 MB, and copying them through the stdlib server and the Python load generator keeps
+  their p99 near 20 ms. What remains is CPU: the simulator, the syncing exporter and 20 scrapers
+  share 2 cores. With the sync moved into a forked process (no GIL shared at all) the same
+  measurement gave a paced gzip p99 of 8.2 ms, so serving /metrics from a separate process would not
+  do better on this machine. The sync here runs back to back, every kind, the whole time: a harsher
+  load than a 60 s poll interval puts on the exporter.
 - Memory: tracked runs hold a shared label tuple and two floats each: about 210 bytes per run with
   the id and the ledger slot. The idle process: imports take 46 MiB (pydantic, httpx, APScheduler,
   prometheus_client); idle syncs used to parse a full 1000-summary first page per kind (about 7 MB
