@@ -156,11 +156,7 @@ class World:
         """Append many runs (seq must equal len(self.runs) each time) and rebuild the indices once."""
         pending: dict[IndexKey, tuple[list[int], list[int]]] = {}
         for run in runs:
-            if run.seq != len(self.runs):
-                raise ValueError("runs must be appended in seq order")
-            self.runs.append(run)
-            self.live_count += 1
-            uk, ck = run.ukey(), run.ckey()
+            uk, ck = self._append(run)
             for k in index_keys(run):
                 lists = pending.get(k)
                 if lists is None:
@@ -173,6 +169,14 @@ class World:
             u.update(ul)
             c.update(cl)
 
+    def _append(self, run: Run) -> tuple[int, int]:
+        """Store the run as the next one; its (updatedAt, createdAt) index keys."""
+        if run.seq != len(self.runs):
+            raise ValueError("runs must be appended in seq order")
+        self.runs.append(run)
+        self.live_count += 1
+        return run.ukey(), run.ckey()
+
     def next_seq(self) -> int:
         seq = len(self.runs)
         if seq > MAX_SEQ:
@@ -180,11 +184,7 @@ class World:
         return seq
 
     def add(self, run: Run) -> None:
-        if run.seq != len(self.runs):
-            raise ValueError("runs must be appended in seq order")
-        self.runs.append(run)
-        self.live_count += 1
-        uk, ck = run.ukey(), run.ckey()
+        uk, ck = self._append(run)
         for k in index_keys(run):
             u, c = self._lists(k)
             u.add(uk)
