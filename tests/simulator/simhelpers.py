@@ -23,6 +23,10 @@ FAMILY_OF = {
     "/workflow_runs": "workflow",
 }
 ENVELOPE_KEY = {"/processor_runs": "processorRuns"}
+# Spelled out from the API reference, not imported from the simulator, so the tests check it.
+WORKFLOW_STATUSES = frozenset(
+    {"PENDING", "PROCESSING", "NEEDS_REVIEW", "REJECTED", "PROCESSED", "FAILED", "CANCELLED", "CANCELLING"}
+)
 
 
 def headers(sim: Simulator, version: str | None = V_NEW, **extra: str) -> dict[str, str]:

@@ -32,7 +32,7 @@ from exporter.simulator import Simulator
 
 from .conftest import MakeSim
 from .sdkcheck import RFC3339_UTC, Mismatch, check_model, field_keys
-from .simhelpers import V_NEW, V_OLD, client, iter_pages
+from .simhelpers import V_NEW, V_OLD, WORKFLOW_STATUSES, client, iter_pages
 
 NEW_MODELS: dict[str, tuple[type[pydantic.BaseModel], type[pydantic.BaseModel]]] = {
     "/workflow_runs": (WorkflowRunsListResponse, WorkflowRunSummary),
@@ -65,16 +65,6 @@ LEGACY_WORKFLOW_OPTIONAL = {
 }
 LEGACY_WORKFLOW_DATES = {"initialRunAt", "reviewedAt", "startTime", "endTime", "createdAt", "updatedAt"}
 _DELETE = object()
-WORKFLOW_STATUSES = {
-    "PENDING",
-    "PROCESSING",
-    "NEEDS_REVIEW",
-    "REJECTED",
-    "PROCESSED",
-    "FAILED",
-    "CANCELLED",
-    "CANCELLING",
-}
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from exporter.simulator import DeleteRate, FailureSpike, Simulator
 from exporter.simulator.enums import ACTIVE, EDIT_SOURCES, PARSE_SOURCES, RUN_SOURCES, TERMINAL
 
 from .conftest import MakeSim
-from .simhelpers import V_NEW, V_OLD, client, list_all, wait_for
+from .simhelpers import V_NEW, V_OLD, WORKFLOW_STATUSES, client, list_all, wait_for
 
 ENDPOINTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # path: (kind, processor_type, sources)
@@ -212,16 +212,7 @@ def test_workflow_lifecycle_reaches_every_status(make_sim: MakeSim) -> None:
     for _ in range(12):
         s.advance(20)
         seen |= {r.status for r in s.runs("workflow")}
-    assert seen == {
-        "PENDING",
-        "PROCESSING",
-        "NEEDS_REVIEW",
-        "REJECTED",
-        "PROCESSED",
-        "FAILED",
-        "CANCELLED",
-        "CANCELLING",
-    }
+    assert seen == WORKFLOW_STATUSES
     with client(s) as c:
         for it in list_all(c, "/workflow_runs"):
             if it["status"] in ("PROCESSED", "FAILED", "CANCELLED", "REJECTED"):
