@@ -63,7 +63,9 @@ class Exporter:
         )
         for kind in self.kinds:
             self.invalid_summaries.labels(kind)
-        self.runs = RunsCollector(per_resource=settings.per_resource_labels, clock=clock)
+        self.runs = RunsCollector(
+            per_resource=settings.per_resource_labels, clock=clock, usage_tags=bool(settings.usage_tags)
+        )
         self.exposition = Exposition(self.registry, self.runs)
         self.health = Health(self.kinds, settings.poll_interval_seconds)
         self.client = ApiClient(
@@ -82,7 +84,8 @@ class Exporter:
             allow=frozenset(settings.per_resource_allow),
             max_values=settings.per_resource_max,
         )
-        self.states = {k: KindState(KINDS[k], resource_labels) for k in self.kinds}
+        usage_tags = frozenset(settings.usage_tags)
+        self.states = {k: KindState(KINDS[k], resource_labels, usage_tags) for k in self.kinds}
         self._locks = {k: threading.Lock() for k in self.kinds}
         sync_settings = SyncSettings(
             page_size=settings.page_size,

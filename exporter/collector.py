@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .accumulators import FAMILY_DEFS, OPT_IN_FAMILIES
 from .engine import DURATION_BUCKETS, KindSnapshot
 from .kinds import KINDS
 from .telemetry import HELP_SUFFIX
@@ -54,12 +55,22 @@ class RunsCollector(Collector):
     Both give the same text (a test holds them to it); `render()` reuses each kind's cached lines.
     """
 
-    def __init__(self, per_resource: bool = False, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        per_resource: bool = False,
+        clock: Callable[[], float] = time.time,
+        *,
+        usage_tags: bool = False,
+    ) -> None:
         self._snapshots: dict[str, KindSnapshot] = {}
         self._lines: dict[str, dict[str, bytes]] = {}  # kind -> family -> its rendered sample lines
         self._clock = clock
         self._lock = threading.Lock()
-        self._names = [n for n in FAMILIES if per_resource or n not in PER_RESOURCE_FAMILIES]
+        self._names = [
+            n
+            for n in FAMILIES
+            if (per_resource or n not in PER_RESOURCE_FAMILIES) and (usage_tags or n not in OPT_IN_FAMILIES)
+        ]
         empty = {**_KindFamilies().by_name(), AGE_FAMILY: _gauge(AGE_FAMILY)}
         self._headers = {name: _render([empty[name]]) for name in self._names}
 
@@ -69,7 +80,7 @@ class RunsCollector(Collector):
         lines = {}
         for name, family in families.by_name().items():
             if name not in self._headers:
-                continue  # per-resource families, when off
+                continue  # opt-in families, when off
             text, header = _render([family]), self._headers[name]
             if not text.startswith(header):  # generate_latest() always writes HELP and TYPE first
                 raise AssertionError(f"unexpected exposition of {name}")
@@ -137,6 +148,10 @@ class _KindFamilies:
         default_factory=lambda: _counter("extend_runs_finished_by_resource")
     )
     info: GaugeMetricFamily = field(default_factory=lambda: _gauge("extend_resource_info"))
+    # The accumulators' families (failure reasons, pages, ...), by name.
+    fed: dict[str, CounterMetricFamily | HistogramMetricFamily] = field(
+        default_factory=lambda: {d.name: _fed_family(d.name) for d in FAMILY_DEFS}
+    )
 
     def by_name(self) -> dict[str, Metric]:
         return {
@@ -150,6 +165,7 @@ class _KindFamilies:
                 self.tracked,
                 self.by_resource,
                 self.info,
+                *self.fed.values(),
             )
         }
 
@@ -175,6 +191,30 @@ class _KindFamilies:
             self.by_resource.add_metric([kind, status, rid], value)
         for rid, name in sorted(snap.resource_names.items()):
             self.info.add_metric([kind, rid, name], 1)
+        for name, rows in snap.families.items():
+            family = self.fed[name]
+            for labels, value in rows:
+                if isinstance(family, HistogramMetricFamily):
+                    buckets, total, _count = value
+                    family.add_metric([kind, *labels], _cumulative(buckets), total)
+                else:
+                    family.add_metric([kind, *labels], value)
+
+
+def _cumulative(buckets: Iterable[int]) -> list[tuple[str, float]]:
+    cumulative = 0
+    points: list[tuple[str, float]] = []
+    for bound, n in zip(DURATION_BUCKETS, buckets, strict=True):
+        cumulative += n
+        points.append((_bucket_label(bound), cumulative))
+    return points
+
+
+def _fed_family(name: str) -> CounterMetricFamily | HistogramMetricFamily:
+    kind, help_text, labels = FAMILIES[name]
+    if kind == "histogram":
+        return HistogramMetricFamily(name, help_text, labels=list(labels))
+    return CounterMetricFamily(name, help_text, labels=list(labels))
 
 
 def _ages(snaps: Iterable[KindSnapshot], now: float) -> GaugeMetricFamily:
@@ -237,6 +277,7 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
         ("kind", "resource_id", "resource_name"),
     ),
 }
+FAMILIES.update({d.name: (d.type, d.help + HELP_SUFFIX, ("kind", *d.labels)) for d in FAMILY_DEFS})
 PER_RESOURCE_FAMILIES = frozenset({"extend_runs_finished_by_resource", "extend_resource_info"})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -15,6 +16,9 @@ from .kinds import API_2026, API_VERSIONS, DEFAULT_KINDS, KINDS, KINDS_BY_VERSIO
 DEFAULT_PORT = 9864
 # Longest duration accepted: beyond it the scheduler and socket timeouts overflow.
 MAX_SECONDS = 1e9
+# Each usage tag is a label value of every kind that carries metadata: a bound on that cardinality.
+MAX_USAGE_TAGS = 50
+_TAG = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class ConfigError(Exception):
@@ -139,13 +143,30 @@ class Settings(BaseSettings):
         validation_alias="EXTEND_EXPORTER_PER_RESOURCE_MAX",
         description="Cap on distinct processor/workflow IDs per kind; the rest count as 'other'.",
     )
+    usage_tags: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias="EXTEND_EXPORTER_USAGE_TAGS",
+        description="Comma list of usage tags (metadata extend:usage_tags) to count credits by "
+        f"(opt-in; at most {MAX_USAGE_TAGS}).",
+    )
     web_config_file: Path | None = Field(
         None,
         validation_alias="EXTEND_EXPORTER_WEB_CONFIG_FILE",
         description="Prometheus exporter-toolkit web config (TLS, basic auth) for the HTTP server.",
     )
 
-    _split_kinds = field_validator("kinds", "per_resource_allow", mode="before")(_split_list)
+    _split_kinds = field_validator("kinds", "per_resource_allow", "usage_tags", mode="before")(_split_list)
+
+    @field_validator("usage_tags")
+    @classmethod
+    def _check_tags(cls, value: list[str]) -> list[str]:
+        tags = list(dict.fromkeys(value))
+        for tag in tags:
+            if not _TAG.match(tag):
+                raise ValueError(f"{tag[:64]!r} is not a usage tag (letters, digits, - and _)")
+        if len(tags) > MAX_USAGE_TAGS:
+            raise ValueError(f"at most {MAX_USAGE_TAGS} tags, got {len(tags)}")
+        return tags
 
     @field_validator("api_base_url")
     @classmethod

@@ -25,7 +25,7 @@ def config_table() -> str:
     for name, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
         if name == "kinds":
-            shown = "all six 2026-02-09 kinds (2025-04-21: `processor_run,workflow_run`)"
+            shown = "all seven 2026-02-09 kinds (2025-04-21: `processor_run,workflow_run`)"
         elif default in (None, [], ""):
             shown = "—"
         else:
@@ -42,6 +42,7 @@ def metrics_table() -> str:
             "api_key": "docs",
             "kinds": ",".join(KINDS),
             "per_resource_labels": True,
+            "usage_tags": "docs",
             "api_base_url": "http://127.0.0.1:1",
         }
     )

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import accumulators
 from .kinds import (
     ACTIVE_STATUSES,
     PROCESSOR_TYPES,
@@ -77,6 +78,14 @@ class Observation:
     processor_type: str = ""
     resource: tuple[str, str] | None = None  # (id, name) of the processor / workflow
     credits: float | None = None
+    # Read only where the kind's summaries carry them (kinds.KindSpec), and only for the status
+    # they belong to: failure_reason when FAILED, the rest when PROCESSED.
+    failure_reason: str | None = None
+    source: str | None = None  # from the summary (verify); None: found by source-filtered listings
+    pages: float | None = None  # metrics.pageCount
+    processing_seconds: float | None = None  # metrics.processingTimeMs / 1000
+    risk_level: str | None = None
+    usage_tags: tuple[str, ...] = ()  # metadata["extend:usage_tags"]
 
 
 # (status, source, processor_type, counted, resource_id) of a tracked run; see Entry.
@@ -215,6 +224,8 @@ class KindSnapshot:
     finished_by_resource: Mapping[tuple[str, str], int]
     resource_names: Mapping[str, str]
     tracked: int
+    # family name -> its rows (label values after `kind`, value), from the kind's accumulators
+    families: Mapping[str, accumulators.Rows] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -228,6 +239,7 @@ class ApplyResult:
 class KindState:
     spec: KindSpec
     resource_labels: ResourceLabels = field(default_factory=ResourceLabels)
+    usage_tags: frozenset[str] = frozenset()  # opt-in: tags whose credits are counted apart
     position: float | None = None  # newest order key of the last completed sync; None: no baseline yet
     # Start of the overlap window of the last sync: the ledger holds every run whose key is at or after
     # it, which is what makes "not in the ledger and created inside the window" mean "new".
@@ -242,11 +254,15 @@ class KindState:
     finished_by_resource: dict[tuple[str, str], int] = field(default_factory=dict)
     resource_names: dict[str, str] = field(default_factory=dict)
     extra_statuses: set[str] = field(default_factory=set)
+    # What else a finish counts (failure reasons, pages, ...): one accumulator per family, built from
+    # the spec; each owns its labels, zero-initialisation and state-file section.
+    accumulators: tuple[accumulators.Accumulator, ...] = field(default=(), init=False, compare=False)
     # status value -> its canonical string (the spec's), so entries share one string per status
     _canonical: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._canonical = {s: s for s in self.spec.all_statuses}
+        self.accumulators = accumulators.for_kind(self.spec, self.usage_tags)
         self._init_series()
 
     def _init_series(self) -> None:
@@ -282,7 +298,7 @@ class KindState:
 
     def needs_source(self, obs: Observation, baseline: bool) -> bool:
         """Whether counting this observation needs the run's source (summaries do not carry it)."""
-        if not self.spec.sources or obs.id in self.entries:
+        if not self.spec.sources or self.spec.source_in_summary or obs.id in self.entries:
             return False
         if is_active_status(obs.status):
             return True
@@ -335,7 +351,12 @@ class KindState:
                 if not is_new and terminal and prune_start is not None and key < prune_start:
                     continue  # finished before the window: nothing to count, nothing to remember
                 ptype = _PTYPES.get(obs.processor_type, obs.processor_type)
-                source = sources.get(obs.id, UNKNOWN_SOURCE) if has_sources else ""
+                if not has_sources:
+                    source = ""
+                elif obs.source is not None:
+                    source = obs.source
+                else:
+                    source = sources.get(obs.id, UNKNOWN_SOURCE)
                 rid = self._resource_label(obs.resource) if resources and obs.resource is not None else None
                 if not is_new:
                     counted: tuple[str, ...] = (status,) if terminal else ()
@@ -416,6 +437,8 @@ class KindState:
         if resource_id is not None:
             rkey = (status, resource_id)
             self.finished_by_resource[rkey] = self.finished_by_resource.get(rkey, 0) + 1
+        for acc in self.accumulators:
+            acc.on_finish(obs, status)
 
     def snapshot(self) -> KindSnapshot:
         active: dict[tuple[str, str, str], int] = {}
@@ -450,6 +473,7 @@ class KindState:
             finished_by_resource=dict(self.finished_by_resource),
             resource_names=dict(self.resource_names),
             tracked=len(self.entries),
+            families={acc.family.name: acc.rows() for acc in self.accumulators},
         )
 
     # --- persistence (state.py owns the file; these only convert) ---------------------------------
@@ -472,6 +496,7 @@ class KindState:
             "finished_by_resource": [[*k, v] for k, v in self.finished_by_resource.items()],
             "resource_names": self.resource_names,
             "extra_statuses": sorted(self.extra_statuses),
+            **{acc.section: acc.to_dict() for acc in self.accumulators},
         }
 
     def load_dict(self, data: Mapping[str, Any]) -> None:
@@ -509,4 +534,10 @@ class KindState:
         self.finished_by_resource = {(str(s), str(r)): int(v) for s, r, v in data["finished_by_resource"]}
         self.resource_names = {str(k): str(v) for k, v in data["resource_names"].items()}
         self.extra_statuses = {str(s) for s in data["extra_statuses"]}
+        # A state file from before a family existed has no section for it: that family starts at 0.
+        fresh = accumulators.for_kind(self.spec, self.usage_tags)
+        for acc in fresh:
+            if acc.section in data:
+                acc.load_dict(data[acc.section])
+        self.accumulators = fresh
         self._init_series()

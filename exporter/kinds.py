@@ -38,6 +38,59 @@ PARSE_SOURCES = (
     "ADMIN",
 )
 EDIT_SOURCES = ("API", "STUDIO", "ADMIN")
+VERIFY_SOURCES = ("API", "STUDIO")
+
+# failureReason values each kind's run documents (SDK extend-ai 1.20.0, the full run types' docstrings;
+# EXTEND_API.md §2.4-2.8 lists a subset). "New values may be added": others pass through, capped.
+_PROC_REASONS = (
+    "ABORTED",
+    "INTERNAL_ERROR",
+    "FAILED_TO_PROCESS_FILE",
+    "INVALID_PROCESSOR",
+    "INVALID_CONFIGURATION",
+    "PARSING_ERROR",
+    "PRE_PROCESSING_FAILURE",
+    "POST_PROCESSING_FAILURE",
+    "OUT_OF_CREDITS",
+)
+EXTRACT_REASONS = (*_PROC_REASONS, "SCHEMA_GENERATION_FAILED")
+PARSE_REASONS = (
+    "UNABLE_TO_DOWNLOAD_FILE",
+    "FILE_TYPE_NOT_SUPPORTED",
+    "FILE_SIZE_TOO_LARGE",
+    "CORRUPT_FILE",
+    "OCR_ERROR",
+    "PASSWORD_PROTECTED_FILE",
+    "FAILED_TO_CONVERT_TO_PDF",
+    "FAILED_TO_CONVERT_TO_JPEG",
+    "FAILED_TO_GENERATE_TARGET_FORMAT",
+    "CHUNKING_ERROR",
+    "INTERNAL_ERROR",
+    "INVALID_CONFIG_OPTIONS",
+    "OUT_OF_CREDITS",
+)
+EDIT_REASONS = (
+    "UNABLE_TO_DOWNLOAD_FILE",
+    "FILE_TYPE_NOT_SUPPORTED",
+    "FILE_SIZE_TOO_LARGE",
+    "CORRUPT_FILE",
+    "FIELD_DETECTION_ERROR",
+    "PASSWORD_PROTECTED_FILE",
+    "FAILED_TO_CONVERT_TO_PDF",
+    "INTERNAL_ERROR",
+    "INVALID_OPTIONS",
+    "EMPTY_SCHEMA",
+    "OUT_OF_CREDITS",
+    "SCHEMA_VALIDATION_ERROR",
+)
+VERIFY_REASONS = (
+    "FILE_TYPE_NOT_SUPPORTED",
+    "NO_APPLICABLE_SIGNALS",
+    "PARSE_FAILED",
+    "REQUEST_ABORTED",
+    "INTERNAL_ERROR",
+)
+RISK_LEVELS = ("LOW", "MEDIUM", "HIGH")
 
 # Label value for a run that no source-filtered listing returned (a source enum value added after
 # this release, or a run deleted while we were attributing it). Counted, never dropped.
@@ -67,6 +120,12 @@ class KindSpec:
     resource_keys: tuple[str, ...] = ()  # nested object holding the processor/workflow {id, name}
     flat_resource: tuple[str, str] | None = None  # legacy flat (id field, name field)
     default_order: Order = Order.UPDATED
+    # failureReason values the kind documents; None: its summaries carry no failureReason.
+    failure_reasons: tuple[str, ...] | None = None
+    source_in_summary: bool = False  # the summary carries `source`: no attribution listings needed
+    has_metrics: bool = False  # PROCESSED summaries carry `metrics` {processingTimeMs, pageCount}
+    has_risk_level: bool = False  # PROCESSED summaries carry `riskLevel` (verify)
+    has_metadata: bool = False  # summaries carry caller `metadata` (usage tags)
 
     @property
     def all_statuses(self) -> tuple[str, ...]:
@@ -131,6 +190,8 @@ KINDS: dict[str, KindSpec] = {
             sortable=True,
             processor_type="EXTRACT",
             resource_keys=("extractor",),
+            failure_reasons=EXTRACT_REASONS,
+            has_metadata=True,
         ),
         KindSpec(
             name="classify_run",
@@ -142,6 +203,8 @@ KINDS: dict[str, KindSpec] = {
             sortable=True,
             processor_type="CLASSIFY",
             resource_keys=("classifier",),
+            failure_reasons=_PROC_REASONS,
+            has_metadata=True,
         ),
         KindSpec(
             name="split_run",
@@ -153,6 +216,8 @@ KINDS: dict[str, KindSpec] = {
             sortable=True,
             processor_type="SPLITTER",
             resource_keys=("splitter",),
+            failure_reasons=_PROC_REASONS,
+            has_metadata=True,
         ),
         KindSpec(
             name="parse_run",
@@ -166,6 +231,9 @@ KINDS: dict[str, KindSpec] = {
             sortable=False,
             processor_type="",
             default_order=Order.CREATED,
+            failure_reasons=PARSE_REASONS,
+            has_metrics=True,
+            has_metadata=True,
         ),
         KindSpec(
             name="edit_run",
@@ -176,6 +244,23 @@ KINDS: dict[str, KindSpec] = {
             sources=EDIT_SOURCES,
             sortable=True,
             processor_type="",
+            failure_reasons=EDIT_REASONS,
+            has_metrics=True,
+        ),
+        KindSpec(
+            name="verify_run",
+            path="/verify_runs",
+            api_version=API_2026,
+            active_statuses=("PROCESSING",),
+            terminal_statuses=("PROCESSED", "FAILED", "CANCELLED"),
+            sources=VERIFY_SOURCES,
+            sortable=True,
+            processor_type="",
+            failure_reasons=VERIFY_REASONS,
+            source_in_summary=True,
+            has_metrics=True,
+            has_risk_level=True,
+            has_metadata=True,
         ),
         KindSpec(
             name="processor_run",
@@ -195,7 +280,15 @@ KINDS: dict[str, KindSpec] = {
 PROCESSOR_TYPES = ("EXTRACT", "CLASSIFY", "SPLITTER")
 
 DEFAULT_KINDS: dict[str, tuple[str, ...]] = {
-    API_2026: ("workflow_run", "extract_run", "classify_run", "split_run", "parse_run", "edit_run"),
+    API_2026: (
+        "workflow_run",
+        "extract_run",
+        "classify_run",
+        "split_run",
+        "parse_run",
+        "edit_run",
+        "verify_run",
+    ),
     API_2025: ("processor_run", "workflow_run"),
 }
 KINDS_BY_VERSION: dict[str, frozenset[str]] = {

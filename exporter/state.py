@@ -79,7 +79,8 @@ class StateStore:
                 if name in kinds:
                     restored[name] = kinds[name]
             for name, kind_data in restored.items():
-                probe = KindState(states[name].spec, states[name].resource_labels)
+                live = states[name]
+                probe = KindState(live.spec, live.resource_labels, live.usage_tags)
                 probe.load_dict(kind_data)  # validate everything before touching the live states
             for name, kind_data in restored.items():
                 states[name].load_dict(kind_data)

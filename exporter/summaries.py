@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
 from .engine import Observation
-from .kinds import KindSpec
+from .kinds import UNKNOWN_SOURCE, KindSpec
+
+USAGE_TAGS_KEY = "extend:usage_tags"
 
 
 class SummaryError(ValueError):
@@ -72,6 +75,25 @@ def observation(spec: KindSpec, summary: dict[str, Any]) -> Observation:
         raise SummaryError("summary has no status")
     started = get("startTime")
     ended = get("endTime")
+    failure_reason: str | None = None
+    pages = seconds = None
+    risk: str | None = None
+    tags: tuple[str, ...] = ()
+    if status == "FAILED" and spec.failure_reasons is not None:
+        reason = get("failureReason")
+        failure_reason = reason if isinstance(reason, str) else None
+    elif status == "PROCESSED":
+        if spec.has_metrics:
+            pages, seconds = _metrics(get("metrics"))
+        if spec.has_risk_level:
+            level = get("riskLevel")
+            risk = level if isinstance(level, str) else None
+        if spec.has_metadata:
+            tags = _usage_tags(get("metadata"))
+    source: str | None = None
+    if spec.source_in_summary:
+        value = get("source")
+        source = value if isinstance(value, str) and value in spec.sources else UNKNOWN_SOURCE
     return Observation(
         run_id,
         status,
@@ -82,7 +104,36 @@ def observation(spec: KindSpec, summary: dict[str, Any]) -> Observation:
         spec.processor_type_of(summary),
         _resource(spec, summary),
         _credits(summary),
+        failure_reason,
+        source,
+        pages,
+        seconds,
+        risk,
+        tags,
     )
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < math.inf:
+        return float(value)
+    return None
+
+
+def _metrics(metrics: Any) -> tuple[float | None, float | None]:
+    """(pages, processing seconds) from `metrics`; None for what it lacks (or a negative, a bug)."""
+    if not isinstance(metrics, dict):
+        return None, None
+    ms = _number(metrics.get("processingTimeMs"))
+    return _number(metrics.get("pageCount")), None if ms is None else ms / 1000.0
+
+
+def _usage_tags(metadata: Any) -> tuple[str, ...]:
+    if not isinstance(metadata, dict):
+        return ()
+    tags = metadata.get(USAGE_TAGS_KEY)
+    if not isinstance(tags, list):
+        return ()
+    return tuple(t for t in tags if isinstance(t, str))
 
 
 def _resource(spec: KindSpec, summary: dict[str, Any]) -> tuple[str, str] | None:

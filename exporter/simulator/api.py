@@ -258,6 +258,7 @@ class Api:
                 "/workflow_runs": views.workflow_run_2026,
                 "/parse_runs": views.parse_run_2026,
                 "/edit_runs": views.edit_run_2026,
+                "/verify_runs": views.verify_run_2026,
             }.get(ep.path, views.processor_run_2026)
             envelope = {"object": "list", "data": [render(r) for r in page.runs]}
             legacy_env = False

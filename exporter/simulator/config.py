@@ -22,7 +22,15 @@ def _default_keys() -> dict[str, dict[str, Any]]:
 
 
 def _default_rates() -> dict[str, float]:
-    return {"workflow": 6.0, "extract": 12.0, "classify": 6.0, "split": 3.0, "parse": 12.0, "edit": 2.0}
+    return {
+        "workflow": 6.0,
+        "extract": 12.0,
+        "classify": 6.0,
+        "split": 3.0,
+        "parse": 12.0,
+        "edit": 2.0,
+        "verify": 3.0,
+    }
 
 
 def _default_sources() -> dict[str, dict[str, float]]:
@@ -50,16 +58,33 @@ def _default_sources() -> dict[str, dict[str, float]]:
             "ADMIN": 2.0,
         },
         "edit": {"API": 70.0, "STUDIO": 25.0, "ADMIN": 5.0},
+        "verify": {"API": 80.0, "STUDIO": 20.0},
     }
 
 
 def _default_durations() -> dict[str, float]:
     """Median processing time in seconds per family (lognormal around it)."""
-    return {"workflow": 90.0, "extract": 25.0, "classify": 8.0, "split": 15.0, "parse": 12.0, "edit": 20.0}
+    return {
+        "workflow": 90.0,
+        "extract": 25.0,
+        "classify": 8.0,
+        "split": 15.0,
+        "parse": 12.0,
+        "edit": 20.0,
+        "verify": 30.0,
+    }
 
 
 def _default_history_weights() -> dict[str, float]:
-    return {"workflow": 15.0, "extract": 30.0, "classify": 15.0, "split": 8.0, "parse": 28.0, "edit": 4.0}
+    return {
+        "workflow": 15.0,
+        "extract": 30.0,
+        "classify": 15.0,
+        "split": 8.0,
+        "parse": 28.0,
+        "edit": 4.0,
+        "verify": 0.0,  # added later: opt-in, so the other families keep the history they had
+    }
 
 
 @dataclass
@@ -99,7 +124,8 @@ class SimConfig:
     """Median PENDING time for runs that start PENDING."""
     failure_rate: float | dict[str, float] = 0.05
     cancel_rate: float | dict[str, float] = 0.02
-    """CANCELLED outcome rate (workflow, extract, classify, split; parse/edit runs are never cancelled)."""
+    """CANCELLED outcome rate (workflow, extract, classify, split, verify; parse/edit runs are never
+    cancelled)."""
     needs_review_rate: float = 0.15
     """Fraction of successful workflow runs that stop in NEEDS_REVIEW first."""
     reject_rate: float = 0.25

@@ -12,6 +12,8 @@ from .enums import (
     FILE_EXT,
     FILE_TYPES,
     PROCESSOR_FAMILIES,
+    RISK_LEVELS,
+    USAGE_TAG_SETS,
 )
 from .ids import derived_id, h
 from .model import BATCH_SALT, Run
@@ -87,6 +89,8 @@ def source_id(seed: int, run: Run) -> str | None:
         return derived_id("exr_", seed, run.seq, 0x27)
     if src == "EDIT_RUN":
         return derived_id("edr_", seed, run.seq, 0x28)
+    if run.fam == "verify" and src == "API":  # the id of the creating request
+        return derived_id("req_", seed, run.seq, 0x2E)
     return None
 
 
@@ -106,6 +110,27 @@ def total_credits(seed: int, run: Run) -> float | None:
     if run.fam in PROCESSOR_FAMILIES:
         return run.credits + 0.25 * (1 + h(seed, run.seq, 0x2A) % 8)
     return run.credits
+
+
+def processing_ms(run: Run) -> float:
+    """``metrics.processingTimeMs``: Extend's own processing time (start to end, queueing excluded)."""
+    return float(max((run.ended or run.updated) - (run.started or run.created), 1))
+
+
+def metrics_page_count(seed: int, run: Run) -> int | None:
+    """``metrics.pageCount``; verify reports null when it cannot tell (some image inputs)."""
+    if run.fam == "verify" and file_type(seed, run) == "IMG":
+        return None
+    return page_count(seed, run)
+
+
+def risk_level(seed: int, run: Run) -> str:
+    return RISK_LEVELS[h(seed, run.seq, 0x2C) % len(RISK_LEVELS)]
+
+
+def usage_tags(seed: int, run: Run) -> tuple[str, ...] | None:
+    """``metadata["extend:usage_tags"]`` the caller set at creation (None: no metadata)."""
+    return USAGE_TAG_SETS[h(seed, run.seq, 0x2D) % len(USAGE_TAG_SETS)]
 
 
 def parse_run_id(seed: int, run: Run) -> str:

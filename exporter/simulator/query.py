@@ -36,9 +36,13 @@ from .enums import (
     EDIT_STATUSES,
     PARSE_SOURCES,
     PARSE_STATUSES,
+    PROCESSED,
     PROCESSOR_STATUSES,
+    RISK_LEVELS,
     RUN_SOURCES,
     TYPE_TO_FAMILY,
+    VERIFY_SOURCES,
+    VERIFY_STATUSES,
     WORKFLOW_STATUSES,
 )
 from .model import Run, World, key_seq
@@ -63,6 +67,7 @@ class ListEndpoint:
     source_id_param: bool
     sortable: bool
     type_param: bool = False
+    risk_param: bool = False  # /verify_runs: riskLevel, matching PROCESSED runs only
 
 
 LIST_ENDPOINTS: dict[str, ListEndpoint] = {
@@ -111,6 +116,18 @@ LIST_ENDPOINTS: dict[str, ListEndpoint] = {
     ),
     "/edit_runs": ListEndpoint(
         "/edit_runs", "edit", CURRENT_ONLY, EDIT_STATUSES, EDIT_SOURCES, None, False, False, True
+    ),
+    "/verify_runs": ListEndpoint(
+        "/verify_runs",
+        "verify",
+        CURRENT_ONLY,
+        VERIFY_STATUSES,
+        VERIFY_SOURCES,
+        None,
+        False,
+        True,
+        True,
+        risk_param=True,
     ),
 }
 
@@ -196,6 +213,12 @@ def parse_list_query(
         sid = _one(params, "sourceId")
         if sid:
             preds.append(lambda r, s=sid: derive.source_id(seed, r) == s)  # type: ignore[misc]
+    if ep.risk_param:
+        risk = _enum(params, "riskLevel", dict.fromkeys(RISK_LEVELS))
+        if risk is not None:
+            preds.append(
+                lambda r, v=risk: r.status == PROCESSED and derive.risk_level(seed, r) == v  # type: ignore[misc]
+            )
     name_sub = _one(params, "fileNameContains")
     if name_sub:
         needle = name_sub.lower()

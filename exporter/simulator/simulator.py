@@ -36,7 +36,7 @@ class Simulator:
         self.clock = VirtualClock(cfg.epoch)
         self.world = World(cfg.seed)
         self.catalog = build_catalog(cfg.seed, cfg.processors_per_family, cfg.workflows, self.clock.start_ms)
-        self.truth = Truth(self.lock)
+        self.truth = Truth(self.lock, cfg.seed)
         self.workload = Workload(cfg, self.world, self.truth, self.clock, self.catalog)
         self.workload.build_history()
         self.workload.start()

@@ -14,6 +14,12 @@ after the ``mark()`` call.  Mark 0 is the simulator start.  Returned dicts omit 
 A "finished" event is a transition into PROCESSED, FAILED, CANCELLED or REJECTED (NEEDS_REVIEW is active).
 Credits are summed over transitions into PROCESSED (they are multiples of 0.25, so float sums are exact).
 Deleting a run removes it from ``active()`` but never rewrites past created/finished/credits events.
+
+What a finish carries (``fed_since(mark)``), per kind, never under ``processor_run`` (legacy summaries carry
+none of it): ``failed`` {(kind, failureReason)} for the kinds whose summaries carry it; for PROCESSED
+runs ``pages`` {(kind,)} (metrics.pageCount, where not null), ``processing_count`` and
+``processing_seconds`` {(kind,)} from metrics.processingTimeMs, ``risk`` {(kind, riskLevel)} for verify,
+``tag_credits`` {(kind, usage tag)}: credits of runs carrying that tag in metadata["extend:usage_tags"].
 """
 
 from __future__ import annotations
@@ -22,7 +28,19 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
-from .enums import ACTIVE, KIND, PROCESSED, PROCESSOR_RUN_KIND, PROCESSOR_TYPE, TERMINAL
+from . import derive
+from .enums import (
+    ACTIVE,
+    FAILED,
+    KIND,
+    METADATA_FAMILIES,
+    METRICS_FAMILIES,
+    PROCESSED,
+    PROCESSOR_RUN_KIND,
+    PROCESSOR_TYPE,
+    REASON_FAMILIES,
+    TERMINAL,
+)
 from .model import Run
 
 Label3 = tuple[str, str, str]
@@ -42,16 +60,23 @@ def labels4(run: Run, status: str) -> list[Label4]:
     return [(k, status, s, p) for (k, s, p) in labels3(run)]
 
 
+FedKey = tuple[str, ...]
+FED = ("failed", "pages", "processing_count", "processing_seconds", "risk", "tag_credits")
+
+
 @dataclass
 class _Snapshot:
     created: Counter[Label3]
     finished: Counter[Label4]
     credits: dict[Label3, float]
+    fed: dict[str, dict[FedKey, float]]
 
 
 class Truth:
-    def __init__(self, lock: threading.RLock) -> None:
+    def __init__(self, lock: threading.RLock, seed: int = 0) -> None:
         self._lock = lock
+        self._seed = seed
+        self._fed: dict[str, dict[FedKey, float]] = {name: {} for name in FED}
         self._created: Counter[Label3] = Counter()
         self._finished: Counter[Label4] = Counter()
         self._credits: dict[Label3, float] = {}
@@ -86,6 +111,31 @@ class Truth:
         if new.status == PROCESSED and new.credits is not None:
             for lab in labels3(new):
                 self._credits[lab] = self._credits.get(lab, 0.0) + new.credits
+        if new.status in TERMINAL:
+            self._on_finish(new)
+
+    def _add(self, name: str, key: FedKey, amount: float) -> None:
+        values = self._fed[name]
+        values[key] = values.get(key, 0.0) + amount
+
+    def _on_finish(self, run: Run) -> None:
+        kind, fam, seed = KIND[run.fam], run.fam, self._seed
+        if run.status == FAILED and fam in REASON_FAMILIES:
+            self._add("failed", (kind, derive.failure_reason(seed, run)), 1)
+        if run.status != PROCESSED:
+            return
+        if fam in METRICS_FAMILIES:
+            pages = derive.metrics_page_count(seed, run)
+            if pages is not None:
+                self._add("pages", (kind,), pages)
+            self._add("processing_count", (kind,), 1)
+            self._add("processing_seconds", (kind,), derive.processing_ms(run) / 1000.0)
+        if fam == "verify":
+            self._add("risk", (kind, derive.risk_level(seed, run)), 1)
+        tags = derive.usage_tags(seed, run) if fam in METADATA_FAMILIES else None
+        if tags and run.credits is not None:
+            for tag in set(tags):
+                self._add("tag_credits", (kind, tag), run.credits)
 
     def on_deleted(self, run: Run) -> None:
         if run.status in ACTIVE:
@@ -109,7 +159,12 @@ class Truth:
     def mark(self) -> int:
         with self._lock:
             self._marks.append(
-                _Snapshot(Counter(self._created), Counter(self._finished), dict(self._credits))
+                _Snapshot(
+                    Counter(self._created),
+                    Counter(self._finished),
+                    dict(self._credits),
+                    {name: dict(values) for name, values in self._fed.items()},
+                )
             )
             return len(self._marks) - 1
 
@@ -132,6 +187,13 @@ class Truth:
         with self._lock:
             base = self._snap(mark).credits
             out = {k: v - base.get(k, 0.0) for k, v in self._credits.items()}
+            return {k: v for k, v in out.items() if v}
+
+    def fed_since(self, name: str, mark: int) -> dict[FedKey, float]:
+        """One of FED since ``mark``; zero entries omitted."""
+        with self._lock:
+            base = self._snap(mark).fed[name]
+            out = {k: v - base.get(k, 0.0) for k, v in self._fed[name].items()}
             return {k: v for k, v in out.items() if v}
 
     def active(self) -> dict[Label4, int]:

@@ -1,7 +1,7 @@
 """JSON summaries per endpoint and API version, with exactly the fields of the real ones (EXTEND_API.md §2).
 
-No summary carries ``source``/``sourceId``.  2026-02-09 summaries emit ``null`` for nullable fields; the
-2025-04-21 shapes (legacy processor runs, legacy workflow runs) omit optional fields that are unset.
+Only verify summaries carry ``source``/``sourceId``.  2026-02-09 summaries emit ``null`` for nullable fields;
+the 2025-04-21 shapes (legacy processor runs, legacy workflow runs) omit optional fields that are unset.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .enums import (
     PROCESSED,
     PROCESSOR_TYPE,
     REJECTED,
+    USAGE_TAGS_KEY,
 )
 from .model import Batch, Run
 from .model import World as _World
@@ -118,6 +119,10 @@ class Views:
         reason = derive.failure_reason(self.seed, run)
         return reason, derive.failure_message(reason)
 
+    def _metadata(self, run: Run) -> JSON | None:
+        tags = derive.usage_tags(self.seed, run)
+        return None if tags is None else {USAGE_TAGS_KEY: list(tags)}
+
     def _reviewer(self, run: Run) -> str:
         return _REVIEWERS[run.seq % len(_REVIEWERS)]
 
@@ -137,7 +142,7 @@ class Views:
             "status": run.status,
             "failureReason": reason,
             "failureMessage": message,
-            "metadata": None,
+            "metadata": self._metadata(run),
             "reviewed": run.reviewed,
             "edited": False,
             "file": self.file_summary(run),
@@ -156,9 +161,8 @@ class Views:
         processed = run.status == PROCESSED
         metrics = None
         if processed:
-            dur = (run.ended or run.updated) - (run.started or run.created)
             metrics = {
-                "processingTimeMs": float(max(dur, 1)),
+                "processingTimeMs": derive.processing_ms(run),
                 "pageCount": float(derive.page_count(self.seed, run)),
             }
         return {
@@ -169,7 +173,7 @@ class Views:
             "status": run.status,
             "failureReason": reason,
             "failureMessage": message,
-            "metadata": None,
+            "metadata": self._metadata(run),
             "metrics": metrics,
             "usage": self._usage(run),
             "createdAt": self.fmt(run.created),
@@ -180,7 +184,7 @@ class Views:
         reason, message = self._failure(run)
         metrics = None
         if run.status == PROCESSED:
-            dur = float(max((run.ended or run.updated) - (run.started or run.created), 1))
+            dur = derive.processing_ms(run)
             fields = 5 + run.seq % 30
             metrics = {
                 "processingTimeMs": dur,
@@ -201,6 +205,63 @@ class Views:
             "failureMessage": message,
             "metrics": metrics,
             "usage": self._usage(run),
+            "createdAt": self.fmt(run.created),
+            "updatedAt": self.fmt(run.updated),
+        }
+
+    def verify_run_2026(self, run: Run) -> JSON:
+        """The only run summary that carries its ``source`` (EXTEND_API.md §2.8); ``usage`` is a full
+        RunUsage with ``breakdown`` (the parse it required; verify_run is no breakdown object)."""
+        reason, message = self._failure(run)
+        processed = run.status == PROCESSED
+        metrics = None
+        usage = None
+        if processed:
+            metrics = {
+                "processingTimeMs": derive.processing_ms(run),
+                "pageCount": derive.metrics_page_count(self.seed, run),
+            }
+            if run.credits is not None:
+                pages = derive.page_count(self.seed, run)
+                parse_credits = 0.25 * pages
+                usage = {
+                    "credits": run.credits,
+                    "totalCredits": run.credits + parse_credits,
+                    "breakdown": [
+                        {
+                            "object": "parse_run",
+                            "id": derive.parse_run_id(self.seed, run),
+                            "credits": parse_credits,
+                            "charges": [
+                                {
+                                    "product": "parse_light",
+                                    "unit": "page",
+                                    "quantity": float(pages),
+                                    "credits": parse_credits,
+                                    "pages": list(range(1, pages + 1)),
+                                }
+                            ],
+                        }
+                    ],
+                }
+        return {
+            "object": "verify_run",
+            "id": self.world.run_id(run),
+            "file": self.file_summary(run),
+            "status": run.status,
+            "riskLevel": derive.risk_level(self.seed, run) if processed else None,
+            "failureReason": reason,
+            "failureMessage": message,
+            "metadata": self._metadata(run),
+            "metrics": metrics,
+            "config": {
+                "engine": "verify_agentic",
+                "engineVersion": "0.1.0",
+                "advancedOptions": {"requireParsing": True},
+            },
+            "usage": usage,
+            "source": run.source,
+            "sourceId": derive.source_id(self.seed, run),
             "createdAt": self.fmt(run.created),
             "updatedAt": self.fmt(run.updated),
         }

@@ -11,6 +11,7 @@ Lifecycles (every status change sets updatedAt to the event time, quantized to t
                           (PROCESSED runs may later get ``reviewed: true``: updatedAt bump, same status)
   parse     PROCESSING (PENDING first when batch-created) -> PROCESSED | FAILED
   edit      PROCESSING -> PROCESSED | FAILED
+  verify    PROCESSING -> PROCESSED | FAILED | CANCELLED
 An arrival with a BATCH_* source (or, for workflows, with probability ``batch_fraction``) creates a batch of
 ``batch_size`` runs sharing createdAt, processor and batch id.
 """
@@ -55,8 +56,10 @@ _CREDITS: dict[str, tuple[float, float]] = {
     "split": (1.0, 6.0),
     "parse": (0.25, 10.0),
     "edit": (1.0, 5.0),
+    "verify": (1.0, 8.0),
 }
-_CANCELLABLE = frozenset({"workflow", "extract", "classify", "split"})
+_CANCELLABLE = frozenset({"workflow", "extract", "classify", "split", "verify"})
+_STARTS_PROCESSING = frozenset({"parse", "edit", "verify"})  # no PENDING unless batch-created
 
 
 @dataclass
@@ -100,6 +103,9 @@ class Workload:
         self.clock = clock
         self.catalog = catalog
         self.rng = random.Random(f"extend-sim-workload-{cfg.seed}")
+        # Verify runs (added later) draw from a stream of their own, so the other families' workload
+        # of a given seed stays what it was.
+        self._verify_rng = random.Random(f"extend-sim-workload-{cfg.seed}-verify")
         self.heap: list[tuple[int, int, int, int]] = []
         self._order = itertools.count()
         self.rates = {f: float(cfg.rates.get(f, 0.0)) for f in FAMILIES}
@@ -112,18 +118,21 @@ class Workload:
         self.precision = cfg.timestamp_precision
 
     # -- random helpers ---------------------------------------------------------------------------
+    def _rng_of(self, fam: str) -> random.Random:
+        return self._verify_rng if fam == "verify" else self.rng
+
     def _duration_ms(self, fam: str) -> int:
         median = max(0.05, self.cfg.durations.get(fam, 20.0))
-        secs = self.rng.lognormvariate(math.log(median), self.cfg.duration_sigma)
+        secs = self._rng_of(fam).lognormvariate(math.log(median), self.cfg.duration_sigma)
         return int(min(max(secs, 0.3), 7200.0) * 1000)
 
-    def _lognorm_ms(self, median: float, sigma: float = 0.8) -> int:
-        secs = self.rng.lognormvariate(math.log(max(median, 0.05)), sigma)
+    def _lognorm_ms(self, median: float, sigma: float = 0.8, fam: str = "") -> int:
+        secs = self._rng_of(fam).lognormvariate(math.log(max(median, 0.05)), sigma)
         return int(min(max(secs, 0.2), 30 * 86400.0) * 1000)
 
     def _credits(self, fam: str) -> float:
         lo, hi = _CREDITS[fam]
-        return max(0.25, round(self.rng.uniform(lo, hi) * 4) / 4)
+        return max(0.25, round(self._rng_of(fam).uniform(lo, hi) * 4) / 4)
 
     def _failure_rate(self, fam: str, at_ms: int) -> float:
         off = (at_ms - self.clock.start_ms) / 1000.0
@@ -135,7 +144,7 @@ class Workload:
     def _outcome(self, fam: str, at_ms: int) -> str:
         """Outcome at the end of processing: FAILED, CANCELLED (CANCELLING for workflows), NEEDS_REVIEW or
         PROCESSED."""
-        u = self.rng.random()
+        u = self._rng_of(fam).random()
         f = self._failure_rate(fam, at_ms)
         if u < f:
             return FAILED
@@ -158,7 +167,7 @@ class Workload:
         rate = self.rates[fam]
         if rate <= 0:
             return
-        gap = self.rng.expovariate(rate / 60.0)
+        gap = self._rng_of(fam).expovariate(rate / 60.0)
         arg = _FAM_INDEX[fam] + 8 * self._arrival_gen[fam]
         self.schedule(after_ms + max(1, int(gap * 1000)), ARRIVAL, arg)
 
@@ -245,15 +254,16 @@ class Workload:
 
     # -- live transitions -------------------------------------------------------------------------
     def _arrive(self, fam: Family, now: int) -> None:
-        src = self.sources[fam].pick(self.rng.random())
-        proc = self.rng.randrange(len(self.catalog[fam])) if self.catalog[fam] else 0
-        is_batch = src in BATCH_SOURCES or (fam == "workflow" and self.rng.random() < self.cfg.batch_fraction)
-        size = self.rng.randint(*self.cfg.batch_size) if is_batch else 1
+        rng = self._rng_of(fam)
+        src = self.sources[fam].pick(rng.random())
+        proc = rng.randrange(len(self.catalog[fam])) if self.catalog[fam] else 0
+        is_batch = src in BATCH_SOURCES or (fam == "workflow" and rng.random() < self.cfg.batch_fraction)
+        size = rng.randint(*self.cfg.batch_size) if is_batch else 1
         created = self._q(now)
         batch = self.world.new_batch(fam, proc, created) if is_batch else None
         for _ in range(size):
             seq = self.world.next_seq()
-            status = PROCESSING if fam in ("parse", "edit") and batch is None else PENDING
+            status = PROCESSING if fam in _STARTS_PROCESSING and batch is None else PENDING
             run = Run(seq, fam, status, src, proc, created, created, batch=batch.index if batch else -1)
             if status == PROCESSING:
                 run.started = created
@@ -262,7 +272,7 @@ class Workload:
             self.world.add(run)
             self.truth.on_created(run)
             if status == PENDING:
-                self.schedule(now + self._lognorm_ms(self.cfg.queue_seconds), START, seq)
+                self.schedule(now + self._lognorm_ms(self.cfg.queue_seconds, fam=fam), START, seq)
             else:
                 self.schedule(now + self._duration_ms(fam), FINISH, seq)
 
@@ -384,7 +394,7 @@ class Workload:
             batch = self.world.new_batch(fam, proc, created).index if is_batch else -1
             if batch >= 0:
                 self.world.batches[batch].seqs.extend(range(seq, seq + size))
-            queued = fam not in ("parse", "edit") or batch >= 0
+            queued = fam not in _STARTS_PROCESSING or batch >= 0
             for _ in range(size):
                 started = created + int(lognorm(log_queue, 0.8) * 1000) if queued else created
                 ended = started + int(min(lognorm(log_med[fam], sigma), 7200.0) * 1000)

@@ -90,6 +90,45 @@ def assert_matches_truth(exporter: Exporter, sim: Simulator, mark: int) -> None:
         ours = nonzero({(kind, *k): round(v, 6) for k, v in snap.credits.items()})
         theirs = nonzero({k: round(v, 6) for k, v in credits.items() if k[0] == kind})
         assert ours == theirs, f"{kind}: credits"
+        assert_fed_families_match_truth(exporter, sim, mark, kind)
+
+
+def fed(exporter: Exporter, kind: str, family: str) -> dict[tuple[str, ...], Any]:
+    """One accumulator family's rows of a kind, keyed (kind, *labels); {} when the kind has none."""
+    rows = exporter.states[kind].snapshot().families.get(family, ())
+    return {(kind, *labels): value for labels, value in rows}
+
+
+def truth_of(sim: Simulator, name: str, mark: int, kind: str) -> dict[tuple[str, ...], float]:
+    return {k: round(v, 6) for k, v in sim.truth.fed_since(name, mark).items() if k[0] == kind}
+
+
+def assert_fed_families_match_truth(exporter: Exporter, sim: Simulator, mark: int, kind: str) -> None:
+    """failed by reason, pages, processing time, verify risk, credits by tag: per label set."""
+    spec = KINDS[kind]
+    failed = fed(exporter, kind, "extend_runs_failed")
+    assert nonzero(failed) == truth_of(sim, "failed", mark, kind), f"{kind}: failed by reason"
+    if spec.failure_reasons is not None:
+        finished = exporter.states[kind].snapshot().finished
+        assert sum(failed.values()) == sum(v for k, v in finished.items() if k[0] == "FAILED"), kind
+    else:
+        assert not failed, f"{kind} has no failure reasons"
+    pages = nonzero({k: round(v, 6) for k, v in fed(exporter, kind, "extend_run_pages").items()})
+    assert pages == truth_of(sim, "pages", mark, kind), f"{kind}: pages"
+    processing = fed(exporter, kind, "extend_run_processing_seconds")
+    counts = nonzero({k: float(v[2]) for k, v in processing.items()})
+    sums = nonzero({k: round(v[1], 6) for k, v in processing.items()})
+    assert counts == truth_of(sim, "processing_count", mark, kind), f"{kind}: processing count"
+    assert sums == truth_of(sim, "processing_seconds", mark, kind), f"{kind}: processing seconds"
+    risk = nonzero(fed(exporter, kind, "extend_runs_processed_by_risk_level"))
+    assert risk == truth_of(sim, "risk", mark, kind), f"{kind}: risk level"
+    allowed = exporter.states[kind].usage_tags
+    if allowed and spec.has_metadata:
+        by_tag = nonzero(
+            {k: round(v, 6) for k, v in fed(exporter, kind, "extend_run_credits_by_tag").items()}
+        )
+        theirs = {k: v for k, v in truth_of(sim, "tag_credits", mark, kind).items() if k[1] in allowed}
+        assert by_tag == theirs, f"{kind}: credits by tag"
 
 
 def total_finished(exporter: Exporter) -> int:
@@ -97,8 +136,8 @@ def total_finished(exporter: Exporter) -> int:
 
 
 def test_counts_equal_truth_for_every_kind(sim_factory: Any) -> None:
-    sim = sim_factory(seed=11, history=3000, touch_rate=0.3)
-    exporter = make_exporter(sim)
+    sim = sim_factory(seed=11, history=3000, touch_rate=0.3, failure_rate=0.15)
+    exporter = make_exporter(sim, usage_tags="team-claims,priority,not-used")
     mark = sim.mark()
     sync_all(exporter)  # baseline: nothing counted yet
     assert total_finished(exporter) == 0
@@ -109,6 +148,24 @@ def test_counts_equal_truth_for_every_kind(sim_factory: Any) -> None:
         v for k, v in exporter.states["workflow_run"].snapshot().finished.items() if k[0] == "FAILED"
     )
     assert failed > 0
+    assert_new_families_were_exercised(exporter, sim, mark)
+
+
+def assert_new_families_were_exercised(exporter: Exporter, sim: Simulator, mark: int) -> None:
+    """Guards against a truth test that passes on zeros: the families saw real values."""
+    reasons = sim.truth.fed_since("failed", mark)
+    undocumented = {
+        (kind, reason)
+        for kind, reason in reasons
+        if reason not in (KINDS[kind].failure_reasons or ()) and reason != "OUT_OF_CREDITS"
+    }
+    assert undocumented, "no undocumented failure reason occurred"
+    for kind, reason in undocumented:
+        assert fed(exporter, kind, "extend_runs_failed")[(kind, reason)] > 0
+    assert sum(fed(exporter, "verify_run", "extend_runs_processed_by_risk_level").values()) > 0
+    assert fed(exporter, "parse_run", "extend_run_pages")[("parse_run",)] > 0
+    snap = exporter.states["verify_run"].snapshot()
+    assert {s for (s, _), v in snap.created.items() if v} == {"API", "STUDIO"}
 
 
 def test_late_baseline_with_long_gaps_between_syncs(sim_factory: Any) -> None:
@@ -132,6 +189,7 @@ def test_runs_moving_between_pages_mid_sync(sim_factory: Any, cursor_mode: str) 
         "split": 30.0,
         "parse": 120.0,
         "edit": 20.0,
+        "verify": 30.0,
     }
     sim = sim_factory(seed=7, history=2000, rates=rates, cursor_mode=cursor_mode)
     # A short overlap and long gaps between syncs: only re-reading, not the overlap, can save us.
@@ -210,19 +268,21 @@ def test_exact_through_429_and_5xx_faults(sim_factory: Any) -> None:
 
 
 def test_restart_with_state_file_neither_doubles_nor_gaps(sim_factory: Any, tmp_path: Path) -> None:
-    sim = sim_factory(seed=9, history=1000)
+    sim = sim_factory(seed=9, history=1000, failure_rate=0.15)
     state_file = tmp_path / "state.json"
-    first = make_exporter(sim, state_file=str(state_file))
+    first = make_exporter(sim, state_file=str(state_file), usage_tags="team-claims")
     first.load_state()
     mark = sim.mark()
     sync_all(first)
     run_rounds(first, sim, 5, 30)
     first.client.close()
     sim.advance(120)  # down for two minutes: runs finish while nobody watches
-    second = make_exporter(sim, state_file=str(state_file))
+    second = make_exporter(sim, state_file=str(state_file), usage_tags="team-claims")
     second.load_state()
+    assert second.states["verify_run"].snapshot().families == first.states["verify_run"].snapshot().families
     run_rounds(second, sim, 5, 30)
     assert_matches_truth(second, sim, mark)
+    assert sum(fed(second, "verify_run", "extend_runs_failed").values()) > 0
 
 
 def test_deleted_active_runs_leave_the_gauges(sim_factory: Any) -> None:
@@ -257,3 +317,31 @@ def test_idle_sync_costs_one_request_per_kind(sim_factory: Any, history: int) ->
     run_rounds(exporter, sim, 3, 60)
     spent = sum(sim.truth.requests().values()) - before
     assert spent == 3 * len(ALL_KINDS)
+
+
+def test_verify_runs_need_no_source_attribution(sim_factory: Any) -> None:
+    """Verify summaries carry their source: busy or idle, no source-filtered listing is ever sent."""
+    rates = {"verify": 30.0}
+    sim = sim_factory(seed=17, history={"verify": 300}, rates=rates)
+    queries: list[str] = []
+    handle = sim.api.handle
+
+    def recording(method: str, path: str, query: str, headers: dict[str, str], body: bytes = b"") -> Any:
+        if path == "/verify_runs":
+            queries.append(query)
+        return handle(method, path, query, headers, body)
+
+    sim.api.handle = recording
+    exporter = make_exporter(sim, kinds=("verify_run",), reconcile_interval_seconds=10_000)
+    mark = sim.mark()
+    sync_all(exporter)
+    run_rounds(exporter, sim, 8, 30)
+    assert_matches_truth(exporter, sim, mark)
+    assert sum(sim.truth.created_since(mark).values()) > 20, "the workload should have created verify runs"
+    assert queries and not [q for q in queries if "source=" in q], [q for q in queries if "source=" in q]
+    sim.set_rate("verify", 0)
+    sim.advance(60)
+    sync_all(exporter)  # settles what was still running
+    before = len(queries)
+    run_rounds(exporter, sim, 3, 60)
+    assert len(queries) - before == 3  # idle: one request per sync

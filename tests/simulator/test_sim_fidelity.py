@@ -25,7 +25,9 @@ from extend_ai.types.legacy_error import LegacyError
 from extend_ai.types.legacy_processor_run_summary import LegacyProcessorRunSummary
 from extend_ai.types.parse_run_summary import ParseRunSummary
 from extend_ai.types.split_run_summary import SplitRunSummary
+from extend_ai.types.verify_run_summary import VerifyRunSummary
 from extend_ai.types.workflow_run_summary import WorkflowRunSummary
+from extend_ai.verify_runs.types.verify_runs_list_response import VerifyRunsListResponse
 from extend_ai.workflow_runs.types.workflow_runs_list_response import WorkflowRunsListResponse
 
 from exporter.simulator import Simulator
@@ -41,6 +43,7 @@ NEW_MODELS: dict[str, tuple[type[pydantic.BaseModel], type[pydantic.BaseModel]]]
     "/split_runs": (SplitRunsListResponse, SplitRunSummary),
     "/parse_runs": (ParseRunsListResponse, ParseRunSummary),
     "/edit_runs": (EditRunsListResponse, EditRunSummary),
+    "/verify_runs": (VerifyRunsListResponse, VerifyRunSummary),
 }
 
 # EXTEND_API.md §2.2b (SDK-0.2 WorkflowRunSummary), 2025-04-21.
@@ -83,6 +86,7 @@ def world() -> Any:
                 "split": 10.0,
                 "parse": 40.0,
                 "edit": 10.0,
+                "verify": 20.0,
             },
             failure_rate=0.1,
             cancel_rate=0.05,
@@ -208,3 +212,61 @@ def test_fidelity_under_ms_precision_and_null_end_tokens(make_sim: MakeSim) -> N
         for page in _pages(s, path, V_NEW):
             check_model(page, envelope)
             assert "nextPageToken" in page
+
+
+def _items(s: Simulator, path: str) -> list[dict[str, Any]]:
+    return [item for page in _pages(s, path, V_NEW) for item in page["data"]]
+
+
+def test_verify_summaries_carry_source_risk_metrics_and_full_usage(world: Simulator) -> None:
+    """EXTEND_API.md §2.8 / SDK VerifyRunSummary: the one summary with its source; riskLevel, metrics
+    and usage (a RunUsage with breakdown) only once PROCESSED."""
+    items = _items(world, "/verify_runs")
+    assert {i["status"] for i in items} >= {"PROCESSED", "FAILED", "PROCESSING"}
+    for item in items:
+        assert item["source"] in ("API", "STUDIO") and item["id"].startswith("vr_")
+        processed = item["status"] == "PROCESSED"
+        assert (item["riskLevel"] is not None) == processed
+        assert (item["metrics"] is not None) == processed
+        if processed:
+            assert isinstance(item["metrics"]["processingTimeMs"], float)
+            assert item["usage"]["breakdown"] and item["usage"]["totalCredits"] >= item["usage"]["credits"]
+    assert {i["riskLevel"] for i in items} == {None, "LOW", "MEDIUM", "HIGH"}
+    with client(world) as c:
+        high = c.get("/verify_runs", params={"riskLevel": "HIGH", "maxPageSize": 1000}).json()["data"]
+        assert high and all(i["status"] == "PROCESSED" and i["riskLevel"] == "HIGH" for i in high)
+        api = c.get("/verify_runs", params={"source": "API", "maxPageSize": 1000}).json()["data"]
+        assert api and all(i["source"] == "API" for i in api)
+
+
+REASON_PATHS = ("/extract_runs", "/classify_runs", "/split_runs", "/parse_runs", "/edit_runs", "/verify_runs")
+
+
+def test_failure_reasons_are_documented_values_and_some_no_document_lists(world: Simulator) -> None:
+    from exporter.kinds import KINDS
+
+    undocumented: set[str] = set()
+    for path in REASON_PATHS:
+        spec = next(k for k in KINDS.values() if k.path == path)
+        assert spec.failure_reasons is not None
+        reasons = {i["failureReason"] for i in _items(world, path) if i["status"] == "FAILED"}
+        assert reasons, path
+        undocumented |= reasons - set(spec.failure_reasons)
+    assert undocumented, "no failure reason outside the documented lists: pass-through untested"
+
+
+def test_processed_runs_carry_metrics_and_callers_usage_tags(world: Simulator) -> None:
+    for path in ("/parse_runs", "/edit_runs"):
+        for item in _items(world, path):
+            assert (item["metrics"] is not None) == (item["status"] == "PROCESSED"), item
+    tagged = 0
+    for path in ("/extract_runs", "/classify_runs", "/split_runs", "/parse_runs", "/verify_runs"):
+        for item in _items(world, path):
+            meta = item["metadata"]
+            if meta is not None:
+                tags = meta["extend:usage_tags"]
+                assert tags and all(
+                    isinstance(t, str) and t.replace("-", "").replace("_", "").isalnum() for t in tags
+                )
+                tagged += 1
+    assert tagged > 0

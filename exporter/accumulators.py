@@ -1,0 +1,256 @@
+"""What a finished run adds to, besides the core counters: one small accumulator per metric family.
+
+The engine's ledger decides *when* a run enters a terminal status (once per run and status, exact
+across cursor shifts, faults and restarts) and calls `on_finish` of every accumulator of the kind.
+Each accumulator owns its family's labels (after `kind`), the label sets that start at 0, its section
+of the state file and the rows the collector renders. Adding a family means one class here and one
+line in `for_kind`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .kinds import RISK_LEVELS, KindSpec
+
+if TYPE_CHECKING:
+    from .engine import Observation
+
+# Rows of one family for one kind: (label values after `kind`, value). A histogram's value is
+# (per-bucket counts, sum, count), with the buckets of `DURATION_BUCKETS`.
+Rows = tuple[tuple[tuple[str, ...], Any], ...]
+
+# An undocumented enum value (failureReason, riskLevel) becomes a label value as it is, up to this
+# many distinct values per kind and family; beyond that it counts under OTHER.
+MAX_EXTRA_VALUES = 8
+MAX_VALUE_LEN = 48
+OTHER = "OTHER"
+UNSPECIFIED = "UNSPECIFIED"  # the summary had no value where one was expected
+# Started at 0 for every kind that reports failure reasons, even where the kind does not document
+# it (verify), so the out-of-credits alert sees the very first one.
+OUT_OF_CREDITS = "OUT_OF_CREDITS"
+
+FAILED = "FAILED"
+PROCESSED = "PROCESSED"
+
+
+@dataclass(frozen=True)
+class FamilyDef:
+    name: str  # without the `_total` suffix prometheus_client adds to counters
+    type: str  # "counter" or "histogram"
+    help: str
+    labels: tuple[str, ...]  # after `kind`
+
+
+class Accumulator(Protocol):
+    family: FamilyDef
+    section: str  # its key in the kind's state-file object
+
+    def on_finish(self, obs: Observation, status: str) -> None: ...
+
+    def rows(self) -> Rows: ...
+
+    def to_dict(self) -> Any: ...
+
+    def load_dict(self, data: Any) -> None:
+        """Restore from `to_dict` output; raises (KeyError, TypeError, ValueError) when malformed."""
+
+
+def _enum_label(value: str | None, known: Iterable[str], extra: set[str], counts: dict[str, Any]) -> str:
+    """The label value of an enum that grows: known values and up to MAX_EXTRA_VALUES others."""
+    if value is None or value == "":
+        return UNSPECIFIED
+    if value in counts or value in known:
+        return value
+    clean = value.replace("_", "").replace("-", "").isalnum() and len(value) <= MAX_VALUE_LEN
+    if clean and value not in (OTHER, UNSPECIFIED) and len(extra) < MAX_EXTRA_VALUES:
+        extra.add(value)
+        return value
+    return OTHER
+
+
+class _EnumCounter:
+    """Counts per value of one enum label, the documented values starting at 0."""
+
+    family: FamilyDef
+    section: str
+
+    def __init__(self, known: tuple[str, ...]) -> None:
+        self.known = known
+        self.counts: dict[str, int] = dict.fromkeys(known, 0)
+        self.extra: set[str] = set()
+
+    def add(self, value: str | None) -> None:
+        label = _enum_label(value, self.known, self.extra, self.counts)
+        self.counts[label] = self.counts.get(label, 0) + 1
+
+    def rows(self) -> Rows:
+        return tuple(((k,), v) for k, v in sorted(self.counts.items()))
+
+    def to_dict(self) -> Any:
+        return [[k, v] for k, v in self.counts.items()]
+
+    def load_dict(self, data: Any) -> None:
+        counts = dict.fromkeys(self.known, 0)
+        for label, value in data:
+            counts[str(label)] = int(value)
+        self.counts = counts
+        self.extra = {k for k in counts if k not in self.known and k not in (OTHER, UNSPECIFIED)}
+
+
+class FailedByReason(_EnumCounter):
+    family = FamilyDef(
+        "extend_runs_failed",
+        "counter",
+        "Runs observed entering FAILED, by the summary's failureReason (UNSPECIFIED: none given; "
+        f"undocumented values pass through, up to {MAX_EXTRA_VALUES} per kind, the rest under OTHER).",
+        ("failure_reason",),
+    )
+    section = "failed_by_reason"
+
+    def __init__(self, documented: tuple[str, ...]) -> None:
+        super().__init__(tuple(dict.fromkeys((*documented, OUT_OF_CREDITS))))
+
+    def on_finish(self, obs: Observation, status: str) -> None:
+        if status == FAILED:
+            self.add(obs.failure_reason)
+
+
+class ProcessedByRisk(_EnumCounter):
+    family = FamilyDef(
+        "extend_runs_processed_by_risk_level",
+        "counter",
+        "Verify runs observed entering PROCESSED, by the summary's riskLevel (UNSPECIFIED: none given).",
+        ("risk_level",),
+    )
+    section = "processed_by_risk_level"
+
+    def __init__(self) -> None:
+        super().__init__(RISK_LEVELS)
+
+    def on_finish(self, obs: Observation, status: str) -> None:
+        if status == PROCESSED:
+            self.add(obs.risk_level)
+
+
+class Pages:
+    family = FamilyDef(
+        "extend_run_pages",
+        "counter",
+        "Pages of runs observed entering PROCESSED, from the summary's metrics.pageCount "
+        "(spreadsheets: Extend's estimate).",
+        (),
+    )
+    section = "pages"
+
+    def __init__(self) -> None:
+        self.total = 0.0
+
+    def on_finish(self, obs: Observation, status: str) -> None:
+        if status == PROCESSED and obs.pages is not None:
+            self.total += obs.pages
+
+    def rows(self) -> Rows:
+        return (((), self.total),)
+
+    def to_dict(self) -> Any:
+        return self.total
+
+    def load_dict(self, data: Any) -> None:
+        self.total = float(data)
+
+
+class ProcessingTime:
+    family = FamilyDef(
+        "extend_run_processing_seconds",
+        "histogram",
+        "Extend's own processing time of runs observed entering PROCESSED (metrics.processingTimeMs); "
+        "compare with extend_run_duration_seconds to see queueing.",
+        (),
+    )
+    section = "processing_seconds"
+
+    def __init__(self) -> None:
+        from .engine import Histogram  # engine imports this module
+
+        self.hist = Histogram.empty()
+
+    def on_finish(self, obs: Observation, status: str) -> None:
+        if status == PROCESSED and obs.processing_seconds is not None:
+            self.hist.observe(obs.processing_seconds)
+
+    def rows(self) -> Rows:
+        h = self.hist
+        return (((), (tuple(h.buckets), h.total, h.count)),)
+
+    def to_dict(self) -> Any:
+        return [self.hist.buckets, self.hist.total, self.hist.count]
+
+    def load_dict(self, data: Any) -> None:
+        from .engine import DURATION_BUCKETS, Histogram
+
+        buckets, total, count = data
+        if len(buckets) != len(DURATION_BUCKETS):
+            raise ValueError("histogram buckets differ from this version's")
+        self.hist = Histogram([int(b) for b in buckets], float(total), int(count))
+
+
+class CreditsByTag:
+    family = FamilyDef(
+        "extend_run_credits_by_tag",
+        "counter",
+        "Credits of runs observed entering PROCESSED, per usage tag in metadata['extend:usage_tags'] "
+        "(opt-in allow-list; a run with two listed tags counts under both).",
+        ("usage_tag",),
+    )
+    section = "credits_by_tag"
+
+    def __init__(self, allow: frozenset[str]) -> None:
+        self.allow = allow
+        self.credits: dict[str, float] = dict.fromkeys(sorted(allow), 0.0)
+
+    def on_finish(self, obs: Observation, status: str) -> None:
+        if status != PROCESSED or obs.credits is None or not obs.usage_tags:
+            return
+        for tag in set(obs.usage_tags) & self.allow:
+            self.credits[tag] += obs.credits
+
+    def rows(self) -> Rows:
+        return tuple(((k,), v) for k, v in sorted(self.credits.items()))
+
+    def to_dict(self) -> Any:
+        return [[k, v] for k, v in self.credits.items()]
+
+    def load_dict(self, data: Any) -> None:
+        credits = dict.fromkeys(sorted(self.allow), 0.0)
+        for tag, value in data:
+            if str(tag) in self.allow:  # a tag dropped from the allow-list since is dropped here too
+                credits[str(tag)] = float(value)
+        self.credits = credits
+
+
+FAMILY_DEFS: tuple[FamilyDef, ...] = (
+    FailedByReason.family,
+    ProcessedByRisk.family,
+    Pages.family,
+    ProcessingTime.family,
+    CreditsByTag.family,
+)
+OPT_IN_FAMILIES = frozenset({CreditsByTag.family.name})
+
+
+def for_kind(spec: KindSpec, usage_tags: frozenset[str] = frozenset()) -> tuple[Accumulator, ...]:
+    """The accumulators of one kind: only the families its summaries carry the fields of."""
+    out: list[Accumulator] = []
+    if spec.failure_reasons is not None:
+        out.append(FailedByReason(spec.failure_reasons))
+    if spec.has_risk_level:
+        out.append(ProcessedByRisk())
+    if spec.has_metrics:
+        out.append(Pages())
+        out.append(ProcessingTime())
+    if spec.has_metadata and usage_tags:
+        out.append(CreditsByTag(usage_tags))
+    return tuple(out)
