@@ -91,6 +91,10 @@ class Knobs:
     # 401/403 answers in every window of this length, for `unauthorized_for`.
     unauthorized_window: str = "5m"
     unauthorized_for: str = "10m"
+    # Out of credits: any OUT_OF_CREDITS failure or 402 answer within the window pages at once (runs
+    # are not processed at all until credits are added, so there is nothing to wait for).
+    out_of_credits_window: str = "10m"
+    out_of_credits_for: str = "1m"
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -123,13 +127,38 @@ class Alert:
     #: Dashboard and panel title that shows the signal (linked from the Grafana alert).
     dashboard_uid: str
     panel_title: str
+    #: Window over which the description names the kind's top failure reason (None: it does not).
+    top_reason_window: str | None = None
 
-    def annotations(self, value: str) -> dict[str, str]:
+    def annotations(self, value: str, *, grafana: bool = False) -> dict[str, str]:
+        description = self.description.replace(VALUE, value)
+        if self.top_reason_window is not None:
+            description += " " + (
+                f"See the {FAILURE_REASONS_PANEL!r} panel for the failure reasons."
+                if grafana  # Grafana's annotation templates have no `query` function
+                else top_reason(self.top_reason_window)
+            )
         return {
             "summary": self.summary.replace(VALUE, value),
-            "description": self.description.replace(VALUE, value),
+            "description": description,
             "runbook": self.runbook,
         }
+
+
+FAILURE_REASONS_PANEL = "Failed runs per minute by failure reason"
+
+
+def top_reason(window: str) -> str:
+    """Prometheus annotation template naming the alerting kind's most frequent failureReason."""
+    query = (
+        "topk(1, sum by (failure_reason) (increase(extend_runs_failed_total"
+        f"{{job=%q, instance=%q, kind=%q}}[{window}])) > 0)"
+    )
+    return (
+        f'{{{{ range printf "{query}" $labels.job $labels.instance $labels.kind | query }}}}'
+        f"Top failure reason: {{{{ .Labels.failure_reason }}}} ({{{{ .Value | humanize }}}} in {window})."
+        "{{ else }}No failure reason reported for this kind.{{ end }}"
+    )
 
 
 RUNS_DASHBOARD_UID = "extend-runs-overview"
@@ -171,7 +200,8 @@ unless on (job, instance, kind)
             ),
             runbook=(
                 "Open the Extend runs overview dashboard for this kind and find which processor or workflow "
-                "fails (the top failing table needs EXTEND_EXPORTER_PER_RESOURCE_LABELS=true). Read "
+                "fails (the top failing table needs EXTEND_EXPORTER_PER_RESOURCE_LABELS=true) and why (the "
+                "failure-reason panel; the description names the top reason). Read "
                 "failureReason/failureMessage of a few failed runs in the Extend dashboard: OUT_OF_CREDITS "
                 "or USAGE_BLOCKED means billing; a new processor version means roll it back; corrupt or "
                 "unsupported files point at the sending system. Counts that arrive right after an exporter "
@@ -180,6 +210,7 @@ unless on (job, instance, kind)
             lookback=guard_w,
             dashboard_uid=RUNS_DASHBOARD_UID,
             panel_title="Failure ratio",
+            top_reason_window=spike_w,
         ),
         Alert(
             name="ExtendRunsFailureRatioHigh",
@@ -209,6 +240,7 @@ sum without ({_RUN_LABELS}) (increase(extend_runs_finished_total[{ratio_w}]))
             lookback=ratio_w,
             dashboard_uid=RUNS_DASHBOARD_UID,
             panel_title="Failure ratio",
+            top_reason_window=ratio_w,
         ),
         Alert(
             name="ExtendReviewBacklogTooOld",
@@ -386,6 +418,39 @@ sum without (endpoint, code) (increase(extend_api_requests_total{{code=~"401|403
             dashboard_uid=HEALTH_DASHBOARD_UID,
             panel_title="API requests by endpoint and code",
         ),
+        Alert(
+            name="ExtendOutOfCredits",
+            # The sync-error series start at 0, so even the first 402 shows as an increase; the request
+            # counter catches 402s on endpoints whose sync later succeeded on a retry of another kind.
+            expr=f"""sum without (kind, failure_reason) (
+  increase(extend_runs_failed_total{{failure_reason="OUT_OF_CREDITS"}}[{k.out_of_credits_window}])
+) > 0
+or
+sum without (kind, reason) (
+  increase(extend_sync_errors_total{{reason="payment_required"}}[{k.out_of_credits_window}])
+) > 0
+or
+sum without (endpoint, code) (increase(extend_api_requests_total{{code="402"}}[{k.out_of_credits_window}]))
+> 0""",
+            for_=k.out_of_credits_for,
+            severity="critical",
+            summary="Extend account is out of credits",
+            description=(
+                "Within the last "
+                f"{k.out_of_credits_window}, runs FAILED with OUT_OF_CREDITS or the Extend API answered 402 "
+                "Payment Required to exporter {{ $labels.instance }} (job {{ $labels.job }}): Extend stops "
+                "processing documents until credits are added."
+            ),
+            runbook=(
+                "Add credits or lift the usage block in the Extend dashboard (Billing), or ask the account "
+                "owner to. Runs that failed with OUT_OF_CREDITS are not retried by Extend: resubmit them "
+                "once credits are back (list them in the Extend dashboard, status FAILED). The exporter's "
+                "own syncs resume by themselves."
+            ),
+            lookback=k.out_of_credits_window,
+            dashboard_uid=RUNS_DASHBOARD_UID,
+            panel_title=FAILURE_REASONS_PANEL,
+        ),
     ]
 
 
@@ -439,7 +504,7 @@ def _grafana_rule(a: Alert, panel_ids: dict[tuple[str, str], int]) -> dict[str, 
             .datasource(dm.DataSourceRef(type_val="__expr__", uid="__expr__"))
         )
     )
-    annotations = a.annotations("$values.A.Value")
+    annotations = a.annotations("$values.A.Value", grafana=True)
     annotations["__dashboardUid__"] = a.dashboard_uid
     annotations["__panelId__"] = str(panel_ids[(a.dashboard_uid, a.panel_title)])
     rule = (

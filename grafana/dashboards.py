@@ -21,7 +21,7 @@ from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import prometheus as pm
 
-from .alerts import HEALTH_DASHBOARD_UID, RUNS_DASHBOARD_UID, Knobs, seconds
+from .alerts import FAILURE_REASONS_PANEL, HEALTH_DASHBOARD_UID, RUNS_DASHBOARD_UID, Knobs, seconds
 
 DS = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 TAG = "extend-exporter"
@@ -375,6 +375,83 @@ def runs_overview(k: Knobs) -> Generated:
                         "{{kind}}",
                     )
                 ],
+            )
+        )
+        .with_row(db.Row("Why runs fail and what they process"))
+        .with_panel(
+            graph(
+                FAILURE_REASONS_PANEL,
+                "FAILED runs per minute by the summary's failureReason (extract, classify, split, parse, "
+                "edit and verify runs; workflow summaries carry none). UNSPECIFIED: no reason given; OTHER: "
+                "undocumented reasons beyond the exporter's cap.",
+                [
+                    Query(
+                        f"sum by (kind, failure_reason) (rate(extend_runs_failed_total{{{KIND}}}{RI})) * 60",
+                        "{{kind}} {{failure_reason}}",
+                    )
+                ],
+                stacked=True,
+            )
+        )
+        .with_panel(
+            graph(
+                "Pages processed per minute",
+                "Pages of runs that finished PROCESSED, from metrics.pageCount (parse, edit, verify runs).",
+                [Query(f"sum by (kind) (rate(extend_run_pages_total{{{KIND}}}{RI})) * 60", "{{kind}}")],
+            )
+        )
+        .with_panel(
+            graph(
+                "Extend processing time vs end-to-end duration (p50 / p95)",
+                "Extend's own processing time (metrics.processingTimeMs) against creation-to-finish of the "
+                "same kinds' PROCESSED runs; the gap is time spent queued.",
+                [
+                    query
+                    for q in (0.5, 0.95)
+                    for query in (
+                        Query(
+                            f"histogram_quantile({q}, sum by (kind, le) "
+                            f"(rate(extend_run_processing_seconds_bucket{{{KIND}}}{RI})))",
+                            f"{{{{kind}}}} processing p{int(q * 100)}",
+                        ),
+                        Query(
+                            f"histogram_quantile({q}, sum by (kind, le) "
+                            f'(rate(extend_run_duration_seconds_bucket{{{KIND}, status="PROCESSED"}}{RI}))'
+                            " and on (kind) group by (kind) "
+                            f"(extend_run_processing_seconds_count{{{KIND}}}))",
+                            f"{{{{kind}}}} end-to-end p{int(q * 100)}",
+                        ),
+                    )
+                ],
+                unit="s",
+            )
+        )
+        .with_panel(
+            graph(
+                "Verify risk mix",
+                "Verify runs finishing PROCESSED per minute, by riskLevel.",
+                [
+                    Query(
+                        "sum by (risk_level) "
+                        f"(rate(extend_runs_processed_by_risk_level_total{{{KIND}}}{RI})) * 60",
+                        "{{risk_level}}",
+                    )
+                ],
+                stacked=True,
+            )
+        )
+        .with_panel(
+            graph(
+                "Credits per hour by usage tag",
+                "Credits of PROCESSED runs per metadata['extend:usage_tags'] tag; empty unless the exporter "
+                "runs with EXTEND_EXPORTER_USAGE_TAGS (a run with two listed tags counts under both).",
+                [
+                    Query(
+                        f"sum by (usage_tag) (rate(extend_run_credits_by_tag_total{{{KIND}}}{RI})) * 3600",
+                        "{{usage_tag}}",
+                    )
+                ],
+                width=24,
             )
         )
         .with_row(db.Row("Per processor and workflow"))

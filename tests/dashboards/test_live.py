@@ -34,7 +34,7 @@ from .promql import (
 )
 from .stack import PrometheusServer
 
-KINDS = ("workflow_run", "extract_run", "parse_run")
+KINDS = ("workflow_run", "extract_run", "parse_run", "verify_run")
 #: Deliberately not the usual job name: the dashboards and rules must not depend on it.
 JOB = "some-extend-job"
 #: How long the steady workload is watched before the spike is scripted.
@@ -55,7 +55,15 @@ class Stack:
 
 
 def _sim_config() -> SimConfig:
-    zero = {"workflow": 0.0, "extract": 0.0, "classify": 0.0, "split": 0.0, "parse": 0.0, "edit": 0.0}
+    zero = {
+        "workflow": 0.0,
+        "extract": 0.0,
+        "classify": 0.0,
+        "split": 0.0,
+        "parse": 0.0,
+        "edit": 0.0,
+        "verify": 0.0,
+    }
     return SimConfig(
         seed=4,
         epoch=datetime.now(UTC),
@@ -65,10 +73,10 @@ def _sim_config() -> SimConfig:
         speed=1.0,
         # Runs per minute. A steady trickle of FAILED runs stays far below the spike alert's 10 per 10m
         # during the test; the failure ratio stays below 20%.
-        rates={**zero, "workflow": 30.0, "extract": 120.0, "parse": 60.0},
+        rates={**zero, "workflow": 30.0, "extract": 120.0, "parse": 60.0, "verify": 60.0},
         durations={**{f: 1.0 for f in zero}, "workflow": 3.0, "extract": 2.0},
         queue_seconds=0.5,
-        failure_rate={"workflow": 0.05, "extract": 0.01, "parse": 0.05},
+        failure_rate={"workflow": 0.05, "extract": 0.01, "parse": 0.05, "verify": 0.05},
         cancel_rate=0.01,
         needs_review_rate=0.3,
         review_seconds=600.0,
@@ -87,7 +95,11 @@ def running_stack() -> Iterator[Stack]:
             sim.api_key,
             kinds=",".join(KINDS),
             poll_interval=1.0,
-            extra_env={"EXTEND_EXPORTER_PER_RESOURCE_LABELS": "true", "EXTEND_EXPORTER_LOG_LEVEL": "info"},
+            extra_env={
+                "EXTEND_EXPORTER_PER_RESOURCE_LABELS": "true",
+                "EXTEND_EXPORTER_LOG_LEVEL": "info",
+                "EXTEND_EXPORTER_USAGE_TAGS": "team-claims,priority",
+            },
         ) as exporter:
             target = f"127.0.0.1:{exporter.port}"
             with PrometheusServer(target, job=JOB, rule_files=[PROMETHEUS_RULES]) as prometheus:
@@ -160,7 +172,7 @@ def test_steady_workload_stays_silent_and_a_failed_spike_trips_the_alert(fresh_s
     assert failed_after > failed_before, "the steady workload should include some FAILED runs"
     # The rule engine agrees (and every shipped rule evaluates without error on real data).
     rules = [r for g in prom.api("rules")["groups"] for r in g["rules"]]
-    assert len(rules) == 10 and all(r["health"] == "ok" for r in rules), rules
+    assert len(rules) == 11 and all(r["health"] == "ok" for r in rules), rules
     assert _rule_state(stack, "ExtendRunsFailedSpike") == "inactive"
 
     # Script the spike: every extract run finishing from now on fails.
@@ -184,11 +196,38 @@ def test_steady_workload_stays_silent_and_a_failed_spike_trips_the_alert(fresh_s
         interval=0.2,
         message="Prometheus's own evaluation of the rule turning pending",
     )
+    # Prometheus renders the description with the annotation's query: it names the top failure reason,
+    # one of the reasons the exporter counted for extract runs.
+    pending = wait_until(
+        lambda: _rule_alerts(stack, "ExtendRunsFailedSpike"), timeout=10, interval=0.2, message="spike alert"
+    )
+    description = pending[0]["annotations"]["description"]
+    reasons = {
+        r["metric"]["failure_reason"] for r in prom.query('extend_runs_failed_total{kind="extract_run"} > 0')
+    }
+    named = description.split("Top failure reason: ", 1)[1].split(" (", 1)[0] if reasons else ""
+    assert named in reasons, (description, reasons)
+
+    # The API starts answering 402 Payment Required: the out-of-credits expression turns true.
+    stack.sim.add_fault(Fault(kind="usage_blocked", rate=1.0))
+    out_of_credits = _rule_expr("ExtendOutOfCredits")
+    hits = wait_until(
+        lambda: prom.query(out_of_credits), timeout=30, interval=0.2, message="out-of-credits expression"
+    )
+    assert [h["metric"] for h in hits] == [{"job": JOB, "instance": stack.target}]
     print(
         f"\nsteady phase: {evaluations} evaluations over {STEADY_SECONDS:.0f}s, none true; "
         f"spike scripted -> FAILED-spike expression true after {to_spike:.1f}s, "
-        f"failure-ratio expression true after {to_ratio:.1f}s"
+        f"failure-ratio expression true after {to_ratio:.1f}s; description: {description!r}"
     )
+
+
+def _rule_alerts(stack: Stack, name: str) -> list[dict[str, Any]]:
+    for group in stack.prometheus.api("rules")["groups"]:
+        for rule in group["rules"]:
+            if rule["name"] == name:
+                return list(rule.get("alerts", []))
+    return []
 
 
 def _finite(result: list[dict[str, Any]]) -> bool:
