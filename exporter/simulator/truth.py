@@ -234,4 +234,9 @@ class Truth:
                     {"kind": k, "status": st, "source": s, "processor_type": p, "count": n}
                     for (k, st, s, p), n in sorted(self.active().items())
                 ],
+                # failed / pages / processing_* / risk / tag_credits: [kind, (label,) value]
+                "fed": {
+                    name: [[*key, value] for key, value in sorted(self.fed_since(name, mark).items())]
+                    for name in FED
+                },
             }

@@ -43,6 +43,8 @@ BAD = [
     ({**K, "EXTEND_EXPORTER_PER_RESOURCE_MAX": "0"}, "PER_RESOURCE_MAX"),
     ({**K, "EXTEND_EXPORTER_PER_RESOURCE_MAX": "lots"}, "PER_RESOURCE_MAX"),
     ({**K, "EXTEND_EXPORTER_WEB_CONFIG_FILE": "/nonexistent/web.yml"}, "WEB_CONFIG_FILE"),
+    ({**K, "EXTEND_EXPORTER_USAGE_TAGS": "team a"}, "USAGE_TAGS"),
+    ({**K, "EXTEND_EXPORTER_USAGE_TAGS": ",".join(f"t{i}" for i in range(51))}, "USAGE_TAGS"),
 ]
 
 
