@@ -134,6 +134,7 @@ def demo_config(seed: int = 7) -> SimConfig:
             "split": 20.0,
             "parse": 40.0,
             "edit": 15.0,
+            "verify": 15.0,
         },
         # Shorter than the defaults, so every kind shows finished runs within seconds of starting.
         durations={
@@ -143,6 +144,7 @@ def demo_config(seed: int = 7) -> SimConfig:
             "split": 8.0,
             "parse": 6.0,
             "edit": 8.0,
+            "verify": 10.0,
         },
         failure_rate=0.08,
         cancel_rate=0.03,
