@@ -24,7 +24,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import accumulators
 from .kinds import (
@@ -78,10 +78,37 @@ class Observation:
     processor_type: str = ""
     resource: tuple[str, str] | None = None  # (id, name) of the processor / workflow
     credits: float | None = None
-    # Read only where the kind's summaries carry them (kinds.KindSpec), and only for the status
-    # they belong to: failure_reason when FAILED, the rest when PROCESSED.
-    failure_reason: str | None = None
     source: str | None = None  # from the summary (verify); None: found by source-filtered listings
+    # What a FAILED or PROCESSED summary says beyond its status; None for the rest (most summaries),
+    # which keeps building an Observation on the hot path as cheap as before.
+    detail: Detail | None = None
+
+    @property
+    def failure_reason(self) -> str | None:
+        return None if self.detail is None else self.detail.failure_reason
+
+    @property
+    def pages(self) -> float | None:
+        return None if self.detail is None else self.detail.pages
+
+    @property
+    def processing_seconds(self) -> float | None:
+        return None if self.detail is None else self.detail.processing_seconds
+
+    @property
+    def risk_level(self) -> str | None:
+        return None if self.detail is None else self.detail.risk_level
+
+    @property
+    def usage_tags(self) -> tuple[str, ...]:
+        return () if self.detail is None else self.detail.usage_tags
+
+
+class Detail(NamedTuple):
+    """Read only where the kind's summaries carry it (kinds.KindSpec), and only for the status it
+    belongs to: failure_reason when FAILED, the rest when PROCESSED."""
+
+    failure_reason: str | None = None
     pages: float | None = None  # metrics.pageCount
     processing_seconds: float | None = None  # metrics.processingTimeMs / 1000
     risk_level: str | None = None

@@ -6,7 +6,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from .engine import Observation
+from .engine import Detail, Observation
 from .kinds import UNKNOWN_SOURCE, KindSpec
 
 USAGE_TAGS_KEY = "extend:usage_tags"
@@ -75,21 +75,13 @@ def observation(spec: KindSpec, summary: dict[str, Any]) -> Observation:
         raise SummaryError("summary has no status")
     started = get("startTime")
     ended = get("endTime")
-    failure_reason: str | None = None
-    pages = seconds = None
-    risk: str | None = None
-    tags: tuple[str, ...] = ()
-    if status == "FAILED" and spec.failure_reasons is not None:
-        reason = get("failureReason")
-        failure_reason = reason if isinstance(reason, str) else None
-    elif status == "PROCESSED":
-        if spec.has_metrics:
-            pages, seconds = _metrics(get("metrics"))
-        if spec.has_risk_level:
-            level = get("riskLevel")
-            risk = level if isinstance(level, str) else None
-        if spec.has_metadata:
-            tags = _usage_tags(get("metadata"))
+    detail: Detail | None = None
+    if status == "FAILED":
+        if spec.failure_reasons is not None:
+            reason = get("failureReason")
+            detail = Detail(reason if isinstance(reason, str) else None)
+    elif status == "PROCESSED" and (spec.has_metrics or spec.has_metadata):
+        detail = _processed(spec, get)
     source: str | None = None
     if spec.source_in_summary:
         value = get("source")
@@ -104,32 +96,39 @@ def observation(spec: KindSpec, summary: dict[str, Any]) -> Observation:
         spec.processor_type_of(summary),
         _resource(spec, summary),
         _credits(summary),
-        failure_reason,
         source,
-        pages,
-        seconds,
-        risk,
-        tags,
+        detail,
     )
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < math.inf:
-        return float(value)
-    return None
+def _processed(spec: KindSpec, get: Any) -> Detail | None:
+    # Hot path (every PROCESSED summary re-read in the overlap window): type() checks, no helpers.
+    pages = seconds = None
+    if spec.has_metrics:
+        metrics = get("metrics")
+        if type(metrics) is dict:
+            value = metrics.get("pageCount")
+            if (type(value) is float or type(value) is int) and 0 <= value < math.inf:
+                pages = float(value)
+            value = metrics.get("processingTimeMs")
+            if (type(value) is float or type(value) is int) and 0 <= value < math.inf:
+                seconds = value / 1000.0
+    risk = None
+    if spec.has_risk_level:
+        level = get("riskLevel")
+        if type(level) is str:
+            risk = level
+    tags: tuple[str, ...] = ()
+    if spec.has_metadata:
+        metadata = get("metadata")
+        if type(metadata) is dict:
+            tags = _usage_tags(metadata)
+    if pages is None and seconds is None and risk is None and not tags:
+        return None
+    return Detail(None, pages, seconds, risk, tags)
 
 
-def _metrics(metrics: Any) -> tuple[float | None, float | None]:
-    """(pages, processing seconds) from `metrics`; None for what it lacks (or a negative, a bug)."""
-    if not isinstance(metrics, dict):
-        return None, None
-    ms = _number(metrics.get("processingTimeMs"))
-    return _number(metrics.get("pageCount")), None if ms is None else ms / 1000.0
-
-
-def _usage_tags(metadata: Any) -> tuple[str, ...]:
-    if not isinstance(metadata, dict):
-        return ()
+def _usage_tags(metadata: dict[str, Any]) -> tuple[str, ...]:
     tags = metadata.get(USAGE_TAGS_KEY)
     if not isinstance(tags, list):
         return ()
