@@ -65,7 +65,8 @@ def _credits(summary: dict[str, Any]) -> float | None:
     return None
 
 
-def observation(spec: KindSpec, summary: dict[str, Any]) -> Observation:
+def observation(spec: KindSpec, summary: dict[str, Any], *, usage_tags: bool = True) -> Observation:
+    """`usage_tags`: read metadata["extend:usage_tags"] (off when no tag is counted: saves ~0.6 us)."""
     get = summary.get  # hot path: called for every summary of every page
     run_id = get("id")
     status = get("status")
@@ -80,8 +81,8 @@ def observation(spec: KindSpec, summary: dict[str, Any]) -> Observation:
         if spec.failure_reasons is not None:
             reason = get("failureReason")
             detail = Detail(reason if isinstance(reason, str) else None)
-    elif status == "PROCESSED" and (spec.has_metrics or spec.has_metadata):
-        detail = _processed(spec, get)
+    elif status == "PROCESSED" and (spec.has_metrics or spec.has_risk_level or usage_tags):
+        detail = _processed(spec, get, usage_tags)
     source: str | None = None
     if spec.source_in_summary:
         value = get("source")
@@ -101,7 +102,7 @@ def observation(spec: KindSpec, summary: dict[str, Any]) -> Observation:
     )
 
 
-def _processed(spec: KindSpec, get: Any) -> Detail | None:
+def _processed(spec: KindSpec, get: Any, usage_tags: bool) -> Detail | None:
     # Hot path (every PROCESSED summary re-read in the overlap window): type() checks, no helpers.
     pages = seconds = None
     if spec.has_metrics:
@@ -119,7 +120,7 @@ def _processed(spec: KindSpec, get: Any) -> Detail | None:
         if type(level) is str:
             risk = level
     tags: tuple[str, ...] = ()
-    if spec.has_metadata:
+    if usage_tags and spec.has_metadata:
         metadata = get("metadata")
         if type(metadata) is dict:
             tags = _usage_tags(metadata)

@@ -158,12 +158,13 @@ class KindSyncer:
     def _pages(self, params: Mapping[str, str | int]) -> Iterator[list[Observation]]:
         listed: set[str] = set()
         last: Observation | None = None
+        tags = bool(self.state.usage_tags)
         for page in self.client.iter_pages(self.spec, params):
             self._requests += 1
             items: list[Observation] = []
             for raw in page.items:
                 try:
-                    items.append(observation(self.spec, raw))
+                    items.append(observation(self.spec, raw, usage_tags=tags))
                 except SummaryError as exc:
                     log.warning("%s: skipping a run summary: %s", self.spec.name, exc)
                     if self._on_invalid:
