@@ -76,6 +76,8 @@ class Exporter:
             timeout=settings.request_timeout_seconds,
             retry=RetryPolicy(max_retries=settings.max_retries),
             stop=self.stop_event,
+            max_response_bytes_per_run=settings.max_response_bytes_per_run,
+            max_runs_per_listing=settings.max_runs_per_listing,
         )
         resource_labels = ResourceLabels(
             enabled=settings.per_resource_labels,
@@ -247,6 +249,7 @@ class Exporter:
         deadline: its thread cannot be interrupted, so the caller should exit without joining it.
         """
         self.stop_event.set()
+        self.client.abort()  # a request in flight ends now, not at its timeout
         stopped = True
         if self._scheduler is not None:
             done = threading.Event()

@@ -189,6 +189,8 @@ def _check(args: argparse.Namespace) -> int:
         bucket=TokenBucket(settings.max_requests_per_second),
         telemetry=Telemetry(CollectorRegistry(), settings.effective_kinds, settings.api_version),
         timeout=settings.request_timeout_seconds,
+        max_response_bytes_per_run=settings.max_response_bytes_per_run,
+        max_runs_per_listing=settings.max_runs_per_listing,
     )
     rows: list[tuple[str, str, str, str]] = []
     failed = 0

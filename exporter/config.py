@@ -113,7 +113,23 @@ class Settings(BaseSettings):
         30.0,
         gt=0,
         validation_alias="EXTEND_EXPORTER_REQUEST_TIMEOUT_SECONDS",
-        description="Timeout of one API request.",
+        description="Deadline of one API request as a whole (connect, headers and body); a body "
+        "still arriving then is abandoned within about twice this.",
+    )
+    max_response_bytes_per_run: int = Field(
+        8192,
+        ge=256,
+        le=1_048_576,
+        validation_alias="EXTEND_EXPORTER_MAX_RESPONSE_BYTES_PER_RUN",
+        description="Cap on an API response: 64 KiB plus this many bytes per run of the page size asked "
+        "for, raw and decompressed (8 MiB at 1000); a larger page fails the sync (bad_response).",
+    )
+    max_runs_per_listing: int = Field(
+        1_000_000,
+        ge=1000,
+        validation_alias="EXTEND_EXPORTER_MAX_RUNS_PER_LISTING",
+        description="Most runs one listing is paged through (pages x page size); beyond it, or on a "
+        "repeated nextPageToken, the sync fails (bad_response).",
     )
     max_retries: int = Field(
         4,

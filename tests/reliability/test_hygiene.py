@@ -16,9 +16,7 @@ from tests.reliability.helpers import RequestLog, cpu_seconds, metrics, scrape, 
 from tests.support import free_port, series, start_exporter, wait_until
 
 
-def test_sigterm_with_a_hung_request_exits_0_within_the_deadline(
-    tmp_path: Path, figures: dict[str, str]
-) -> None:
+def test_sigterm_with_a_hung_request_exits_0_at_once(tmp_path: Path, figures: dict[str, str]) -> None:
     sim = Simulator(SimConfig(seed=71, history=300, qps_limit=None))
     sim.start(host="127.0.0.1", port=0)
     log = RequestLog(sim)
@@ -39,12 +37,13 @@ def test_sigterm_with_a_hung_request_exits_0_within_the_deadline(
             code = proc.wait(timeout=20)
             took = time.monotonic() - started
         assert code == 0, proc.logs()[-2000:]
-        assert took < 12.0, f"exit took {took:.1f}s (deadline 10 s)"
-        assert "did not stop within" in proc.logs()
+        # The request in flight is cut at SIGTERM (its socket shut down), not waited for.
+        assert took < 2.0, f"exit took {took:.1f}s"
+        assert "did not stop within" not in proc.logs()
         states = {"extract_run": KindState(KINDS["extract_run"])}
         assert before.load(states), "state file not intact after the shutdown"
         assert states["extract_run"].position is not None
-        figures["SIGTERM with a request hung for 60 s"] = f"exit 0 after {took:.1f} s, state flushed"
+        figures["SIGTERM with a request hung for 60 s"] = f"exit 0 after {took:.2f} s, state flushed"
     finally:
         sim.clear_faults()
         sim.stop()
