@@ -180,7 +180,9 @@ class Exporter:
     # --- life cycle ---------------------------------------------------------------------------------
 
     def load_state(self) -> None:
+        """Lock the state file (StateLockedError when another exporter has it) and restore from it."""
         if self.store is not None:
+            self.store.lock()
             self.store.load(self.states)
             for kind, state in self.states.items():
                 with self._locks[kind]:
@@ -264,6 +266,8 @@ class Exporter:
                 log.warning("a sync did not stop within %.0fs; exiting anyway", deadline_seconds)
                 stopped = False
         self.save_state()  # the state of the last completed syncs; never waits for one in flight
+        if self.store is not None:
+            self.store.unlock()
         if stopped:
             self.client.close()
         if self._server is not None:

@@ -123,9 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def serve(settings: Settings, keys: ApiKeySource, ready_message: str | None = None) -> int:
     """Run the exporter until SIGTERM/SIGINT; flushes the state file on the way out."""
     from .app import Exporter
+    from .state import StateLockedError
 
     exporter = Exporter(settings, keys)
-    exporter.load_state()
+    try:
+        exporter.load_state()
+    except StateLockedError as exc:
+        raise ConfigError(f"invalid setting EXTEND_EXPORTER_STATE_FILE (--state-file): {exc}") from None
     try:
         server = exporter.start_server()
     except OSError as exc:
