@@ -130,8 +130,14 @@ class ApiClient:
         transport: httpx.BaseTransport | None = None,
         max_response_bytes_per_run: int = DEFAULT_MAX_RESPONSE_BYTES_PER_RUN,
         max_runs_per_listing: int = DEFAULT_MAX_RUNS_PER_LISTING,
+        max_retry_after: float = MAX_RETRY_AFTER_SECONDS,
+        max_hold: float | None = None,
     ) -> None:
         self._api_key = api_key
+        self._max_retry_after = max_retry_after
+        # A Retry-After hold longer than this fails the request at once (rate_limited) instead of being
+        # waited out inside a sync, so extend_up tells the truth during the hold; None: always wait.
+        self._max_hold = max_hold
         self._timeout = timeout
         self._bytes_per_run = max_response_bytes_per_run
         self._max_runs_per_listing = max_runs_per_listing
@@ -178,6 +184,7 @@ class ApiClient:
         endpoint = spec.path
         attempt = 0
         while True:
+            self._check_hold(endpoint)
             self._wait_for_hold()
             if self._stop.is_set() or not self._bucket.acquire(self._stop):
                 raise Cancelled()
@@ -188,6 +195,7 @@ class ApiClient:
                     raise Cancelled() from None
                 if exc.retry_after is not None:
                     self._hold(exc.retry_after)
+                    self._check_hold(endpoint)
                 if attempt >= self._retry.max_retries:
                     raise ApiError(
                         exc.reason, f"{endpoint}: {exc} (gave up after {attempt + 1} tries)", exc.status
@@ -202,6 +210,20 @@ class ApiClient:
     def _hold(self, seconds: float) -> None:
         with self._hold_lock:
             self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+
+    def _check_hold(self, endpoint: str) -> None:
+        """ApiError (rate_limited) when the hold in force outlasts what a sync may wait."""
+        if self._max_hold is None:
+            return
+        with self._hold_lock:
+            remaining = self._hold_until - time.monotonic()
+        if remaining > self._max_hold:
+            raise ApiError(
+                "rate_limited",
+                f"{endpoint}: the API asked to wait {remaining:.0f}s more (Retry-After), longer than a "
+                f"sync may wait ({self._max_hold:g}s); requests resume after the hold",
+                429,
+            )
 
     def _wait_for_hold(self) -> None:
         """Sleep (interruptibly) while a Retry-After the API sent is still running."""
@@ -278,9 +300,16 @@ class ApiClient:
             return body
         detail = _error_code(body.content)
         if status == 429:
-            raise _Retryable("rate_limited", f"HTTP 429{detail}", status, _retry_after(response))
+            raise _Retryable(
+                "rate_limited", f"HTTP 429{detail}", status, _retry_after(response, self._max_retry_after)
+            )
         if status >= 500 or status == 408:
-            raise _Retryable("server_error", f"HTTP {status}{detail}", status, _retry_after(response))
+            raise _Retryable(
+                "server_error",
+                f"HTTP {status}{detail}",
+                status,
+                _retry_after(response, self._max_retry_after),
+            )
         reason = _NON_RETRYABLE.get(status, "client_error")
         raise ApiError(reason, f"{endpoint}: HTTP {status}{detail}", status)
 
@@ -365,7 +394,7 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: httpx.Response, cap: float = MAX_RETRY_AFTER_SECONDS) -> float | None:
     """Seconds from `Retry-After` (delta seconds or an HTTP date), capped; None when absent."""
     value = response.headers.get("retry-after")
     if value is None:
@@ -381,7 +410,7 @@ def _retry_after(response: httpx.Response) -> float | None:
             seconds = None
     if seconds is None:
         return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+    return min(max(seconds, 0.0), cap)
 
 
 def _error_code(content: bytes) -> str:

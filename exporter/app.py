@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 # and retry counters and the oldest-active ages stay live while a sync spends minutes in Retry-After
 # holds. A refresh costs ~5 ms at 10k series (bench/results.md, "refresh").
 EXPOSITION_REFRESH_SECONDS = 5.0
+# A sync never waits out a Retry-After hold longer than this many poll intervals: it fails at once
+# (rate_limited), so extend_up is 0 for the hold instead of 1 (the hold itself is still respected).
+HOLD_BOUND_INTERVALS = 2.0
 
 
 class Exporter:
@@ -78,6 +81,8 @@ class Exporter:
             stop=self.stop_event,
             max_response_bytes_per_run=settings.max_response_bytes_per_run,
             max_runs_per_listing=settings.max_runs_per_listing,
+            max_retry_after=settings.max_retry_after_seconds,
+            max_hold=HOLD_BOUND_INTERVALS * settings.poll_interval_seconds,
         )
         resource_labels = ResourceLabels(
             enabled=settings.per_resource_labels,

@@ -195,6 +195,7 @@ def _check(args: argparse.Namespace) -> int:
         timeout=settings.request_timeout_seconds,
         max_response_bytes_per_run=settings.max_response_bytes_per_run,
         max_runs_per_listing=settings.max_runs_per_listing,
+        max_retry_after=settings.max_retry_after_seconds,
     )
     rows: list[tuple[str, str, str, str]] = []
     failed = 0

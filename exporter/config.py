@@ -131,6 +131,13 @@ class Settings(BaseSettings):
         description="Most runs one listing is paged through (pages x page size); beyond it, or on a "
         "repeated nextPageToken, the sync fails (bad_response).",
     )
+    max_retry_after_seconds: float = Field(
+        300.0,
+        gt=0,
+        validation_alias="EXTEND_EXPORTER_MAX_RETRY_AFTER_SECONDS",
+        description="Longest Retry-After honoured (longer ones are cut to it). A hold longer than two "
+        "poll intervals fails the sync at once (rate_limited, extend_up 0) instead of being waited out.",
+    )
     max_retries: int = Field(
         4,
         ge=0,

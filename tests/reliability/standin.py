@@ -4,6 +4,7 @@ endless page tokens, long Retry-After holds. Loopback only; the behaviour is swi
 from __future__ import annotations
 
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +42,7 @@ class StandIn:
         self.mode = "ok"
         self.retry_after = 3600
         self.requests = 0
+        self.times: list[float] = []  # time.monotonic() of every request
         self.in_drip = threading.Event()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -57,6 +59,7 @@ class StandIn:
             def do_GET(self) -> None:
                 with outer._lock:
                     outer.requests += 1
+                    outer.times.append(time.monotonic())
                 outer.handle(self)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

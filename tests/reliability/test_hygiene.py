@@ -104,10 +104,18 @@ def test_metrics_stay_live_while_a_sync_waits_out_retry_after() -> None:
     sim.start(host="127.0.0.1", port=0)
     sim.advance(120)  # runs in flight, so that there are ages to grow
     try:
-        with start_exporter(sim.url, sim.api_key, kinds="extract_run", poll_interval=0.5) as proc:
+        # A hold up to two poll intervals is waited out inside the sync (a longer one fails it at once):
+        # 1 s holds, 20 retries.
+        with start_exporter(
+            sim.url,
+            sim.api_key,
+            kinds="extract_run",
+            poll_interval=1.0,
+            extra_env={"EXTEND_EXPORTER_MAX_RETRIES": "20"},
+        ) as proc:
             wait_until(lambda: proc.get("/readyz").status_code == 200, timeout=20, message="ready")
             failures_before = failures(proc)
-            sim.set_faults(Fault("rate_limit", rate=1.0, retry_after=60))  # one sync now lasts minutes
+            sim.set_faults(Fault("rate_limit", rate=1.0, retry_after=1))  # one sync now lasts 20 s
             wait_until(
                 lambda: sum(series(metrics(proc), "extend_api_requests_total", code="429").values()) > 0,
                 timeout=20,

@@ -142,3 +142,34 @@ def test_endless_page_tokens_fail_the_sync(upstream: StandIn) -> None:
         assert "pages of" in proc.logs()
         upstream.mode = "ok"
         wait_until(lambda: up(proc) == 1.0, timeout=20, message="recovery")
+
+
+def test_a_long_retry_after_sets_up_0_within_two_intervals_and_recovers_after_the_hold(
+    upstream: StandIn, figures: dict[str, str]
+) -> None:
+    poll, hold = 1.0, 6.0  # Retry-After 3600 is cut to EXTEND_EXPORTER_MAX_RETRY_AFTER_SECONDS (6 here)
+    upstream.mode = "ok"
+    with start(
+        upstream.url,
+        EXTEND_EXPORTER_POLL_INTERVAL_SECONDS=str(poll),
+        EXTEND_EXPORTER_MAX_RETRY_AFTER_SECONDS=str(hold),
+        EXTEND_EXPORTER_MAX_RETRIES="4",
+    ) as proc:
+        wait_until(lambda: up(proc) == 1.0, timeout=20, message="first sync")
+        upstream.retry_after = 3600
+        mark = len(upstream.times)
+        upstream.mode = "hold"
+        began = time.monotonic()
+        wait_until(lambda: errors(proc, "rate_limited") >= 1, timeout=10, interval=0.05, message="up 0")
+        took = time.monotonic() - began
+        assert up(proc) == 0.0
+        upstream.mode = "ok"
+        # Documented bound: two poll intervals (the next sync starts within one, and fails at once).
+        assert took <= 2 * poll + 0.5, f"extend_up 0 only after {took:.1f}s"
+        wait_until(lambda: up(proc) == 1.0, timeout=hold + 10, message="recovery after the hold")
+        times = upstream.times[mark:]
+        assert len(times) >= 2 and times[1] - times[0] >= hold - 0.5, "a request was sent during the hold"
+        figures["Retry-After 3600 (cut to 6 s), 1 s poll"] = (
+            f"extend_up 0 (rate_limited) after {took:.2f} s, next request {times[1] - times[0]:.1f} s "
+            "after the 429, then up 1"
+        )
