@@ -89,6 +89,12 @@ def _invalid(field: str, message: str) -> ConfigError:
     return ConfigError(f"invalid setting {env_name(field)} ({flag_name(field)}): {message}")
 
 
+KEY_FLAG_WARNING = (
+    "--api-key puts the key where every local user can read it (ps, /proc/PID/cmdline); "
+    "use EXTEND_API_KEY or --api-key-file instead"
+)
+
+
 def _key_source(settings: Settings) -> ApiKeySource:
     try:
         return ApiKeySource(settings.api_key, settings.api_key_file)
@@ -171,6 +177,8 @@ def _run(args: argparse.Namespace) -> int:
     settings = _settings_from(args)
     keys = _key_source(settings)
     setup_logging(settings.log_level, settings.log_format, keys.secrets)
+    if getattr(args, "api_key", None) is not None:
+        log.warning(KEY_FLAG_WARNING)
     return serve(settings, keys)
 
 
@@ -183,6 +191,8 @@ def _check(args: argparse.Namespace) -> int:
     settings = _settings_from(args)
     keys = _key_source(settings)
     setup_logging("error", settings.log_format, keys.secrets)
+    if getattr(args, "api_key", None) is not None:
+        print(f"extend-exporter: warning: {KEY_FLAG_WARNING}", file=sys.stderr)
     from prometheus_client import CollectorRegistry
 
     client = ApiClient(

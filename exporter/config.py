@@ -38,7 +38,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
     api_key: SecretStr | None = Field(
-        None, validation_alias="EXTEND_API_KEY", description="API key (sent as a Bearer token)."
+        None,
+        validation_alias="EXTEND_API_KEY",
+        description="API key (sent as a Bearer token). The --api-key flag shows it to every local "
+        "user (ps) and warns: prefer the environment or --api-key-file.",
     )
     api_key_file: Path | None = Field(
         None,
@@ -46,7 +49,9 @@ class Settings(BaseSettings):
         description="File holding the API key (e.g. a Kubernetes secret mount); re-read when it changes.",
     )
     api_base_url: str = Field(
-        "https://api.extend.ai", validation_alias="EXTEND_API_BASE_URL", description="API base URL."
+        "https://api.extend.ai",
+        validation_alias="EXTEND_API_BASE_URL",
+        description="API base URL (credentials in it are refused).",
     )
     api_version: Literal["2026-02-09", "2025-04-21"] = Field(
         "2026-02-09", validation_alias="EXTEND_API_VERSION", description="Extend API version to speak."
@@ -176,6 +181,11 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http(s) URL with a host, e.g. https://api.extend.ai")
+        if parts.username is not None or parts.password is not None:
+            # Never echoed: the part before '@' may be a password. It would reach logs and the state file.
+            raise ValueError(
+                "must not hold credentials (user:password@); the key goes in EXTEND_API_KEY(_FILE)"
+            )
         return value.rstrip("/")
 
     @field_validator("listen_address")
