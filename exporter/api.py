@@ -360,7 +360,9 @@ class ApiClient:
     def _parse(self, spec: KindSpec, version: str, response: _Body) -> Page:
         try:
             body = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
+        except orjson.JSONDecodeError as exc:
+            if "not enough memory" in str(exc).lower():  # orjson reports a failed allocation this way
+                raise MemoryError("parsing a response body") from None
             raise _Retryable("bad_response", "malformed JSON body") from None
         if not isinstance(body, dict):
             raise _Retryable("bad_response", "response body is not an object")

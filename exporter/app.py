@@ -9,10 +9,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry, Counter
 
+from . import fatal
 from .api import ApiClient, ApiError, Cancelled, RetryPolicy
 from .apikey import ApiKeySource
 from .collector import Exposition, RunsCollector
@@ -135,6 +137,9 @@ class Exporter:
         except Cancelled:
             log.info("%s: sync abandoned (shutting down)", kind)
             return False
+        except MemoryError:
+            fatal.out_of_memory(f"the {kind} sync")
+            raise
         except ApiError as exc:
             self._failed(kind, exc.reason, str(exc))
             return False
@@ -246,6 +251,7 @@ class Exporter:
             id="refresh-exposition",
             executor="refresh",
         )
+        scheduler.add_listener(_fatal_job_error, EVENT_JOB_ERROR)
         scheduler.start()
         self._scheduler = scheduler
 
@@ -278,3 +284,9 @@ class Exporter:
         if self._server is not None:
             self._server.stop()
         return stopped
+
+
+def _fatal_job_error(event: JobExecutionEvent) -> None:
+    """APScheduler catches what a job raises; a MemoryError there (e.g. in the refresh) is fatal too."""
+    if isinstance(event.exception, MemoryError):
+        fatal.out_of_memory(f"job {event.job_id}")

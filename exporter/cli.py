@@ -25,6 +25,8 @@ from .config import (
     flag_name,
     load_settings,
 )
+from .fatal import arm_shutdown_deadline
+from .fatal import install as install_fatal_hooks
 from .healthcheck import add_arguments as add_healthcheck_arguments
 from .healthcheck import check as check_health
 from .healthcheck import default_url as default_health_url
@@ -36,6 +38,8 @@ COMMANDS = ("run", "check", "demo", "simulate", "healthcheck")
 EXIT_CONFIG = 2
 # SIGTERM: syncs in flight get this long to finish or be abandoned (Kubernetes waits 30 s by default).
 SHUTDOWN_DEADLINE_SECONDS = 10.0
+# Past the deadline plus this, SIGALRM ends a shutdown that hangs (exit status 142): never a hang.
+SHUTDOWN_GRACE_SECONDS = 5.0
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
@@ -131,6 +135,7 @@ def serve(settings: Settings, keys: ApiKeySource, ready_message: str | None = No
     from .app import Exporter
     from .state import StateLockedError
 
+    install_fatal_hooks()
     exporter = Exporter(settings, keys)
     try:
         exporter.load_state()
@@ -146,8 +151,11 @@ def serve(settings: Settings, keys: ApiKeySource, ready_message: str | None = No
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("received %s; shutting down", signal.Signals(signum).name)
+        # First, before anything that could fail or block: the stop ends within the deadline, or the
+        # kernel ends the process.
+        arm_shutdown_deadline(SHUTDOWN_DEADLINE_SECONDS + SHUTDOWN_GRACE_SECONDS)
         stop.set()
+        log.info("received %s; shutting down", signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)

@@ -4,6 +4,7 @@ with its own reason, within a bound, and the process stays up, small and stoppab
 
 from __future__ import annotations
 
+import resource
 import signal
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from exporter.api import RESPONSE_BYTES_BASE
+from exporter.fatal import EXIT_OUT_OF_MEMORY
 from tests.reliability.helpers import metrics
 from tests.reliability.standin import StandIn, standin
 from tests.support import ExporterProcess, series, start_exporter, wait_until
@@ -173,3 +175,32 @@ def test_a_long_retry_after_sets_up_0_within_two_intervals_and_recovers_after_th
             f"extend_up 0 (rate_limited) after {took:.2f} s, next request {times[1] - times[0]:.1f} s "
             "after the 429, then up 1"
         )
+
+
+def vm_size_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmSize:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmSize")
+
+
+def test_memory_exhaustion_exits_non_zero_with_a_last_line(
+    upstream: StandIn, figures: dict[str, str]
+) -> None:
+    """Under an address-space limit a big page (the cap raised to allow it) ends the process: a clear
+    last line and a non-zero exit, so it is restarted, never a hang."""
+    upstream.mode = "ok"
+    with start(upstream.url, EXTEND_EXPORTER_MAX_RESPONSE_BYTES_PER_RUN="1048576") as proc:
+        wait_until(lambda: up(proc) == 1.0, timeout=20, message="first sync")
+        pid = proc.proc.pid
+        limit = (vm_size_kib(pid) + 48 * 1024) * 1024  # 48 MiB of address space to spare
+        resource.prlimit(pid, resource.RLIMIT_AS, (limit, limit))
+        upstream.mode = "big"  # a 100k-run page: parsing it needs far more than 48 MiB
+        began = time.monotonic()
+        code = proc.wait(timeout=60)
+        took = time.monotonic() - began
+        upstream.mode = "ok"
+        last = proc.logs().strip().splitlines()[-1]
+        assert code == EXIT_OUT_OF_MEMORY, proc.logs()[-2000:]
+        assert "FATAL out of memory" in last, last
+        figures["address-space limit, 100k-run page"] = f"exit {code} after {took:.1f} s: {last}"
