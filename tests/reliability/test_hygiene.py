@@ -4,16 +4,19 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from exporter.engine import KindState
+from exporter.fatal import EXIT_OUT_OF_MEMORY
 from exporter.kinds import KINDS
 from exporter.simulator import Fault, SimConfig, Simulator
 from exporter.state import StateStore
 from tests.reliability.helpers import RequestLog, cpu_seconds, metrics, scrape, up_values
-from tests.support import free_port, series, start_exporter, wait_until
+from tests.support import REPO, free_port, series, start_exporter, wait_until
 
 
 def test_sigterm_with_a_hung_request_exits_0_at_once(tmp_path: Path, figures: dict[str, str]) -> None:
@@ -138,3 +141,39 @@ def test_metrics_stay_live_while_a_sync_waits_out_retry_after() -> None:
 
 def oldest_active_ages(proc: Any) -> float:
     return sum(series(metrics(proc), "extend_runs_oldest_active_age_seconds").values())
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=REPO, check=False
+    )
+
+
+def test_a_memory_error_in_any_thread_ends_the_process_with_a_last_line() -> None:
+    started = time.monotonic()
+    result = _python(
+        "import threading, time\n"
+        "from exporter import fatal\n"
+        "fatal.install()\n"
+        "def boom():\n"
+        "    raise MemoryError()\n"
+        "threading.Thread(target=boom, name='worker-1').start()\n"
+        "time.sleep(20)\n"
+    )
+    assert result.returncode == EXIT_OUT_OF_MEMORY, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("extend-exporter: FATAL out of memory")
+    assert "worker-1" in result.stderr
+    assert time.monotonic() - started < 10
+
+
+def test_a_shutdown_that_hangs_is_ended_at_its_deadline() -> None:
+    started = time.monotonic()
+    result = _python(
+        "import threading\n"
+        "from exporter.fatal import arm_shutdown_deadline\n"
+        "arm_shutdown_deadline(1.0)\n"
+        "threading.Event().wait(20)  # a stop that never ends\n"
+    )
+    took = time.monotonic() - started
+    assert result.returncode == -signal.SIGALRM, result.returncode
+    assert took < 5, f"took {took:.1f}s"
