@@ -264,8 +264,8 @@ class ApiClient:
     def _send(self, endpoint: str, version: str, params: Mapping[str, str | int]) -> _Body:
         """One request under one deadline for all of it (connect, headers, body): the status and body.
 
-        Every socket read is bounded by the time left, and the deadline is checked after each chunk,
-        so a server that drips its body stays within about twice the timeout in all.
+        Each socket read is bounded by the timeout and the deadline is checked after every chunk, so
+        a server that drips its body is cut within about twice the timeout in all.
         """
         started = time.perf_counter()
         deadline = time.monotonic() + self._timeout
