@@ -6,11 +6,15 @@ Knows nothing about counting. Never puts the API key into an exception, a log li
 from __future__ import annotations
 
 import email.utils
+import itertools
 import logging
 import random
+import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+import weakref
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +30,13 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"extend-exporter/{__version__} (+https://github.com/extend-exporter)"
 MAX_RETRY_AFTER_SECONDS = 300.0
+# Response bodies are capped at RESPONSE_BYTES_BASE + maxPageSize x the per-run allowance, counted both
+# on the wire and after decompression, so an oversized page or a gzip bomb fails cleanly instead of
+# exhausting memory. A run summary is ~0.4-2 KiB; the default allowance leaves room for large ones.
+DEFAULT_MAX_RESPONSE_BYTES_PER_RUN = 8192
+RESPONSE_BYTES_BASE = 64 * 1024
+# A listing is read to at most this many runs (maxPageSize x pages): endless nextPageTokens fail the sync.
+DEFAULT_MAX_RUNS_PER_LISTING = 1_000_000
 _NON_RETRYABLE = {401: "unauthorized", 402: "payment_required", 403: "forbidden"}
 
 
@@ -40,6 +51,54 @@ class ApiError(Exception):
 
 class Cancelled(Exception):
     """The exporter is shutting down; the request was abandoned."""
+
+
+class _InFlight:
+    """Requests being sent or read, for the in-flight gauges; sockets, so shutdown can cut them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._started: dict[int, float] = {}
+        self._ids = itertools.count()
+        self.sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+
+    def begin(self) -> int:
+        with self._lock:
+            token = next(self._ids)
+            self._started[token] = time.monotonic()
+            return token
+
+    def end(self, token: int) -> None:
+        with self._lock:
+            self._started.pop(token, None)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._started)
+
+    def oldest_age(self) -> float:
+        with self._lock:
+            oldest = min(self._started.values(), default=None)
+        return 0.0 if oldest is None else time.monotonic() - oldest
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpcore trace hook: remember every socket this client opens (plain or TLS)."""
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(sock, socket.socket):
+                with self._lock:
+                    self.sockets.add(sock)
+
+    def cut(self) -> None:
+        """Shut every open socket down: a read blocked on one returns at once."""
+        with self._lock:
+            sockets = list(self.sockets)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                continue
 
 
 @dataclass(frozen=True)
@@ -69,8 +128,22 @@ class ApiClient:
         retry: RetryPolicy | None = None,
         stop: threading.Event | None = None,
         transport: httpx.BaseTransport | None = None,
+        max_response_bytes_per_run: int = DEFAULT_MAX_RESPONSE_BYTES_PER_RUN,
+        max_runs_per_listing: int = DEFAULT_MAX_RUNS_PER_LISTING,
+        max_retry_after: float = MAX_RETRY_AFTER_SECONDS,
+        max_hold: float | None = None,
     ) -> None:
         self._api_key = api_key
+        self._max_retry_after = max_retry_after
+        # A Retry-After hold longer than this fails the request at once (rate_limited) instead of being
+        # waited out inside a sync, so extend_up tells the truth during the hold; None: always wait.
+        self._max_hold = max_hold
+        self._timeout = timeout
+        self._bytes_per_run = max_response_bytes_per_run
+        self._max_runs_per_listing = max_runs_per_listing
+        self._in_flight = _InFlight()
+        telemetry.api_requests_in_flight.set_function(self._in_flight.count)
+        telemetry.api_oldest_request_age.set_function(self._in_flight.oldest_age)
         self.api_version = api_version
         self._workspace_id = workspace_id
         self._bucket = bucket
@@ -85,13 +158,19 @@ class ApiClient:
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            # Only encodings decoded here under the size cap (see _read_body).
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "gzip"},
             transport=transport,
             follow_redirects=False,
         )
 
     def close(self) -> None:
         self._http.close()
+
+    def abort(self) -> None:
+        """Cut requests in flight (at shutdown): their syncs end with Cancelled instead of waiting."""
+        self._stop.set()
+        self._in_flight.cut()
 
     def _headers(self, api_version: str) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self._api_key()}", "x-extend-api-version": api_version}
@@ -105,14 +184,18 @@ class ApiClient:
         endpoint = spec.path
         attempt = 0
         while True:
+            self._check_hold(endpoint)
             self._wait_for_hold()
             if self._stop.is_set() or not self._bucket.acquire(self._stop):
                 raise Cancelled()
             try:
                 return self._parse(spec, version, self._send(endpoint, version, params))
             except _Retryable as exc:
+                if self._stop.is_set():
+                    raise Cancelled() from None
                 if exc.retry_after is not None:
                     self._hold(exc.retry_after)
+                    self._check_hold(endpoint)
                 if attempt >= self._retry.max_retries:
                     raise ApiError(
                         exc.reason, f"{endpoint}: {exc} (gave up after {attempt + 1} tries)", exc.status
@@ -128,6 +211,20 @@ class ApiClient:
         with self._hold_lock:
             self._hold_until = max(self._hold_until, time.monotonic() + seconds)
 
+    def _check_hold(self, endpoint: str) -> None:
+        """ApiError (rate_limited) when the hold in force outlasts what a sync may wait."""
+        if self._max_hold is None:
+            return
+        with self._hold_lock:
+            remaining = self._hold_until - time.monotonic()
+        if remaining > self._max_hold:
+            raise ApiError(
+                "rate_limited",
+                f"{endpoint}: the API asked to wait {remaining:.0f}s more (Retry-After), longer than a "
+                f"sync may wait ({self._max_hold:g}s); requests resume after the hold",
+                429,
+            )
+
     def _wait_for_hold(self) -> None:
         """Sleep (interruptibly) while a Retry-After the API sent is still running."""
         while True:
@@ -137,44 +234,138 @@ class ApiClient:
                 return
 
     def iter_pages(self, spec: KindSpec, params: Mapping[str, str | int]) -> Iterator[Page]:
+        """Every page of a listing; ApiError (bad_response) when its tokens repeat or never end."""
+        page_size = max(1, int(params.get("maxPageSize", 1)))
+        max_pages = -(-self._max_runs_per_listing // page_size)
         token: str | None = None
-        while True:
+        tokens: set[str] = set()
+        for _ in range(max_pages):
             page = self.list_page(spec, {**params, "nextPageToken": token} if token else params)
             yield page
             if not page.next_token:
                 return
+            if page.next_token in tokens:
+                raise ApiError("bad_response", f"{spec.path}: a nextPageToken repeated (endless listing)")
             token = page.next_token
+            tokens.add(token)
+        raise ApiError(
+            "bad_response",
+            f"{spec.path}: more than {max_pages} pages of {page_size} "
+            f"(max runs per listing {self._max_runs_per_listing}); giving up on the listing",
+        )
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self._retry.max_delay, self._retry.base_delay * (2**attempt))
         return self._random.uniform(ceiling / 2, ceiling)
 
-    def _send(self, endpoint: str, version: str, params: Mapping[str, str | int]) -> httpx.Response:
+    def _response_cap(self, params: Mapping[str, str | int]) -> int:
+        return RESPONSE_BYTES_BASE + max(1, int(params.get("maxPageSize", 1))) * self._bytes_per_run
+
+    def _send(self, endpoint: str, version: str, params: Mapping[str, str | int]) -> _Body:
+        """One request under one deadline for all of it (connect, headers, body): the status and body.
+
+        Each socket read is bounded by the timeout and the deadline is checked after every chunk, so
+        a server that drips its body is cut within about twice the timeout in all.
+        """
         started = time.perf_counter()
+        deadline = time.monotonic() + self._timeout
         code = "error"
+        token = self._in_flight.begin()
         try:
-            response = self._http.get(endpoint, params=dict(params), headers=self._headers(version))
-            code = str(response.status_code)
+            with self._http.stream(
+                "GET",
+                endpoint,
+                params=dict(params),
+                headers=self._headers(version),
+                extensions={"trace": self._in_flight.trace},
+            ) as response:
+                code = str(response.status_code)
+                body = self._read_body(response, self._response_cap(params), deadline)
+        except _DeadlineExceeded:
+            code = "timeout"
+            raise _Retryable("timeout", f"no complete answer within {self._timeout:g}s") from None
+        except httpx.TimeoutException:
+            code = "timeout"
+            raise _Retryable("timeout", f"no complete answer within {self._timeout:g}s") from None
         except httpx.TransportError as exc:
+            if self._stop.is_set():
+                raise Cancelled() from None
             raise _Retryable("transport_error", f"{type(exc).__name__}") from None
         finally:
+            self._in_flight.end(token)
             self._telemetry.api_requests.labels(endpoint, code).inc()
             self._telemetry.api_request_duration.labels(endpoint).observe(time.perf_counter() - started)
         status = response.status_code
         if status == 200:
-            return response
-        detail = _error_code(response)
+            return body
+        detail = _error_code(body.content)
         if status == 429:
-            raise _Retryable("rate_limited", f"HTTP 429{detail}", status, _retry_after(response))
+            raise _Retryable(
+                "rate_limited", f"HTTP 429{detail}", status, _retry_after(response, self._max_retry_after)
+            )
         if status >= 500 or status == 408:
-            raise _Retryable("server_error", f"HTTP {status}{detail}", status, _retry_after(response))
+            raise _Retryable(
+                "server_error",
+                f"HTTP {status}{detail}",
+                status,
+                _retry_after(response, self._max_retry_after),
+            )
         reason = _NON_RETRYABLE.get(status, "client_error")
         raise ApiError(reason, f"{endpoint}: HTTP {status}{detail}", status)
 
-    def _parse(self, spec: KindSpec, version: str, response: httpx.Response) -> Page:
+    def _read_body(self, response: httpx.Response, cap: int, deadline: float) -> _Body:
+        """The body, decoded here under `cap` bytes both raw and decoded, before `deadline`."""
+        too_big = ApiError("bad_response", f"{response.url.path}: response larger than {cap} bytes")
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > cap:
+            raise too_big
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        decoder: Any = None
+        if encoding == "gzip":
+            decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            decoder = zlib.decompressobj()
+        elif encoding not in ("", "identity"):
+            raise _Retryable("bad_response", f"unsupported Content-Encoding {encoding[:20]!r}")
+        chunks: Iterable[bytes] = response.iter_raw()  # as the socket gives it: a drip is seen per read
+        if response.is_stream_consumed:  # a transport that answers from memory (tests, benchmarks)
+            chunks, decoder = [response.content], None
+        raw_total = 0
+        out = bytearray()
+        try:
+            for chunk in chunks:
+                if self._stop.is_set():
+                    raise Cancelled()
+                if time.monotonic() > deadline:
+                    raise _DeadlineExceeded()
+                raw_total += len(chunk)
+                if raw_total > cap:
+                    raise too_big
+                if decoder is None:
+                    out += chunk
+                else:
+                    # max_length bounds what one chunk may inflate to: a bomb stops at cap + 1 bytes.
+                    out += decoder.decompress(chunk, cap - len(out) + 1)
+                    if decoder.unconsumed_tail:
+                        raise too_big
+                if len(out) > cap:
+                    raise too_big
+            if decoder is not None:
+                out += decoder.flush()
+        except zlib.error:
+            raise _Retryable("bad_response", f"body is not valid {encoding}") from None
+        if len(out) > cap:
+            raise too_big
+        if time.monotonic() > deadline:
+            raise _DeadlineExceeded()
+        return _Body(bytes(out))
+
+    def _parse(self, spec: KindSpec, version: str, response: _Body) -> Page:
         try:
             body = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
+        except orjson.JSONDecodeError as exc:
+            if "not enough memory" in str(exc).lower():  # orjson reports a failed allocation this way
+                raise MemoryError("parsing a response body") from None
             raise _Retryable("bad_response", "malformed JSON body") from None
         if not isinstance(body, dict):
             raise _Retryable("bad_response", "response body is not an object")
@@ -189,6 +380,15 @@ class ApiClient:
         return Page(items, token if isinstance(token, str) and token else None)
 
 
+@dataclass(frozen=True)
+class _Body:
+    content: bytes
+
+
+class _DeadlineExceeded(Exception):
+    pass
+
+
 class _Retryable(Exception):
     def __init__(
         self, reason: str, message: str, status: int | None = None, retry_after: float | None = None
@@ -199,7 +399,7 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: httpx.Response, cap: float = MAX_RETRY_AFTER_SECONDS) -> float | None:
     """Seconds from `Retry-After` (delta seconds or an HTTP date), capped; None when absent."""
     value = response.headers.get("retry-after")
     if value is None:
@@ -215,13 +415,13 @@ def _retry_after(response: httpx.Response) -> float | None:
             seconds = None
     if seconds is None:
         return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+    return min(max(seconds, 0.0), cap)
 
 
-def _error_code(response: httpx.Response) -> str:
+def _error_code(content: bytes) -> str:
     """The API's machine-readable error code, if the body has one (never free text)."""
     try:
-        body = orjson.loads(response.content)
+        body = orjson.loads(content)
     except orjson.JSONDecodeError:
         return ""
     code = body.get("code") if isinstance(body, dict) else None

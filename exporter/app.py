@@ -9,10 +9,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry, Counter
 
+from . import fatal
 from .api import ApiClient, ApiError, Cancelled, RetryPolicy
 from .apikey import ApiKeySource
 from .collector import Exposition, RunsCollector
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 # and retry counters and the oldest-active ages stay live while a sync spends minutes in Retry-After
 # holds. A refresh costs ~5 ms at 10k series (bench/results.md, "refresh").
 EXPOSITION_REFRESH_SECONDS = 5.0
+# A sync never waits out a Retry-After hold longer than this many poll intervals: it fails at once
+# (rate_limited), so extend_up is 0 for the hold instead of 1 (the hold itself is still respected).
+HOLD_BOUND_INTERVALS = 2.0
 
 
 class Exporter:
@@ -78,6 +83,10 @@ class Exporter:
             timeout=settings.request_timeout_seconds,
             retry=RetryPolicy(max_retries=settings.max_retries),
             stop=self.stop_event,
+            max_response_bytes_per_run=settings.max_response_bytes_per_run,
+            max_runs_per_listing=settings.max_runs_per_listing,
+            max_retry_after=settings.max_retry_after_seconds,
+            max_hold=HOLD_BOUND_INTERVALS * settings.poll_interval_seconds,
         )
         resource_labels = ResourceLabels(
             enabled=settings.per_resource_labels,
@@ -131,6 +140,9 @@ class Exporter:
         except Cancelled:
             log.info("%s: sync abandoned (shutting down)", kind)
             return False
+        except MemoryError:
+            fatal.out_of_memory(f"the {kind} sync")
+            raise
         except ApiError as exc:
             self._failed(kind, exc.reason, str(exc))
             return False
@@ -181,7 +193,9 @@ class Exporter:
     # --- life cycle ---------------------------------------------------------------------------------
 
     def load_state(self) -> None:
+        """Lock the state file (StateLockedError when another exporter has it) and restore from it."""
         if self.store is not None:
+            self.store.lock()
             self.store.load(self.states)
             for kind, state in self.states.items():
                 with self._locks[kind]:
@@ -240,6 +254,7 @@ class Exporter:
             id="refresh-exposition",
             executor="refresh",
         )
+        scheduler.add_listener(_fatal_job_error, EVENT_JOB_ERROR)
         scheduler.start()
         self._scheduler = scheduler
 
@@ -250,6 +265,7 @@ class Exporter:
         deadline: its thread cannot be interrupted, so the caller should exit without joining it.
         """
         self.stop_event.set()
+        self.client.abort()  # a request in flight ends now, not at its timeout
         stopped = True
         if self._scheduler is not None:
             done = threading.Event()
@@ -264,8 +280,16 @@ class Exporter:
                 log.warning("a sync did not stop within %.0fs; exiting anyway", deadline_seconds)
                 stopped = False
         self.save_state()  # the state of the last completed syncs; never waits for one in flight
+        if self.store is not None:
+            self.store.unlock()
         if stopped:
             self.client.close()
         if self._server is not None:
             self._server.stop()
         return stopped
+
+
+def _fatal_job_error(event: JobExecutionEvent) -> None:
+    """APScheduler catches what a job raises; a MemoryError there (e.g. in the refresh) is fatal too."""
+    if isinstance(event.exception, MemoryError):
+        fatal.out_of_memory(f"job {event.job_id}")

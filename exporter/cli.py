@@ -25,6 +25,8 @@ from .config import (
     flag_name,
     load_settings,
 )
+from .fatal import arm_shutdown_deadline
+from .fatal import install as install_fatal_hooks
 from .healthcheck import add_arguments as add_healthcheck_arguments
 from .healthcheck import check as check_health
 from .healthcheck import default_url as default_health_url
@@ -36,6 +38,8 @@ COMMANDS = ("run", "check", "demo", "simulate", "healthcheck")
 EXIT_CONFIG = 2
 # SIGTERM: syncs in flight get this long to finish or be abandoned (Kubernetes waits 30 s by default).
 SHUTDOWN_DEADLINE_SECONDS = 10.0
+# Past the deadline plus this, SIGALRM ends a shutdown that hangs (exit status 142): never a hang.
+SHUTDOWN_GRACE_SECONDS = 5.0
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
@@ -89,6 +93,12 @@ def _invalid(field: str, message: str) -> ConfigError:
     return ConfigError(f"invalid setting {env_name(field)} ({flag_name(field)}): {message}")
 
 
+KEY_FLAG_WARNING = (
+    "--api-key puts the key where every local user can read it (ps, /proc/PID/cmdline); "
+    "use EXTEND_API_KEY or --api-key-file instead"
+)
+
+
 def _key_source(settings: Settings) -> ApiKeySource:
     try:
         return ApiKeySource(settings.api_key, settings.api_key_file)
@@ -123,9 +133,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def serve(settings: Settings, keys: ApiKeySource, ready_message: str | None = None) -> int:
     """Run the exporter until SIGTERM/SIGINT; flushes the state file on the way out."""
     from .app import Exporter
+    from .state import StateLockedError
 
+    install_fatal_hooks()
     exporter = Exporter(settings, keys)
-    exporter.load_state()
+    try:
+        exporter.load_state()
+    except StateLockedError as exc:
+        raise ConfigError(f"invalid setting EXTEND_EXPORTER_STATE_FILE (--state-file): {exc}") from None
     try:
         server = exporter.start_server()
     except OSError as exc:
@@ -136,8 +151,11 @@ def serve(settings: Settings, keys: ApiKeySource, ready_message: str | None = No
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("received %s; shutting down", signal.Signals(signum).name)
+        # First, before anything that could fail or block: the stop ends within the deadline, or the
+        # kernel ends the process.
+        arm_shutdown_deadline(SHUTDOWN_DEADLINE_SECONDS + SHUTDOWN_GRACE_SECONDS)
         stop.set()
+        log.info("received %s; shutting down", signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
@@ -167,6 +185,8 @@ def _run(args: argparse.Namespace) -> int:
     settings = _settings_from(args)
     keys = _key_source(settings)
     setup_logging(settings.log_level, settings.log_format, keys.secrets)
+    if getattr(args, "api_key", None) is not None:
+        log.warning(KEY_FLAG_WARNING)
     return serve(settings, keys)
 
 
@@ -179,6 +199,8 @@ def _check(args: argparse.Namespace) -> int:
     settings = _settings_from(args)
     keys = _key_source(settings)
     setup_logging("error", settings.log_format, keys.secrets)
+    if getattr(args, "api_key", None) is not None:
+        print(f"extend-exporter: warning: {KEY_FLAG_WARNING}", file=sys.stderr)
     from prometheus_client import CollectorRegistry
 
     client = ApiClient(
@@ -189,6 +211,9 @@ def _check(args: argparse.Namespace) -> int:
         bucket=TokenBucket(settings.max_requests_per_second),
         telemetry=Telemetry(CollectorRegistry(), settings.effective_kinds, settings.api_version),
         timeout=settings.request_timeout_seconds,
+        max_response_bytes_per_run=settings.max_response_bytes_per_run,
+        max_runs_per_listing=settings.max_runs_per_listing,
+        max_retry_after=settings.max_retry_after_seconds,
     )
     rows: list[tuple[str, str, str, str]] = []
     failed = 0

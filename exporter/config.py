@@ -42,7 +42,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
     api_key: SecretStr | None = Field(
-        None, validation_alias="EXTEND_API_KEY", description="API key (sent as a Bearer token)."
+        None,
+        validation_alias="EXTEND_API_KEY",
+        description="API key (sent as a Bearer token). The --api-key flag shows it to every local "
+        "user (ps) and warns: prefer the environment or --api-key-file.",
     )
     api_key_file: Path | None = Field(
         None,
@@ -50,7 +53,9 @@ class Settings(BaseSettings):
         description="File holding the API key (e.g. a Kubernetes secret mount); re-read when it changes.",
     )
     api_base_url: str = Field(
-        "https://api.extend.ai", validation_alias="EXTEND_API_BASE_URL", description="API base URL."
+        "https://api.extend.ai",
+        validation_alias="EXTEND_API_BASE_URL",
+        description="API base URL (credentials in it are refused).",
     )
     api_version: Literal["2026-02-09", "2025-04-21"] = Field(
         "2026-02-09", validation_alias="EXTEND_API_VERSION", description="Extend API version to speak."
@@ -117,7 +122,30 @@ class Settings(BaseSettings):
         30.0,
         gt=0,
         validation_alias="EXTEND_EXPORTER_REQUEST_TIMEOUT_SECONDS",
-        description="Timeout of one API request.",
+        description="Deadline of one API request as a whole (connect, headers and body); a body "
+        "still arriving then is abandoned within about twice this.",
+    )
+    max_response_bytes_per_run: int = Field(
+        8192,
+        ge=256,
+        le=1_048_576,
+        validation_alias="EXTEND_EXPORTER_MAX_RESPONSE_BYTES_PER_RUN",
+        description="Cap on an API response: 64 KiB plus this many bytes per run of the page size asked "
+        "for, raw and decompressed (8 MiB at 1000); a larger page fails the sync (bad_response).",
+    )
+    max_runs_per_listing: int = Field(
+        1_000_000,
+        ge=1000,
+        validation_alias="EXTEND_EXPORTER_MAX_RUNS_PER_LISTING",
+        description="Most runs one listing is paged through (pages x page size); beyond it, or on a "
+        "repeated nextPageToken, the sync fails (bad_response).",
+    )
+    max_retry_after_seconds: float = Field(
+        300.0,
+        gt=0,
+        validation_alias="EXTEND_EXPORTER_MAX_RETRY_AFTER_SECONDS",
+        description="Longest Retry-After honoured (longer ones are cut to it). A hold longer than two "
+        "poll intervals fails the sync at once (rate_limited, extend_up 0) instead of being waited out.",
     )
     max_retries: int = Field(
         4,
@@ -174,6 +202,11 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http(s) URL with a host, e.g. https://api.extend.ai")
+        if parts.username is not None or parts.password is not None:
+            # Never echoed: the part before '@' may be a password. It would reach logs and the state file.
+            raise ValueError(
+                "must not hold credentials (user:password@); the key goes in EXTEND_API_KEY(_FILE)"
+            )
         return value.rstrip("/")
 
     @field_validator("listen_address")

@@ -3,16 +3,25 @@
 Written atomically (temporary file in the same directory, fsync, rename, fsync of the directory),
 so a crash leaves either the old or the new file, never a torn one (temporary files a crash left
 behind are removed at the next start). A file that cannot be read or belongs to another version
-gives one warning and a fresh start; an unwritable path gives one warning (not one per sync: the
+gives one warning and a fresh start, and is first kept aside (renamed `<name>.bad-<UTC time>`); an
+unwritable path gives one warning (not one per sync: the
 `extend_exporter_state_write_failures_total` counter counts them) and the exporter keeps running
 from memory; a write that works again is logged once.
+
+One writer per file: `lock()` takes an exclusive `flock` on `<name>.lock` beside it (holding the
+holder's pid, host and start time), so a second exporter on the same file stops at start-up instead
+of overwriting the first one's counts. Kinds in the file that this exporter does not sync are written
+back untouched. A state path that is a symlink is followed: the target is written (and locked).
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import socket
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,9 +36,17 @@ FORMAT = "extend-exporter-state"
 VERSION = 1
 
 
+class StateLockedError(Exception):
+    """Another process holds the state file's lock; the message names the holder."""
+
+
 class StateStore:
     def __init__(self, path: Path, *, base_url: str, api_version: str) -> None:
-        self.path = path
+        # A symlink (e.g. onto a volume) is followed: the rename then replaces the target, not the link.
+        self.path = Path(os.path.realpath(path))
+        self._lock_fd: int | None = None
+        # Sections of kinds this exporter does not sync: written back as read, never dropped.
+        self._other_kinds: dict[str, Any] = {}
         # A state file only continues the counts of the same API endpoint and version.
         self._scope = {"base_url": base_url, "api_version": api_version}
         self.write_failures = 0
@@ -55,6 +72,48 @@ class StateStore:
                 continue
             log.debug("removed %s, left by an interrupted state write", leftover)
 
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    def lock(self) -> None:
+        """Become the file's only writer, or raise StateLockedError naming the one that is.
+
+        The lock lives as long as the process (the kernel drops it at exit, even at kill -9). A
+        directory where no lock file can be made (read-only) is not locked: nothing can write there.
+        """
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            log.debug("state file %s not locked (%s)", self.path, exc.strerror)
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "unknown process"
+            os.close(fd)
+            raise StateLockedError(f"{self.path} is in use by another exporter ({holder})") from None
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        identity = f"pid {os.getpid()} on {socket.gethostname()}, since {started}\n".encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, identity, 0)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
+
+    def _keep_aside(self) -> str:
+        """Rename an unusable file out of the way so starting fresh loses nothing; where it went."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = self.path.with_name(f"{self.path.name}.bad-{stamp}")
+        try:
+            os.replace(self.path, aside)
+        except OSError as exc:
+            return f"not kept aside: {exc.strerror}"
+        return f"kept as {aside.name}"
+
     def load(self, states: Mapping[str, KindState]) -> bool:
         """Restore what the file holds into `states`; False (with a warning) for a fresh start."""
         self._remove_stale_temps()
@@ -74,6 +133,8 @@ class StateStore:
             if data.get("scope") != self._scope:
                 raise ValueError("written for another API base URL or version")
             kinds = data["kinds"]
+            if not isinstance(kinds, dict):
+                raise ValueError("'kinds' is not a mapping")
             restored: dict[str, dict[str, Any]] = {}
             for name, _state in states.items():
                 if name in kinds:
@@ -84,15 +145,21 @@ class StateStore:
                 probe.load_dict(kind_data)  # validate everything before touching the live states
             for name, kind_data in restored.items():
                 states[name].load_dict(kind_data)
+            self._other_kinds = {name: v for name, v in kinds.items() if name not in states}
         except (ValueError, KeyError, TypeError, IndexError, orjson.JSONDecodeError) as exc:
-            log.warning("state file %s ignored (%s); starting fresh", self.path, exc)
+            log.warning("state file %s ignored (%s); %s; starting fresh", self.path, exc, self._keep_aside())
             return False
         log.info("state restored from %s (%d kinds)", self.path, len(restored))
         return True
 
     def save(self, kinds: Mapping[str, dict[str, Any]]) -> bool:
         """Write each kind's `KindState.to_dict()` output atomically."""
-        payload = {"format": FORMAT, "version": VERSION, "scope": self._scope, "kinds": kinds}
+        payload = {
+            "format": FORMAT,
+            "version": VERSION,
+            "scope": self._scope,
+            "kinds": {**self._other_kinds, **kinds},
+        }
         data = orjson.dumps(payload)
         directory = self.path.parent
         try:

@@ -21,8 +21,9 @@ SYNC_ERROR_REASONS = (
     "transport_error",
     "bad_response",
     "client_error",
+    "timeout",
 )
-RETRY_REASONS = ("rate_limited", "server_error", "transport_error", "bad_response")
+RETRY_REASONS = ("rate_limited", "server_error", "transport_error", "bad_response", "timeout")
 
 # `*_created` series double the series count and no dashboard here uses them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -38,7 +39,8 @@ class Telemetry:
     ) -> None:
         self.api_requests = Counter(
             "extend_api_requests",
-            "Requests sent to the Extend API, by endpoint path and HTTP status ('error': no response).",
+            "Requests sent to the Extend API, by endpoint path and HTTP status ('error': no response, "
+            "'timeout': no complete answer within the request timeout).",
             ["endpoint", "code"],
             registry=registry,
         )
@@ -84,6 +86,16 @@ class Telemetry:
             "extend_sync_errors",
             "Failed syncs, by run kind and reason.",
             ["kind", "reason"],
+            registry=registry,
+        )
+        self.api_requests_in_flight = Gauge(
+            "extend_api_requests_in_flight",
+            "Extend API requests sent and not yet answered in full.",
+            registry=registry,
+        )
+        self.api_oldest_request_age = Gauge(
+            "extend_api_oldest_request_age_seconds",
+            "Age of the oldest Extend API request in flight (0 when none): a hang shows as growth.",
             registry=registry,
         )
         self.build_info = Gauge(

@@ -1,7 +1,10 @@
 """Protecting /metrics: the Prometheus exporter-toolkit web configuration file (--web.config.file).
 
 Supported keys: `tls_server_config` (`cert_file`, `key_file`, `client_ca_file`, `client_auth_type`,
-`min_version`) and `basic_auth_users` (user: bcrypt hash), as Go exporters read them.
+`min_version`, `max_version`), `http_server_config` (`http2`, which changes nothing: the server speaks
+HTTP/1.1) and `basic_auth_users` (user: bcrypt hash), as Go exporters read them. Parsed strictly, as
+exporter-toolkit does: an unknown key or value is an error (exit 2), never a silent fallback; a key
+exporter-toolkit knows that this exporter does not implement is refused by name.
 """
 
 from __future__ import annotations
@@ -27,6 +30,21 @@ _TLS_VERSIONS = {
     "TLS11": ssl.TLSVersion.TLSv1_1,
     "TLS12": ssl.TLSVersion.TLSv1_2,
     "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+_TOP_KEYS = {"tls_server_config", "basic_auth_users", "http_server_config"}
+_TLS_KEYS = {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version", "max_version"}
+_HTTP_KEYS = {"http2"}
+# exporter-toolkit keys this exporter does not implement: refused by name rather than ignored.
+_UNSUPPORTED = {
+    "rate_limit",
+    "tls_server_config.cert",
+    "tls_server_config.key",
+    "tls_server_config.client_ca",
+    "tls_server_config.cipher_suites",
+    "tls_server_config.curve_preferences",
+    "tls_server_config.prefer_server_cipher_suites",
+    "tls_server_config.client_allowed_sans",
+    "http_server_config.headers",
 }
 _CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
@@ -63,10 +81,13 @@ class WebConfig:
     def authorize(self, header: str | None) -> bool:
         if not self.users:
             return True
-        if not header or not header.startswith("Basic "):
+        scheme, _, credentials = (header or "").partition(" ")
+        if scheme.lower() != "basic":  # auth schemes are case-insensitive (RFC 9110)
             return False
         try:
-            user, _, password = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
+            user, _, password = (
+                base64.b64decode(credentials.strip(), validate=True).decode("utf-8").partition(":")
+            )
         except (binascii.Error, UnicodeDecodeError):
             return False
         hashed = self.users.get(user)
@@ -97,6 +118,24 @@ def _fail(path: Path, message: str) -> ConfigError:
     )
 
 
+def _check_keys(path: Path, section: str, cfg: dict[Any, Any], known: set[str]) -> None:
+    for key in cfg:
+        name = f"{section}.{key}" if section else str(key)
+        if name in _UNSUPPORTED:
+            raise _fail(path, f"{name} is not supported by this exporter")
+        if key not in known:
+            raise _fail(path, f"unknown key {name!r}")
+
+
+def _section(path: Path, data: dict[Any, Any], name: str) -> dict[Any, Any]:
+    value = data.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _fail(path, f"{name} must be a mapping")
+    return value
+
+
 def load_web_config(path: Path) -> WebConfig:
     try:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -106,9 +145,11 @@ def load_web_config(path: Path) -> WebConfig:
         raise _fail(path, "not valid YAML") from None
     if not isinstance(data, dict):
         raise _fail(path, "must be a YAML mapping")
-    unknown = set(data) - {"tls_server_config", "basic_auth_users", "http_server_config"}
-    if unknown:
-        raise _fail(path, f"unknown key {sorted(unknown)[0]!r}")
+    _check_keys(path, "", data, _TOP_KEYS)
+    http_cfg = _section(path, data, "http_server_config")
+    _check_keys(path, "http_server_config", http_cfg, _HTTP_KEYS)
+    if "http2" in http_cfg and not isinstance(http_cfg["http2"], bool):
+        raise _fail(path, "http_server_config.http2 must be true or false")
     users: dict[str, bytes] = {}
     raw_users = data.get("basic_auth_users") or {}
     if not isinstance(raw_users, dict):
@@ -121,16 +162,33 @@ def load_web_config(path: Path) -> WebConfig:
         except ValueError:
             raise _fail(path, f"basic_auth_users.{user}: not a bcrypt hash") from None
         users[str(user)] = hashed.encode()
-    tls_cfg = data.get("tls_server_config")
+    tls_cfg = _section(path, data, "tls_server_config")
+    _check_keys(path, "tls_server_config", tls_cfg, _TLS_KEYS)
     return WebConfig(users, _tls_context(path, tls_cfg) if tls_cfg else None)
+
+
+def _tls_version(path: Path, cfg: dict[Any, Any], key: str, default: str) -> ssl.TLSVersion:
+    value = cfg.get(key, default)
+    if value not in _TLS_VERSIONS:
+        raise _fail(
+            path, f"tls_server_config.{key}: {str(value)[:20]!r} is not one of {', '.join(_TLS_VERSIONS)}"
+        )
+    return _TLS_VERSIONS[value]
 
 
 def _tls_context(path: Path, cfg: Any) -> ssl.SSLContext:
     if not isinstance(cfg, dict) or not cfg.get("cert_file") or not cfg.get("key_file"):
         raise _fail(path, "tls_server_config needs cert_file and key_file")
+    for key in ("cert_file", "key_file", "client_ca_file", "client_auth_type"):
+        if key in cfg and not isinstance(cfg[key], str):
+            raise _fail(path, f"tls_server_config.{key} must be a string")
     base = path.parent
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = _TLS_VERSIONS.get(str(cfg.get("min_version", "TLS12")), ssl.TLSVersion.TLSv1_2)
+    ctx.minimum_version = _tls_version(path, cfg, "min_version", "TLS12")
+    if "max_version" in cfg:
+        ctx.maximum_version = _tls_version(path, cfg, "max_version", "TLS13")
+        if ctx.maximum_version < ctx.minimum_version:
+            raise _fail(path, "tls_server_config.max_version is below min_version")
     try:
         ctx.load_cert_chain(base / cfg["cert_file"], base / cfg["key_file"])
     except (OSError, ssl.SSLError) as exc:

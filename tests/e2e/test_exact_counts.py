@@ -275,7 +275,7 @@ def test_restart_with_state_file_neither_doubles_nor_gaps(sim_factory: Any, tmp_
     mark = sim.mark()
     sync_all(first)
     run_rounds(first, sim, 5, 30)
-    first.client.close()
+    first.stop()  # flushes the state file and releases its lock
     sim.advance(120)  # down for two minutes: runs finish while nobody watches
     second = make_exporter(sim, state_file=str(state_file), usage_tags="team-claims")
     second.load_state()

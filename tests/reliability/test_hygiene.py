@@ -4,21 +4,22 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from exporter.engine import KindState
+from exporter.fatal import EXIT_OUT_OF_MEMORY
 from exporter.kinds import KINDS
 from exporter.simulator import Fault, SimConfig, Simulator
 from exporter.state import StateStore
 from tests.reliability.helpers import RequestLog, cpu_seconds, metrics, scrape, up_values
-from tests.support import free_port, series, start_exporter, wait_until
+from tests.support import REPO, free_port, series, start_exporter, wait_until
 
 
-def test_sigterm_with_a_hung_request_exits_0_within_the_deadline(
-    tmp_path: Path, figures: dict[str, str]
-) -> None:
+def test_sigterm_with_a_hung_request_exits_0_at_once(tmp_path: Path, figures: dict[str, str]) -> None:
     sim = Simulator(SimConfig(seed=71, history=300, qps_limit=None))
     sim.start(host="127.0.0.1", port=0)
     log = RequestLog(sim)
@@ -39,12 +40,13 @@ def test_sigterm_with_a_hung_request_exits_0_within_the_deadline(
             code = proc.wait(timeout=20)
             took = time.monotonic() - started
         assert code == 0, proc.logs()[-2000:]
-        assert took < 12.0, f"exit took {took:.1f}s (deadline 10 s)"
-        assert "did not stop within" in proc.logs()
+        # The request in flight is cut at SIGTERM (its socket shut down), not waited for.
+        assert took < 2.0, f"exit took {took:.1f}s"
+        assert "did not stop within" not in proc.logs()
         states = {"extract_run": KindState(KINDS["extract_run"])}
         assert before.load(states), "state file not intact after the shutdown"
         assert states["extract_run"].position is not None
-        figures["SIGTERM with a request hung for 60 s"] = f"exit 0 after {took:.1f} s, state flushed"
+        figures["SIGTERM with a request hung for 60 s"] = f"exit 0 after {took:.2f} s, state flushed"
     finally:
         sim.clear_faults()
         sim.stop()
@@ -105,10 +107,18 @@ def test_metrics_stay_live_while_a_sync_waits_out_retry_after() -> None:
     sim.start(host="127.0.0.1", port=0)
     sim.advance(120)  # runs in flight, so that there are ages to grow
     try:
-        with start_exporter(sim.url, sim.api_key, kinds="extract_run", poll_interval=0.5) as proc:
+        # A hold up to two poll intervals is waited out inside the sync (a longer one fails it at once):
+        # 1 s holds, 20 retries.
+        with start_exporter(
+            sim.url,
+            sim.api_key,
+            kinds="extract_run",
+            poll_interval=1.0,
+            extra_env={"EXTEND_EXPORTER_MAX_RETRIES": "20"},
+        ) as proc:
             wait_until(lambda: proc.get("/readyz").status_code == 200, timeout=20, message="ready")
             failures_before = failures(proc)
-            sim.set_faults(Fault("rate_limit", rate=1.0, retry_after=60))  # one sync now lasts minutes
+            sim.set_faults(Fault("rate_limit", rate=1.0, retry_after=1))  # one sync now lasts 20 s
             wait_until(
                 lambda: sum(series(metrics(proc), "extend_api_requests_total", code="429").values()) > 0,
                 timeout=20,
@@ -131,3 +141,39 @@ def test_metrics_stay_live_while_a_sync_waits_out_retry_after() -> None:
 
 def oldest_active_ages(proc: Any) -> float:
     return sum(series(metrics(proc), "extend_runs_oldest_active_age_seconds").values())
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=REPO, check=False
+    )
+
+
+def test_a_memory_error_in_any_thread_ends_the_process_with_a_last_line() -> None:
+    started = time.monotonic()
+    result = _python(
+        "import threading, time\n"
+        "from exporter import fatal\n"
+        "fatal.install()\n"
+        "def boom():\n"
+        "    raise MemoryError()\n"
+        "threading.Thread(target=boom, name='worker-1').start()\n"
+        "time.sleep(20)\n"
+    )
+    assert result.returncode == EXIT_OUT_OF_MEMORY, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("extend-exporter: FATAL out of memory")
+    assert "worker-1" in result.stderr
+    assert time.monotonic() - started < 10
+
+
+def test_a_shutdown_that_hangs_is_ended_at_its_deadline() -> None:
+    started = time.monotonic()
+    result = _python(
+        "import threading\n"
+        "from exporter.fatal import arm_shutdown_deadline\n"
+        "arm_shutdown_deadline(1.0)\n"
+        "threading.Event().wait(20)  # a stop that never ends\n"
+    )
+    took = time.monotonic() - started
+    assert result.returncode == -signal.SIGALRM, result.returncode
+    assert took < 5, f"took {took:.1f}s"

@@ -45,20 +45,20 @@ def start(sim: Simulator, state: Path, **env: str) -> ExporterProcess:
     )
 
 
-def wait_exact(proc: ExporterProcess, sim: Simulator, mark: int, timeout: float = 30) -> None:
+def wait_exact(
+    proc: ExporterProcess, sim: Simulator, mark: int, timeout: float = 30, kinds: tuple[str, ...] = KINDS_RUN
+) -> None:
     def ok() -> bool:
-        ours = counts_from_metrics(metrics(proc), KINDS_RUN)
+        ours = counts_from_metrics(metrics(proc), kinds)
         return all(v == 1.0 for v in up_values(proc).values()) and not diff(
-            ours, truth_counts(sim, mark, KINDS_RUN)
+            ours, truth_counts(sim, mark, kinds)
         )
 
     try:
         wait_until(ok, timeout=timeout, interval=0.1, message="counts equal to truth")
     except AssertionError:
-        ours = counts_from_metrics(metrics(proc), KINDS_RUN)
-        raise AssertionError(
-            f"{diff(ours, truth_counts(sim, mark, KINDS_RUN))}\n{proc.logs()[-3000:]}"
-        ) from None
+        ours = counts_from_metrics(metrics(proc), kinds)
+        raise AssertionError(f"{diff(ours, truth_counts(sim, mark, kinds))}\n{proc.logs()[-3000:]}") from None
 
 
 def loads(state: Path, sim: Simulator) -> bool:

@@ -87,3 +87,30 @@ def test_canary_key_never_leaks(tmp_path: Path) -> None:
     assert "DEBUG" in blob or '"level": "debug"' in blob, "debug logging was not on: the test proves little"
     for secret in (CANARY, CANARY_ROTATED, "CANARY_7f3a9c1e"):
         assert secret not in blob, f"{secret} leaked"
+
+
+def test_api_key_flag_warns_that_argv_is_readable(tmp_path: Path) -> None:
+    sim = Simulator(SimConfig(seed=52, history=50, qps_limit=None))
+    sim.start(host="127.0.0.1", port=0)
+    try:
+        result = run_cli(
+            "check",
+            "--api-key",
+            sim.api_key,
+            env={"EXTEND_API_BASE_URL": sim.url, "EXTEND_EXPORTER_KINDS": "extract_run"},
+        )
+    finally:
+        sim.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "--api-key puts the key where every local user can read it" in result.stderr
+    assert sim.api_key not in result.stderr + result.stdout
+
+
+def test_credentials_in_the_base_url_are_refused_without_echoing_them() -> None:
+    result = run_cli(
+        env={"EXTEND_API_KEY": CANARY, "EXTEND_API_BASE_URL": "https://bob:hunter2secret@api.extend.ai"}
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "EXTEND_API_BASE_URL" in lines[0] and "credentials" in lines[0]
+    assert "hunter2secret" not in result.stderr + result.stdout and CANARY not in result.stderr

@@ -165,3 +165,66 @@ def test_unknown_user_costs_as_much_as_a_wrong_password(tmp_path: Path, rounds: 
     assert 0.5 < ratio < 2.0, (
         f"unknown user {unknown_user * 1000:.1f} ms vs wrong password {wrong_password * 1000:.1f} ms"
     )
+
+
+STRICT_CASES = {
+    "min_version typo": (
+        "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n  min_version: TLS1.3\n",
+        "min_version",
+    ),
+    "max_version typo": (
+        "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n  max_version: tls13\n",
+        "max_version",
+    ),
+    "unknown tls key": (
+        "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n  min_verison: TLS13\n",
+        "unknown key 'tls_server_config.min_verison'",
+    ),
+    "unknown section": ("http_server_confg:\n  http2: false\n", "unknown key 'http_server_confg'"),
+    "unsupported headers": (
+        "http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+        "http_server_config.headers is not supported",
+    ),
+    "http2 not a bool": ("http_server_config:\n  http2: maybe\n", "http2 must be true or false"),
+    "unsupported cipher_suites": (
+        "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n"
+        "  cipher_suites: [TLS_AES_128_GCM_SHA256]\n",
+        "cipher_suites is not supported",
+    ),
+    "section not a mapping": ("tls_server_config: yes\n", "tls_server_config must be a mapping"),
+}
+
+
+@pytest.mark.parametrize("case", list(STRICT_CASES))
+def test_web_config_is_parsed_strictly(tmp_path: Path, case: str) -> None:
+    ca = trustme.CA()
+    write_web_config(tmp_path, ca)  # tls.crt / tls.key beside the file
+    text, expected = STRICT_CASES[case]
+    path = tmp_path / "strict.yml"
+    path.write_text(text)
+    result = run_cli(env={"EXTEND_API_KEY": "sk_strict", "EXTEND_EXPORTER_WEB_CONFIG_FILE": str(path)})
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert expected in lines[0] and "EXTEND_EXPORTER_WEB_CONFIG_FILE" in lines[0]
+
+
+def test_tls_versions_and_http2_that_exporter_toolkit_accepts_load(tmp_path: Path) -> None:
+    write_web_config(tmp_path, trustme.CA())
+    path = tmp_path / "ok.yml"
+    path.write_text(
+        "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n  min_version: TLS12\n"
+        "  max_version: TLS13\nhttp_server_config:\n  http2: false\n"
+    )
+    web = load_web_config(path)
+    assert web.tls is not None and web.tls.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert web.tls.maximum_version == ssl.TLSVersion.TLSv1_3
+
+
+@pytest.mark.parametrize("scheme", ["Basic", "basic", "BASIC", "bAsIc"])
+def test_basic_auth_scheme_is_case_insensitive(tmp_path: Path, scheme: str) -> None:
+    path = write_web_config(tmp_path, trustme.CA())
+    web = load_web_config(path)
+    token = base64.b64encode(f"prometheus:{PASSWORD}".encode()).decode()
+    assert web.authorize(f"{scheme} {token}")
+    assert not web.authorize(f"Bearer {token}")
+    assert not web.authorize(f"{scheme} " + base64.b64encode(b"prometheus:wrong").decode())

@@ -1,0 +1,118 @@
+"""The state file's edges: one writer per file, kinds not synced kept, a bad file kept aside, a
+symlinked path followed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from exporter.engine import KindState
+from exporter.kinds import KINDS
+from exporter.simulator import SimConfig, Simulator
+from exporter.state import StateLockedError, StateStore
+from tests.reliability.test_restarts import KINDS_RUN, start, wait_exact
+from tests.support import REPO, exporter_env, free_port
+
+API_VERSION = "2026-02-09"
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    s = Simulator(SimConfig(seed=43, history=600, qps_limit=None))
+    s.start(host="127.0.0.1", port=0)
+    yield s
+    s.stop()
+
+
+def store(path: Path, url: str = "http://sim") -> StateStore:
+    return StateStore(path, base_url=url, api_version=API_VERSION)
+
+
+def states(*kinds: str) -> dict[str, KindState]:
+    return {k: KindState(KINDS[k]) for k in kinds}
+
+
+def test_a_second_exporter_on_the_same_file_exits_2_naming_the_holder_and_no_kind_is_lost(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    mark = sim.mark()
+    with start(sim, state) as first:
+        wait_exact(first, sim, mark)
+        env = exporter_env(sim.url, sim.api_key, port=free_port(), kinds="extract_run", state_file=str(state))
+        second = subprocess.run(
+            [sys.executable, "-m", "exporter", "run"], env=env, cwd=REPO, capture_output=True, timeout=30
+        )
+        lines = second.stderr.decode().strip().splitlines()
+        assert second.returncode == 2, second.stderr.decode()[-2000:]
+        assert len(lines) == 1 and f"pid {first.proc.pid} on " in lines[0], lines
+        assert "EXTEND_EXPORTER_STATE_FILE" in lines[0]
+        sim.advance(30)
+        wait_exact(first, sim, mark)
+    # An exporter for one of the two kinds runs on the file in between: the other kind's section stays.
+    sim.advance(30)
+    with start(sim, state, EXTEND_EXPORTER_KINDS="workflow_run") as only_workflows:
+        wait_exact(only_workflows, sim, mark, kinds=("workflow_run",))
+    sim.advance(30)
+    with start(sim, state) as again:  # both kinds continue from the file: no gap, no double count
+        wait_exact(again, sim, mark)
+        sim.advance(30)
+        wait_exact(again, sim, mark)
+
+
+def test_lock_names_the_holder_and_is_released_on_unlock(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    first = store(path)
+    first.lock()
+    with pytest.raises(StateLockedError, match=r"in use by another exporter \(pid \d+ on "):
+        store(path).lock()
+    first.unlock()
+    store(path).lock()  # free again
+
+
+def test_kinds_not_synced_are_written_back_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    both = states(*KINDS_RUN)
+    both["extract_run"].position = 1234.5
+    writer = store(path)
+    assert writer.save({k: s.to_dict() for k, s in both.items()})
+    extract_section = orjson.loads(path.read_bytes())["kinds"]["extract_run"]
+    one = store(path)
+    assert one.load(states("workflow_run"))
+    assert one.save({"workflow_run": KindState(KINDS["workflow_run"]).to_dict()})
+    assert orjson.loads(path.read_bytes())["kinds"]["extract_run"] == extract_section
+    restored = states(*KINDS_RUN)
+    assert store(path).load(restored) and restored["extract_run"].position == 1234.5
+
+
+def test_a_bad_file_is_kept_aside_before_a_fresh_start(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    garbage = b'{"format": "extend-exporter-state", "version": 1, "scope": {'
+    path.write_bytes(garbage)
+    assert not store(path).load(states(*KINDS_RUN))
+    kept = list(tmp_path.glob("state.json.bad-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == garbage
+    assert not path.exists()
+    assert store(path).save({})  # the fresh start writes a new file next to the kept one
+    assert path.exists() and kept[0].read_bytes() == garbage
+
+
+def test_a_symlinked_state_path_writes_its_target(tmp_path: Path) -> None:
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    target = volume / "real.json"
+    link = tmp_path / "state.json"
+    link.symlink_to(target)
+    linked = store(link)
+    linked.lock()
+    assert linked.save({k: s.to_dict() for k, s in states(*KINDS_RUN).items()})
+    assert link.is_symlink() and link.resolve() == target
+    assert target.is_file() and store(target).load(states(*KINDS_RUN))
+    with pytest.raises(StateLockedError):  # the lock is the target's: the link and the target share it
+        store(target).lock()
+    linked.unlock()
