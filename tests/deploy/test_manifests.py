@@ -1,9 +1,10 @@
 """The container image recipe and the Kubernetes manifests, validated without a cluster.
 
 - core kinds: kubernetes-validate --strict against Kubernetes 1.37's OpenAPI schemas;
-- ServiceMonitor / PodMonitor / PrometheusRule: the prometheus-operator CRDs' openAPIV3Schema from
-  ../shared/crds, made strict (unknown fields fail), plus strict ObjectMeta;
-- both on every file and on what `kubectl kustomize` (when present) or a small stand-in builds,
+- ServiceMonitor / PodMonitor / PrometheusRule: the prometheus-operator CRDs' openAPIV3Schema
+  (vendored in deploy/vendor/prometheus-operator, pinned), made strict (unknown fields fail), plus
+  strict ObjectMeta;
+- both on every file and on what `kubectl kustomize` and a small stand-in build,
   including the sidecar patch merged into its example workload;
 - Pod Security "restricted", names/labels syntax, selectors and ports that must line up, the manifests
   against the Dockerfile (UID, state volume, port), no real key in the Secret example;
@@ -26,6 +27,8 @@ from yamllint.config import YamlLintConfig  # type: ignore[import-untyped]
 
 from tests.deploy.manifests import (
     ALERTS_FILE,
+    CRD_DIR,
+    CRD_VERSION,
     DOCKERFILE,
     EXPORTER_UID,
     KUBE_DIR,
@@ -42,7 +45,6 @@ from tests.deploy.manifests import (
     iter_containers,
     json_args,
     known_env,
-    kubectl,
     kustomization_resources,
     kustomize_build,
     load_docs,
@@ -58,8 +60,6 @@ from tests.deploy.manifests import (
 )
 
 pytestmark = pytest.mark.timeout(120)
-
-needs_kubectl = pytest.mark.skipif(kubectl() is None, reason="kubectl (built-in kustomize) not installed")
 
 MANIFESTS = manifest_files()
 
@@ -129,6 +129,22 @@ def test_crd_schemas_are_strict() -> None:
     assert {kind for _v, kind in crd_validators()} >= {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
 
 
+def test_vendored_crds_are_pinned_and_licensed() -> None:
+    """The CRDs are inside the repository, all of the pinned release, with their license beside them."""
+    assert CRD_DIR.is_relative_to(REPO_ROOT)
+    files = sorted(CRD_DIR.glob("*.yaml"))
+    assert [p.name for p in files] == [
+        f"monitoring.coreos.com_{plural}.yaml"
+        for plural in ("podmonitors", "prometheusrules", "servicemonitors")
+    ]
+    for path in files:
+        [crd] = load_docs(path)
+        assert crd["metadata"]["annotations"]["operator.prometheus.io/version"] == CRD_VERSION, path.name
+    readme = (CRD_DIR / "README.md").read_text(encoding="utf-8")
+    assert f"v{CRD_VERSION}" in readme and "Apache License 2.0" in readme
+    assert "Apache License" in (CRD_DIR / "LICENSE").read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("overlay", ["standalone", "sidecar"])
 def test_built_objects_validate(overlay: str, request: pytest.FixtureRequest) -> None:
     docs: list[Doc] = request.getfixturevalue(overlay)
@@ -154,7 +170,6 @@ def test_sidecar_contents(sidecar: list[Doc]) -> None:
     assert volumes == {"extend-exporter-state", "extend-exporter-api-key"}
 
 
-@needs_kubectl
 @pytest.mark.parametrize("directory", [KUBE_DIR, SIDECAR_DIR], ids=["standalone", "sidecar"])
 def test_kustomize_build_validates(directory: Path) -> None:
     """What users actually apply: `kubectl kustomize` output, validated object by object, and the
