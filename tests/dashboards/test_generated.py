@@ -61,8 +61,11 @@ def test_dashboard_wiring(path: Path) -> None:
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
     assert variables["job"]["query"] == "label_values(extend_exporter_build_info, job)"
-    for name in ("job", "instance", "kind"):
+    for name in ("job", "workspace", "kind"):
         assert variables[name]["includeAll"] and variables[name]["allValue"] == ".*", name
+    # "All" instances = those of the chosen workspaces, so per-exporter panels follow $workspace too.
+    assert variables["instance"]["includeAll"] and "allValue" not in variables["instance"]
+    assert 'workspace=~"$workspace"' in variables["instance"]["query"]
     ids = [p["id"] for p in panels(dashboard)]
     assert len(ids) == len(set(ids)), "panel ids must be unique"
     for panel in panels(dashboard):
@@ -80,6 +83,24 @@ def test_dashboard_wiring(path: Path) -> None:
     for where, name, selector, _label in variable_queries(path):
         if name != "job":
             assert selector and "$job" in selector, where
+
+
+RUN_METRICS = re.compile(r"extend_runs?_\w+")
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_run_panels_count_each_workspace_once(path: Path) -> None:
+    """Every query on a run metric reads it through per_workspace(): the max across the exporters of a
+    workspace, joined on the exporters' build info (filtered by $workspace), never a plain sum."""
+    for query in dashboard_queries(path):
+        for metric in set(RUN_METRICS.findall(query.text)) - {"extend_resource_info"}:
+            assert query.text.count("group_left (workspace)") >= query.text.count(metric), (
+                query.where,
+                metric,
+            )
+            assert "max by (workspace, " in query.text, query.where
+        if RUN_METRICS.search(query.text):
+            assert 'workspace=~"$workspace"' in query.text, query.where
 
 
 def test_both_alert_forms_carry_the_same_rules() -> None:
