@@ -94,7 +94,7 @@ def sidecar() -> list[Doc]:
 def test_manifest_files_found() -> None:
     names = {_id(p) for p in MANIFESTS}
     for expected in (
-        "deployment.yaml",
+        "statefulset.yaml",
         "service.yaml",
         "serviceaccount.yaml",
         "networkpolicy.yaml",
@@ -156,7 +156,7 @@ def test_built_objects_validate(overlay: str, request: pytest.FixtureRequest) ->
 def test_standalone_contents(standalone: list[Doc]) -> None:
     kinds = sorted(doc["kind"] for doc in standalone)
     assert kinds == sorted(
-        ["ServiceAccount", "Deployment", "Service", "NetworkPolicy", "ServiceMonitor", "PrometheusRule"]
+        ["ServiceAccount", "StatefulSet", "Service", "NetworkPolicy", "ServiceMonitor", "PrometheusRule"]
     )
     assert not _by_kind(standalone, "Secret"), "applying the base must never overwrite the real API key"
 
@@ -166,6 +166,10 @@ def test_sidecar_contents(sidecar: list[Doc]) -> None:
     app = _one(sidecar, "Deployment")
     names = [c["name"] for c in app["spec"]["template"]["spec"]["containers"]]
     assert sorted(names) == ["app", "extend-exporter"], "the patch must add to the workload, not replace it"
+    # One poller per workspace: the sidecar layout is for single-replica workloads only.
+    assert app["spec"]["replicas"] == 1
+    kustomization = (SIDECAR_DIR / "kustomization.yaml").read_text(encoding="utf-8")
+    assert "Only for single-replica workloads" in kustomization
     volumes = {v["name"] for v in app["spec"]["template"]["spec"]["volumes"]}
     assert volumes == {"extend-exporter-state", "extend-exporter-api-key"}
 
@@ -181,8 +185,8 @@ def test_kustomize_build_validates(directory: Path) -> None:
     assert sorted((d["kind"], d["metadata"]["name"]) for d in built) == sorted(
         (d["kind"], d["metadata"]["name"]) for d in expected
     )
-    for doc in _by_kind(built, "Deployment"):
-        [mine] = [d for d in expected if d["kind"] == "Deployment"]
+    for doc in [d for d in built if d["kind"] in {"Deployment", "StatefulSet"}]:
+        [mine] = [d for d in expected if d["kind"] == doc["kind"]]
         containers = {c["name"]: c for c in doc["spec"]["template"]["spec"]["containers"]}
         assert containers == {c["name"]: c for c in mine["spec"]["template"]["spec"]["containers"]}
 
@@ -221,9 +225,18 @@ def test_exporter_container_hardened(overlay: str, request: pytest.FixtureReques
 
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
-    # The only writable path is the state emptyDir at the image's VOLUME.
-    state = volumes[mounts[STATE_DIR]["name"]]
-    assert "emptyDir" in state and state["emptyDir"].get("sizeLimit")
+    # The only writable path is the state volume at the image's VOLUME: a PersistentVolumeClaim of the
+    # StatefulSet (standalone), or a size-limited emptyDir (sidecar: the workload's pods are not ours).
+    [workload] = [d for d in docs if d["kind"] in {"Deployment", "StatefulSet"}]
+    claims = {c["metadata"]["name"]: c for c in workload["spec"].get("volumeClaimTemplates", [])}
+    state_name = mounts[STATE_DIR]["name"]
+    if overlay == "standalone":
+        assert state_name in claims and state_name not in volumes
+        claim = claims[state_name]["spec"]
+        assert claim["accessModes"] == ["ReadWriteOnce"] and claim["resources"]["requests"]["storage"]
+    else:
+        state = volumes[state_name]
+        assert "emptyDir" in state and state["emptyDir"].get("sizeLimit")
     assert env["EXTEND_EXPORTER_STATE_FILE"].startswith(STATE_DIR + "/")
     # The API key is a file from the Secret, in a read-only mount.
     key_file = env["EXTEND_API_KEY_FILE"]
@@ -240,8 +253,26 @@ def test_exporter_container_hardened(overlay: str, request: pytest.FixtureReques
     assert ports == [METRICS_PORT]
 
 
+def test_standalone_state_survives_reschedules(standalone: list[Doc]) -> None:
+    """Counts continue after a reschedule: the state file is on a claim that follows the pod, one pod at
+    a time (never two pollers or two writers), kept when the StatefulSet is scaled down or deleted."""
+    statefulset = _one(standalone, "StatefulSet")
+    spec = statefulset["spec"]
+    assert spec["replicas"] == 1 and spec["podManagementPolicy"] == "OrderedReady"
+    assert spec["updateStrategy"] == {"type": "RollingUpdate"}
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    assert spec["serviceName"] == _one(standalone, "Service")["metadata"]["name"]
+    [claim] = spec["volumeClaimTemplates"]
+    [(pod, container)] = exporter_containers(standalone)
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == claim["metadata"]["name"]]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["EXTEND_EXPORTER_STATE_FILE"].startswith(mount["mountPath"] + "/")
+    assert not mount.get("readOnly")
+    assert pod["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch"
+
+
 def test_standalone_probes_and_pod(standalone: list[Doc]) -> None:
-    deployment = _one(standalone, "Deployment")
+    deployment = _one(standalone, "StatefulSet")
     [(pod, container)] = exporter_containers(standalone)
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert container["livenessProbe"]["httpGet"]["port"] == "metrics"
@@ -260,7 +291,7 @@ def test_sidecar_does_not_gate_app_readiness(sidecar: list[Doc]) -> None:
 
 
 def test_service_and_monitors_line_up(standalone: list[Doc], sidecar: list[Doc]) -> None:
-    deployment = _one(standalone, "Deployment")
+    deployment = _one(standalone, "StatefulSet")
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert selector_matches(deployment["spec"]["selector"]["matchLabels"], pod_labels)
     [(_pod, container)] = exporter_containers(standalone)
