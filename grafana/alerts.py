@@ -116,10 +116,14 @@ class Knobs:
     unauthorized_window: str = "5m"
     unauthorized_for: str = "10m"
 
+    # Where alert notifications link to (the runbook_url annotation, plus "#<alert name in lower case>"):
+    # the repository's docs/runbook.md as your users can open it, e.g. on your Git host.
+    runbook_base_url: str = "docs/runbook.md"
+
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, str):
+            if isinstance(value, str) and not f.name.endswith("_url"):
                 seconds(value)  # raises on a malformed duration
 
     def with_overrides(self, overrides: dict[str, str]) -> Knobs:
@@ -148,11 +152,12 @@ class Alert:
     dashboard_uid: str
     panel_title: str
 
-    def annotations(self, value: str) -> dict[str, str]:
+    def annotations(self, value: str, runbook_base_url: str) -> dict[str, str]:
         return {
             "summary": self.summary.replace(VALUE, value),
             "description": self.description.replace(VALUE, value),
             "runbook": self.runbook,
+            "runbook_url": f"{runbook_base_url}#{self.name.lower()}",
         }
 
 
@@ -479,7 +484,7 @@ def prometheus_rules(k: Knobs) -> dict[str, Any]:
                         "expr": a.expr,
                         "for": a.for_,
                         "labels": {"severity": a.severity},
-                        "annotations": a.annotations("$value"),
+                        "annotations": a.annotations("$value", k.runbook_base_url),
                     }
                     for a in alerts(k)
                 ],
@@ -494,7 +499,7 @@ def prometheus_rules(k: Knobs) -> dict[str, Any]:
 _GROUP_LEVEL_KEYS = ("folderUID", "orgID", "ruleGroup")
 
 
-def _grafana_rule(a: Alert, panel_ids: dict[tuple[str, str], int]) -> dict[str, Any]:
+def _grafana_rule(a: Alert, panel_ids: dict[tuple[str, str], int], runbook_base_url: str) -> dict[str, Any]:
     ds = dm.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
     query = (
         alerting.Query("A")
@@ -514,7 +519,7 @@ def _grafana_rule(a: Alert, panel_ids: dict[tuple[str, str], int]) -> dict[str, 
             .datasource(dm.DataSourceRef(type_val="__expr__", uid="__expr__"))
         )
     )
-    annotations = a.annotations("$values.A.Value")
+    annotations = a.annotations("$values.A.Value", runbook_base_url)
     annotations["__dashboardUid__"] = a.dashboard_uid
     annotations["__panelId__"] = str(panel_ids[(a.dashboard_uid, a.panel_title)])
     rule = (
@@ -566,7 +571,50 @@ def grafana_alert_rules(k: Knobs, panel_ids: dict[tuple[str, str], int]) -> dict
                 "name": GROUP_NAME,
                 "folder": GRAFANA_FOLDER,
                 "interval": "1m",
-                "rules": [_grafana_rule(a, panel_ids) for a in alerts(k)],
+                "rules": [_grafana_rule(a, panel_ids, k.runbook_base_url) for a in alerts(k)],
             }
         ],
     }
+
+
+# --- runbook ---------------------------------------------------------------------------------------------
+
+RUNBOOK_INTRO = """\
+# extend-exporter runbook
+
+One section per alert of `deploy/prometheus/extend-alerts.yaml` (the same alerts as the Grafana-managed
+rules); each alert's `runbook_url` annotation links to its section. Generated from `grafana/alerts.py`
+by `make dashboards`: edit the alert there, not this file.
+
+Labels: run and sync alerts carry `job`, `workspace` (the workspace ID, or `key-<12 hex>`, a fingerprint
+of the API key) and, where it applies, `kind`; two exporters of one workspace page once. To silence a
+workspace or a job on purpose, add an Alertmanager silence on those labels.
+
+Stopping an exporter on purpose: scale its StatefulSet (or the sidecar's workload) to zero, or remove its
+scrape job. A job without targets raises no `ExtendExporterDown`; `ExtendExporterAbsent` fires only when
+no exporter at all was scraped within the look-back. An exporter stopped while its target stays in the
+scrape configuration (a static target) is an outage to the rules: remove the target, or silence
+`ExtendExporterDown` for its `job` and `workspace`.
+"""
+
+
+def runbook(k: Knobs) -> str:
+    """docs/runbook.md: one section per alert, in rule order."""
+    parts = [RUNBOOK_INTRO]
+    for a in alerts(k):
+        parts.append(
+            f"""
+## {a.name}
+
+- Severity: `{a.severity}`; fires after the condition holds for `{a.for_}`.
+- Summary: {a.summary.replace(VALUE, "$value")}
+- What it means: {a.description.replace(VALUE, "$value")}
+
+What to do: {a.runbook}
+
+```promql
+{a.expr}
+```
+"""
+        )
+    return "".join(parts)

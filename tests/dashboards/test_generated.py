@@ -110,7 +110,8 @@ def test_both_alert_forms_carry_the_same_rules() -> None:
     assert list(prom) == [a.name for a in alerts(Knobs())]
     rules = load_yaml(REPO / "deploy" / "prometheus" / "extend-alerts.yaml")
     for rule in rules["groups"][0]["rules"]:
-        assert set(rule["annotations"]) == {"summary", "description", "runbook"}, rule["alert"]
+        assert set(rule["annotations"]) == {"summary", "description", "runbook", "runbook_url"}, rule["alert"]
+        assert rule["annotations"]["runbook_url"] == f"docs/runbook.md#{rule['alert'].lower()}"
         assert rule["labels"]["severity"] in {"critical", "warning"}
         assert rule["for"]
 
@@ -139,3 +140,17 @@ def test_grafana_provisioning_fits_together() -> None:
             "$value" not in rule["annotations"]["summary"] + rule["annotations"]["description"]
         )
         assert len(rule["uid"]) <= 40
+
+
+def test_every_runbook_url_opens_a_section_of_the_runbook() -> None:
+    """docs/runbook.md has one section per alert, and each alert's runbook_url points at its own."""
+    text = (REPO / "docs" / "runbook.md").read_text(encoding="utf-8")
+    headings = [line[3:] for line in text.splitlines() if line.startswith("## ")]
+    rules = load_yaml(REPO / "deploy" / "prometheus" / "extend-alerts.yaml")["groups"][0]["rules"]
+    assert headings == [rule["alert"] for rule in rules]
+    for rule in rules:
+        path, _, anchor = rule["annotations"]["runbook_url"].partition("#")
+        assert (REPO / path).resolve() == (REPO / "docs" / "runbook.md").resolve()
+        # GitHub-style anchors: the heading in lower case.
+        assert anchor in {heading.lower() for heading in headings}, rule["alert"]
+        assert rule["annotations"]["runbook"] in text
