@@ -395,7 +395,8 @@ group by (job) (up)""",
         ),
         Alert(
             name="ExtendWorkspacePolledTwice",
-            expr=f"count by (workspace) ({WORKSPACE_OF_TARGET}) > 1",
+            # Distinct addresses: one exporter scraped by two jobs is still one poller.
+            expr="count by (workspace) (group by (instance, workspace) (extend_exporter_build_info)) > 1",
             for_=k.duplicate_poller_for,
             severity="warning",
             summary=f"{{{{ {VALUE} }}}} exporters poll workspace {{{{ $labels.workspace }}}}",

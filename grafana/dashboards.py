@@ -593,7 +593,13 @@ def exporter_health(k: Knobs) -> Generated:
                 "How many exporters poll each workspace (workspace ID, or key-<fingerprint> of the API key). "
                 "More than 1 spends the API quota twice; the duplicate-poller alert fires after "
                 f"{k.duplicate_poller_for}. Run panels count such a workspace once.",
-                [Query(f"count by (workspace) ({WORKSPACE_OF_TARGET})", "{{workspace}}")],
+                [
+                    Query(
+                        "count by (workspace) (group by (instance, workspace) (extend_exporter_build_info"
+                        '{job=~"$job", instance=~"$instance", workspace=~"$workspace"}))',
+                        "{{workspace}}",
+                    )
+                ],
                 threshold=2,
             )
         )

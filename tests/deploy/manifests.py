@@ -26,6 +26,10 @@ from referencing import Registry, Resource
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KUBE_DIR = REPO_ROOT / "deploy" / "kubernetes"
 SIDECAR_DIR = KUBE_DIR / "sidecar"
+# The overlay for a Prometheus without the operator (beside the base: kustomize forbids an overlay inside
+# the base it builds on), and its example Prometheus configuration.
+PLAIN_DIR = REPO_ROOT / "deploy" / "plain-prometheus"
+PLAIN_PROMETHEUS_CONFIG = PLAIN_DIR / "prometheus.yml"
 RULES_DIR = KUBE_DIR / "rules"
 PROMETHEUSRULE_FILE = RULES_DIR / "prometheusrule.yaml"
 ALERTS_FILE = REPO_ROOT / "deploy" / "prometheus" / "extend-alerts.yaml"
@@ -69,7 +73,9 @@ def manifest_files() -> list[Path]:
 
 def yaml_files() -> list[Path]:
     """Every YAML file the deployment work owns (all must pass yamllint)."""
-    return sorted([*KUBE_DIR.rglob("*.yaml"), *YAMLLINT_CONFIG.parent.rglob("*.yaml")])
+    return sorted(
+        [*KUBE_DIR.rglob("*.yaml"), *PLAIN_DIR.glob("*.yaml"), *YAMLLINT_CONFIG.parent.rglob("*.yaml")]
+    )
 
 
 def kubectl() -> str | None:
@@ -119,7 +125,10 @@ def kustomization_resources(directory: Path) -> list[Doc]:
             ]
             assert len(matches) == 1, f"patch {patch_entry['path']} matches {len(matches)} objects"
             index = docs.index(matches[0])
-            docs[index] = strategic_merge(matches[0], patch)
+            if patch.get("$patch") == "delete":
+                del docs[index]
+            else:
+                docs[index] = strategic_merge(matches[0], patch)
     for image in spec.get("images", []):
         for container in iter_containers(docs):
             repository, _, _tag = container["image"].partition(":")

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,8 @@ from tests.deploy.manifests import (
     EXPORTER_UID,
     KUBE_DIR,
     METRICS_PORT,
+    PLAIN_DIR,
+    PLAIN_PROMETHEUS_CONFIG,
     PROMETHEUSRULE_FILE,
     REPO_ROOT,
     SIDECAR_DIR,
@@ -55,6 +58,7 @@ from tests.deploy.manifests import (
     restricted_violations,
     selector_matches,
     validate_any,
+    validate_core,
     validate_custom,
     yaml_files,
 )
@@ -174,7 +178,9 @@ def test_sidecar_contents(sidecar: list[Doc]) -> None:
     assert volumes == {"extend-exporter-state", "extend-exporter-api-key"}
 
 
-@pytest.mark.parametrize("directory", [KUBE_DIR, SIDECAR_DIR], ids=["standalone", "sidecar"])
+@pytest.mark.parametrize(
+    "directory", [KUBE_DIR, SIDECAR_DIR, PLAIN_DIR], ids=["standalone", "sidecar", "plain-prometheus"]
+)
 def test_kustomize_build_validates(directory: Path) -> None:
     """What users actually apply: `kubectl kustomize` output, validated object by object, and the
     same objects as the stand-in builder used by the other tests."""
@@ -372,7 +378,7 @@ def test_every_file_is_used() -> None:
     """Each manifest is referenced by a kustomization (except the Secret example), and the stand-in
     builder reproduces every listed object."""
     listed: set[Path] = set()
-    for kustomization in KUBE_DIR.rglob("kustomization.yaml"):
+    for kustomization in [*KUBE_DIR.rglob("kustomization.yaml"), PLAIN_DIR / "kustomization.yaml"]:
         spec = load_docs(kustomization)[0]
         entries = [*spec.get("resources", []), *(p["path"] for p in spec.get("patches", []))]
         for entry in entries:
@@ -491,3 +497,76 @@ def test_image_test_script_syntax() -> None:
         ["bash", "-n", str(script)], capture_output=True, text=True, timeout=30, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+# --- Prometheus without the operator -----------------------------------------------------------------
+
+
+def test_plain_prometheus_overlay_needs_no_crd(standalone: list[Doc]) -> None:
+    """The overlay is the standalone base minus the operator's objects, and nothing else changes."""
+    plain = kustomization_resources(PLAIN_DIR)
+    assert not [d for d in plain if d["apiVersion"].startswith("monitoring.coreos.com/")]
+    assert sorted(d["kind"] for d in plain) == ["NetworkPolicy", "Service", "ServiceAccount", "StatefulSet"]
+    for doc in plain:
+        validate_core(doc)
+        [same] = [
+            d
+            for d in standalone
+            if (d["kind"], d["metadata"]["name"]) == (doc["kind"], doc["metadata"]["name"])
+        ]
+        assert doc == same
+
+
+def _scrape_jobs() -> dict[str, Any]:
+    config = yaml.safe_load(PLAIN_PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    return {job["job_name"]: job for job in config["scrape_configs"]}
+
+
+def test_plain_prometheus_config_is_valid(tmp_path: Path) -> None:
+    """promtool accepts the example configuration, with its rule file. Debian's Prometheus is built without
+    Kubernetes service discovery, so promtool sees the Kubernetes jobs with static targets instead; their
+    discovery roles and relabelling are checked against the manifests here."""
+    config = yaml.safe_load(PLAIN_PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    [rule_file] = config["rule_files"]
+    assert (PLAIN_DIR / rule_file).resolve() == ALERTS_FILE.resolve()
+    roles = {}
+    for job in config["scrape_configs"]:
+        if "kubernetes_sd_configs" in job:
+            roles[job["job_name"]] = [sd["role"] for sd in job.pop("kubernetes_sd_configs")]
+            job["static_configs"] = [{"targets": ["127.0.0.1:9864"]}]
+    assert roles == {"extend-exporter": ["endpoints"], "extend-exporter-sidecar": ["pod"]}
+    config["rule_files"] = [str(ALERTS_FILE)]
+    checked = tmp_path / "prometheus.yml"
+    checked.write_text(yaml.safe_dump(config), encoding="utf-8")
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is required (Debian package prometheus)"
+    result = subprocess.run(
+        [promtool, "check", "config", str(checked)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    jobs = _scrape_jobs()
+    standalone_keep = jobs["extend-exporter"]["relabel_configs"][0]
+    service = _one(kustomization_resources(PLAIN_DIR), "Service")
+    [port] = service["spec"]["ports"]
+    assert (
+        standalone_keep["regex"]
+        == f"{service['metadata']['labels']['app.kubernetes.io/name']};{port['name']}"
+    )
+    [(_pod, side)] = exporter_containers(kustomization_resources(SIDECAR_DIR))
+    assert jobs["extend-exporter-sidecar"]["relabel_configs"][0]["regex"] == side["ports"][0]["name"]
+
+
+def test_scrape_interval_and_timeout_are_what_the_readme_says(
+    standalone: list[Doc], sidecar: list[Doc]
+) -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"scrape\s+every\s+(\d+)\s+s\s+with\s+a\s+(\d+)\s+s\s+timeout", readme)
+    assert match, "README states the scrape interval and timeout"
+    expected = (f"{match[1]}s", f"{match[2]}s")
+    [endpoint] = _one(standalone, "ServiceMonitor")["spec"]["endpoints"]
+    [pod_endpoint] = _one(sidecar, "PodMonitor")["spec"]["podMetricsEndpoints"]
+    for found in (endpoint, pod_endpoint):
+        assert (found["interval"], found["scrapeTimeout"]) == expected
+    for job in _scrape_jobs().values():
+        assert (job["scrape_interval"], job["scrape_timeout"]) == expected, job["job_name"]
