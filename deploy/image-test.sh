@@ -252,7 +252,7 @@ while True:
 PY
 log "simulator up in its private network namespace"
 
-# The exporter as Kubernetes runs it (deploy/kubernetes/deployment.yaml), sharing the simulator's
+# The exporter as Kubernetes runs it (deploy/kubernetes/statefulset.yaml), sharing the simulator's
 # namespace so that the API is http://127.0.0.1:$SIM_PORT and the exporter keeps its default port.
 EXP=extend-image-test-exporter-$$
 timeout 120 "${PODMAN[@]}" run --detach --name "$EXP" --network "container:$SIM" "${ULIMITS[@]}" \

@@ -21,6 +21,7 @@ from .collector import Exposition, RunsCollector
 from .config import Settings, parse_listen_address
 from .engine import KindState, ResourceLabels
 from .health import Health
+from .identity import workspace_identity
 from .kinds import KINDS
 from .ratelimit import TokenBucket
 from .server import MetricsServer
@@ -52,8 +53,13 @@ class Exporter:
         self._clock = clock
         self.stop_event = threading.Event()
         self.registry = CollectorRegistry(auto_describe=False)
+        self._api_key = api_key
         self.telemetry = Telemetry(
-            self.registry, self.kinds, settings.api_version, tuple(KINDS[k].path for k in self.kinds)
+            self.registry,
+            self.kinds,
+            settings.api_version,
+            tuple(KINDS[k].path for k in self.kinds),
+            workspace=self._workspace_identity(),
         )
         self.invalid_summaries = Counter(
             "extend_invalid_summaries",
@@ -122,6 +128,14 @@ class Exporter:
         self._persisted: dict[str, dict[str, Any]] = {}
         self._scheduler: BackgroundScheduler | None = None
         self._server: MetricsServer | None = None
+
+    def _workspace_identity(self) -> str:
+        return workspace_identity(self.settings.workspace_id, self._api_key())
+
+    def refresh_exposition(self) -> None:
+        """The periodic re-assembly; also follows a rotated key file into the workspace label."""
+        self.telemetry.set_workspace(self._workspace_identity())
+        self.exposition.refresh()
 
     # --- one sync ------------------------------------------------------------------------------------
 
@@ -248,7 +262,7 @@ class Exporter:
                 next_run_time=datetime.fromtimestamp(first, UTC),
             )
         scheduler.add_job(
-            self.exposition.refresh,
+            self.refresh_exposition,
             "interval",
             seconds=EXPOSITION_REFRESH_SECONDS,
             id="refresh-exposition",

@@ -36,6 +36,7 @@ class Telemetry:
         kinds: tuple[str, ...],
         api_version: str,
         endpoints: tuple[str, ...] = (),
+        workspace: str = "",
     ) -> None:
         self.api_requests = Counter(
             "extend_api_requests",
@@ -100,11 +101,14 @@ class Telemetry:
         )
         self.build_info = Gauge(
             "extend_exporter_build_info",
-            "Build information of the exporter; always 1.",
-            ["version", "api_version"],
+            "Build information of the exporter and the workspace it polls (the workspace ID, or key-<12 hex> "
+            "fingerprinting the API key); always 1.",
+            ["version", "api_version", "workspace"],
             registry=registry,
         )
-        self.build_info.labels(__version__, api_version).set(1)
+        self._api_version = api_version
+        self._workspace = workspace
+        self.build_info.labels(__version__, api_version, workspace).set(1)
         for kind in kinds:
             self.up.labels(kind).set(0)
             self.last_success.labels(kind).set(0)
@@ -117,6 +121,14 @@ class Telemetry:
             self.api_request_duration.labels(endpoint)
             for reason in RETRY_REASONS:
                 self.api_retries.labels(endpoint, reason)
+
+    def set_workspace(self, workspace: str) -> None:
+        """Relabel the build info when the workspace identity changes (a rotated key file)."""
+        if workspace == self._workspace:
+            return
+        self.build_info.remove(__version__, self._api_version, self._workspace)
+        self._workspace = workspace
+        self.build_info.labels(__version__, self._api_version, workspace).set(1)
 
     def label_names(self) -> dict[str, tuple[str, ...]]:
         """Metric name -> label names, for documentation."""

@@ -4,9 +4,11 @@ Every threshold, window and `for:` duration is a knob in `Knobs`; `python -m gra
 NAME=VALUE` regenerates both alert files with other values. The defaults and the reasoning behind them
 are documented on each field.
 
-Expressions group with `without (...)` rather than `by (kind)`, so the target labels Prometheus adds
-(`job`, `instance`, and e.g. `namespace`/`pod` under Kubernetes service discovery) survive into the
-alert for routing, and two exporters (two workspaces) are never summed together.
+Each run or sync alert is computed per exporter (target) and then reduced by `per_workspace()`: one series
+per job, workspace and kind, the max across the exporters that poll the same workspace (`workspace` comes
+from `extend_exporter_build_info`). Two exporters of one workspace so never add up and never page twice;
+two workspaces are never mixed. Liveness alerts key on job and workspace, never on a pod address, so a
+rollout or a reschedule (a new pod, a new address) is not an outage.
 """
 
 from __future__ import annotations
@@ -51,6 +53,24 @@ def seconds(text: str) -> int:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+#: The workspace each scraped exporter polls: one series per target, value 1.
+WORKSPACE_OF_TARGET = "group by (job, instance, workspace) (extend_exporter_build_info)"
+#: Labels an alert keeps: the routing labels of the scrape (`namespace` where service discovery sets it).
+ALERT_KEY = ("namespace", "job", "workspace")
+
+
+def per_workspace(expr: str, *by: str) -> str:
+    """`expr`, evaluated per exporter (it carries `job` and `instance`), reduced to one series per job,
+    workspace and `by` labels: the max across exporters polling the same workspace. Every alert on run or
+    sync metrics goes through this, so a second exporter of a workspace never doubles a value or a page."""
+    labels = ", ".join((*ALERT_KEY, *by))
+    body = "\n".join("    " + line for line in expr.splitlines())
+    return (
+        f"max by ({labels}) (\n  (\n{body}\n  )\n"
+        f"  * on (job, instance) group_left (workspace)\n  {WORKSPACE_OF_TARGET}\n)"
+    )
+
+
 @dataclass(frozen=True)
 class Knobs:
     """Thresholds and windows of the alerts (and the threshold lines drawn on the dashboards)."""
@@ -79,11 +99,15 @@ class Knobs:
     # No successful sync for this long although the last one did not fail (wedged scheduler or request).
     sync_stale_after: str = "15m"
     sync_stale_for: str = "5m"
-    # An exporter that was scraped within this look-back is gone now.
-    exporter_down_lookback: str = "1h"
+    # How long Prometheus remembers which job/workspace pairs have an exporter: one scraped within this
+    # look-back and not now is down (while its job still has targets), or, for all of them, absent.
+    exporter_down_lookback: str = "1d"
+    # Longer than a rollout or a reschedule takes to bring a new pod up.
     exporter_down_for: str = "5m"
     # No exporter scraped at all.
     exporter_absent_for: str = "15m"
+    # More than one exporter on one workspace; longer than a surge rollout's overlap.
+    duplicate_poller_for: str = "15m"
     # Share of API requests answered 429 within the window.
     rate_limited_window: str = "15m"
     rate_limited_ratio: float = 0.2
@@ -96,10 +120,14 @@ class Knobs:
     out_of_credits_window: str = "10m"
     out_of_credits_for: str = "1m"
 
+    # Where alert notifications link to (the runbook_url annotation, plus "#<alert name in lower case>"):
+    # the repository's docs/runbook.md as your users can open it, e.g. on your Git host.
+    runbook_base_url: str = "docs/runbook.md"
+
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, str):
+            if isinstance(value, str) and not f.name.endswith("_url"):
                 seconds(value)  # raises on a malformed duration
 
     def with_overrides(self, overrides: dict[str, str]) -> Knobs:
@@ -130,7 +158,7 @@ class Alert:
     #: Window over which the description names the kind's top failure reason (None: it does not).
     top_reason_window: str | None = None
 
-    def annotations(self, value: str, *, grafana: bool = False) -> dict[str, str]:
+    def annotations(self, value: str, runbook_base_url: str, *, grafana: bool = False) -> dict[str, str]:
         description = self.description.replace(VALUE, value)
         if self.top_reason_window is not None:
             description += " " + (
@@ -142,6 +170,7 @@ class Alert:
             "summary": self.summary.replace(VALUE, value),
             "description": description,
             "runbook": self.runbook,
+            "runbook_url": f"{runbook_base_url}#{self.name.lower()}",
         }
 
 
@@ -150,12 +179,14 @@ FAILURE_REASONS_PANEL = "Failed runs per minute by failure reason"
 
 def top_reason(window: str) -> str:
     """Prometheus annotation template naming the alerting kind's most frequent failureReason."""
+    # Per workspace like the alerts: the max across the exporters that poll it, never their sum.
     query = (
-        "topk(1, sum by (failure_reason) (increase(extend_runs_failed_total"
-        f"{{job=%q, instance=%q, kind=%q}}[{window}])) > 0)"
+        "topk(1, max by (failure_reason) (increase(extend_runs_failed_total"
+        f"{{job=%q, kind=%q}}[{window}]) and on (job, instance) "
+        "extend_exporter_build_info{job=%q, workspace=%q}) > 0)"
     )
     return (
-        f'{{{{ range printf "{query}" $labels.job $labels.instance $labels.kind | query }}}}'
+        f'{{{{ range printf "{query}" $labels.job $labels.kind $labels.job $labels.workspace | query }}}}'
         f"Top failure reason: {{{{ .Labels.failure_reason }}}} ({{{{ .Value | humanize }}}} in {window})."
         "{{ else }}No failure reason reported for this kind.{{ end }}"
     )
@@ -179,7 +210,8 @@ def alerts(k: Knobs) -> list[Alert]:
     return [
         Alert(
             name="ExtendRunsFailedSpike",
-            expr=f"""\
+            expr=per_workspace(
+                f"""\
 (
   sum without ({_RUN_LABELS}) (
     increase(extend_runs_finished_total{{status="FAILED"}}[{spike_w}])
@@ -190,13 +222,15 @@ unless on (job, instance, kind)
   max_over_time((time() - (extend_last_successful_sync_timestamp_seconds > 0))[{guard_w}:1m])
   > {seconds(spike_w)}
 )""",
+                "kind",
+            ),
             for_=k.failed_spike_for,
             severity="critical",
             summary=f"{{{{ {VALUE} | humanize }}}} {{{{ $labels.kind }}}} runs FAILED in {spike_w}",
             description=(
                 f"Extend reported {{{{ {VALUE} | humanize }}}} {{{{ $labels.kind }}}} runs entering FAILED "
-                f"within the last {spike_w} (threshold {k.failed_spike_min_count}), seen by exporter "
-                "{{ $labels.instance }} (job {{ $labels.job }})."
+                f"within the last {spike_w} (threshold {k.failed_spike_min_count}) in workspace "
+                "{{ $labels.workspace }} (job {{ $labels.job }})."
             ),
             runbook=(
                 "Open the Extend runs overview dashboard for this kind and find which processor or workflow "
@@ -214,7 +248,8 @@ unless on (job, instance, kind)
         ),
         Alert(
             name="ExtendRunsFailureRatioHigh",
-            expr=f"""\
+            expr=per_workspace(
+                f"""\
 (
   sum without ({_RUN_LABELS}) (rate(extend_runs_finished_total{{status="FAILED"}}[{ratio_w}]))
   /
@@ -223,13 +258,15 @@ unless on (job, instance, kind)
 and
 sum without ({_RUN_LABELS}) (increase(extend_runs_finished_total[{ratio_w}]))
   >= {k.failure_ratio_min_finished}""",
+                "kind",
+            ),
             for_=k.failure_ratio_for,
             severity="critical",
             summary=f"{{{{ {VALUE} | humanizePercentage }}}} of {{{{ $labels.kind }}}} runs FAILED",
             description=(
                 f"{{{{ {VALUE} | humanizePercentage }}}} of the {{{{ $labels.kind }}}} runs that finished in "
                 f"the last {ratio_w} FAILED (threshold {k.failure_ratio_threshold:.0%}, at least "
-                f"{k.failure_ratio_min_finished} finished runs), seen by exporter {{{{ $labels.instance }}}}."
+                f"{k.failure_ratio_min_finished} finished runs) in workspace {{{{ $labels.workspace }}}}."
             ),
             runbook=(
                 "A large share of runs fails, not just a burst. Check the Extend status page and the "
@@ -244,10 +281,14 @@ sum without ({_RUN_LABELS}) (increase(extend_runs_finished_total[{ratio_w}]))
         ),
         Alert(
             name="ExtendReviewBacklogTooOld",
-            expr=f"""\
+            expr=per_workspace(
+                f"""\
 extend_runs_oldest_active_age_seconds{{status="NEEDS_REVIEW"}} > {seconds(k.review_backlog_max_age)}
 and on (job, instance, kind)
 extend_up == 1""",
+                "kind",
+                "status",
+            ),
             for_=k.review_backlog_for,
             severity="warning",
             summary=f"{{{{ $labels.kind }}}} run waiting for review for {{{{ {VALUE} | humanizeDuration }}}}",
@@ -266,10 +307,14 @@ extend_up == 1""",
         ),
         Alert(
             name="ExtendRunsStuckProcessing",
-            expr=f"""\
+            expr=per_workspace(
+                f"""\
 extend_runs_oldest_active_age_seconds{{status="PROCESSING"}} > {seconds(k.stuck_processing_max_age)}
 and on (job, instance, kind)
 extend_up == 1""",
+                "kind",
+                "status",
+            ),
             for_=k.stuck_processing_for,
             severity="warning",
             summary=f"{{{{ $labels.kind }}}} run PROCESSING for {{{{ {VALUE} | humanizeDuration }}}}",
@@ -288,13 +333,14 @@ extend_up == 1""",
         ),
         Alert(
             name="ExtendSyncFailing",
-            expr="extend_up == 0",
+            expr=per_workspace("extend_up == 0", "kind"),
             for_=k.sync_failing_for,
             severity="warning",
             summary="Exporter cannot sync {{ $labels.kind }} from the Extend API",
             description=(
-                "Exporter {{ $labels.instance }} has failed every sync of {{ $labels.kind }} for at least "
-                f"{k.sync_failing_for}; its run metrics for this kind are frozen."
+                "An exporter of workspace {{ $labels.workspace }} has failed every sync of "
+                "{{ $labels.kind }} for "
+                f"at least {k.sync_failing_for}; its run metrics for this kind are frozen."
             ),
             runbook=(
                 "See extend_sync_errors_total by reason on the exporter health dashboard and the exporter's "
@@ -309,15 +355,19 @@ extend_up == 1""",
         ),
         Alert(
             name="ExtendSyncStale",
-            expr=f"""\
+            expr=per_workspace(
+                f"""\
 time() - extend_last_successful_sync_timestamp_seconds > {seconds(k.sync_stale_after)}
 unless on (job, instance, kind)
 extend_up == 0""",
+                "kind",
+            ),
             for_=k.sync_stale_for,
             severity="warning",
             summary="No sync of {{ $labels.kind }} for " + f"{{{{ {VALUE} | humanizeDuration }}}}",
             description=(
-                f"Exporter {{{{ $labels.instance }}}} last synced {{{{ $labels.kind }}}} {{{{ {VALUE} | "
+                "An exporter of workspace {{ $labels.workspace }} last synced "
+                f"{{{{ $labels.kind }}}} {{{{ {VALUE} | "
                 f"humanizeDuration }}}} ago although no sync failed: syncs are not running."
             ),
             runbook=(
@@ -332,20 +382,27 @@ extend_up == 0""",
         Alert(
             name="ExtendExporterDown",
             expr=f"""\
-max without (version, api_version) (max_over_time(extend_exporter_build_info[{k.exporter_down_lookback}]))
-unless on (job, instance)
-extend_exporter_build_info""",
+(
+  group by (job, workspace) (max_over_time(extend_exporter_build_info[{k.exporter_down_lookback}]))
+  unless on (job, workspace)
+  group by (job, workspace) (extend_exporter_build_info)
+)
+and on (job)
+group by (job) (up)""",
             for_=k.exporter_down_for,
             severity="warning",
-            summary="Extend exporter {{ $labels.instance }} is gone",
+            summary="No exporter of job {{ $labels.job }} serves workspace {{ $labels.workspace }}",
             description=(
-                "Prometheus scraped extend-exporter {{ $labels.instance }} (job {{ $labels.job }}) within "
-                f"the last {k.exporter_down_lookback} but cannot now: Extend runs are not monitored there."
+                "Job {{ $labels.job }} scraped an extend-exporter of workspace {{ $labels.workspace }} "
+                "within "
+                f"the last {k.exporter_down_lookback}, still has targets, but none of them answers for this "
+                "workspace now: its Extend runs are not monitored."
             ),
             runbook=(
-                "Check the exporter's process or pod (crash loop, OOM, bad settings exit 2) and the "
-                "Prometheus target page for the scrape error. A deliberately removed exporter stops this "
-                f"alert after {k.exporter_down_lookback}."
+                "Keyed on job and workspace, not on a pod address: a rollout or a reschedule (a new pod "
+                "answering within the pending time) does not fire, and a job without targets (scaled to "
+                "zero on purpose) is silent. Check the exporter pod (crash loop, OOM, image pull, bad "
+                "settings exit 2) and the Prometheus target page for the scrape error."
             ),
             lookback=k.exporter_down_lookback,
             dashboard_uid=HEALTH_DASHBOARD_UID,
@@ -353,36 +410,60 @@ extend_exporter_build_info""",
         ),
         Alert(
             name="ExtendExporterAbsent",
-            expr="absent(extend_exporter_build_info)",
+            expr=f"absent(max_over_time(extend_exporter_build_info[{k.exporter_down_lookback}]))",
             for_=k.exporter_absent_for,
             severity="warning",
             summary="No extend-exporter is scraped",
             description=(
-                "Prometheus has no extend_exporter_build_info series at all: no extend-exporter target is "
-                "up, so no Extend alert can fire."
+                "Prometheus has not scraped any extend-exporter within the last "
+                f"{k.exporter_down_lookback}: no Extend alert can fire."
             ),
             runbook=(
                 "Check that the exporter runs and that Prometheus scrapes it (scrape config, ServiceMonitor "
                 "labels, network policy). Remove these rules from Prometheus servers that are not meant "
                 "to scrape an exporter."
             ),
-            lookback="5m",
+            lookback=k.exporter_down_lookback,
             dashboard_uid=HEALTH_DASHBOARD_UID,
             panel_title="Sync status per kind",
         ),
         Alert(
+            name="ExtendWorkspacePolledTwice",
+            # Distinct addresses: one exporter scraped by two jobs is still one poller.
+            expr="count by (workspace) (group by (instance, workspace) (extend_exporter_build_info)) > 1",
+            for_=k.duplicate_poller_for,
+            severity="warning",
+            summary=f"{{{{ {VALUE} }}}} exporters poll workspace {{{{ $labels.workspace }}}}",
+            description=(
+                f"{{{{ {VALUE} }}}} extend-exporters poll workspace {{{{ $labels.workspace }}}} at once: "
+                "each "
+                "spends its own share of the organisation's API quota on the same runs."
+            ),
+            runbook=(
+                "Run one exporter per workspace. A sidecar on a workload with more than one replica, or a "
+                "second deployment with the same key, polls twice: scale the sidecar's workload to one "
+                "replica or move to the standalone deployment. Dashboards and alerts take the max across "
+                "the duplicates, so no count is doubled meanwhile."
+            ),
+            lookback="5m",
+            dashboard_uid=HEALTH_DASHBOARD_UID,
+            panel_title="Exporters per workspace",
+        ),
+        Alert(
             name="ExtendApiRateLimited",
-            expr=f"""\
+            expr=per_workspace(
+                f"""\
 sum without (endpoint, code) (rate(extend_api_requests_total{{code="429"}}[{k.rate_limited_window}]))
 /
 sum without (endpoint, code) (rate(extend_api_requests_total[{k.rate_limited_window}]))
 > {k.rate_limited_ratio}""",
+            ),
             for_=k.rate_limited_for,
             severity="warning",
             summary=f"{{{{ {VALUE} | humanizePercentage }}}} of Extend API requests are rate limited",
             description=(
-                f"{{{{ {VALUE} | humanizePercentage }}}} of exporter {{{{ $labels.instance }}}}'s Extend API "
-                f"requests got 429 over the last {k.rate_limited_window} (threshold "
+                f"{{{{ {VALUE} | humanizePercentage }}}} of the Extend API requests for workspace "
+                f"{{{{ $labels.workspace }}}} got 429 over the last {k.rate_limited_window} (threshold "
                 f"{k.rate_limited_ratio:.0%}); syncs fall behind."
             ),
             runbook=(
@@ -397,14 +478,16 @@ sum without (endpoint, code) (rate(extend_api_requests_total[{k.rate_limited_win
         ),
         Alert(
             name="ExtendApiUnauthorized",
-            expr=f"""\
+            expr=per_workspace(
+                f"""\
 sum without (endpoint, code) (increase(extend_api_requests_total{{code=~"401|403"}}[{k.unauthorized_window}]))
 > 0""",
+            ),
             for_=k.unauthorized_for,
             severity="critical",
             summary="Extend API rejects the exporter's API key",
             description=(
-                "Exporter {{ $labels.instance }} keeps getting 401/403 from the Extend API "
+                "The exporter of workspace {{ $labels.workspace }} keeps getting 401/403 from the Extend API "
                 f"(for at least {k.unauthorized_for}): the API key is invalid, revoked or not allowed in "
                 "the workspace."
             ),
@@ -422,7 +505,9 @@ sum without (endpoint, code) (increase(extend_api_requests_total{{code=~"401|403
             name="ExtendOutOfCredits",
             # The sync-error series start at 0, so even the first 402 shows as an increase; the request
             # counter catches 402s on endpoints whose sync later succeeded on a retry of another kind.
-            expr=f"""sum without (kind, failure_reason) (
+            expr=per_workspace(
+                f"""\
+sum without (kind, failure_reason) (
   increase(extend_runs_failed_total{{failure_reason="OUT_OF_CREDITS"}}[{k.out_of_credits_window}])
 ) > 0
 or
@@ -432,13 +517,14 @@ sum without (kind, reason) (
 or
 sum without (endpoint, code) (increase(extend_api_requests_total{{code="402"}}[{k.out_of_credits_window}]))
 > 0""",
+            ),
             for_=k.out_of_credits_for,
             severity="critical",
             summary="Extend account is out of credits",
             description=(
                 "Within the last "
                 f"{k.out_of_credits_window}, runs FAILED with OUT_OF_CREDITS or the Extend API answered 402 "
-                "Payment Required to exporter {{ $labels.instance }} (job {{ $labels.job }}): Extend stops "
+                "Payment Required in workspace {{ $labels.workspace }} (job {{ $labels.job }}): Extend stops "
                 "processing documents until credits are added."
             ),
             runbook=(
@@ -469,7 +555,7 @@ def prometheus_rules(k: Knobs) -> dict[str, Any]:
                         "expr": a.expr,
                         "for": a.for_,
                         "labels": {"severity": a.severity},
-                        "annotations": a.annotations("$value"),
+                        "annotations": a.annotations("$value", k.runbook_base_url),
                     }
                     for a in alerts(k)
                 ],
@@ -484,7 +570,7 @@ def prometheus_rules(k: Knobs) -> dict[str, Any]:
 _GROUP_LEVEL_KEYS = ("folderUID", "orgID", "ruleGroup")
 
 
-def _grafana_rule(a: Alert, panel_ids: dict[tuple[str, str], int]) -> dict[str, Any]:
+def _grafana_rule(a: Alert, panel_ids: dict[tuple[str, str], int], runbook_base_url: str) -> dict[str, Any]:
     ds = dm.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
     query = (
         alerting.Query("A")
@@ -504,7 +590,7 @@ def _grafana_rule(a: Alert, panel_ids: dict[tuple[str, str], int]) -> dict[str, 
             .datasource(dm.DataSourceRef(type_val="__expr__", uid="__expr__"))
         )
     )
-    annotations = a.annotations("$values.A.Value", grafana=True)
+    annotations = a.annotations("$values.A.Value", runbook_base_url, grafana=True)
     annotations["__dashboardUid__"] = a.dashboard_uid
     annotations["__panelId__"] = str(panel_ids[(a.dashboard_uid, a.panel_title)])
     rule = (
@@ -556,7 +642,50 @@ def grafana_alert_rules(k: Knobs, panel_ids: dict[tuple[str, str], int]) -> dict
                 "name": GROUP_NAME,
                 "folder": GRAFANA_FOLDER,
                 "interval": "1m",
-                "rules": [_grafana_rule(a, panel_ids) for a in alerts(k)],
+                "rules": [_grafana_rule(a, panel_ids, k.runbook_base_url) for a in alerts(k)],
             }
         ],
     }
+
+
+# --- runbook ---------------------------------------------------------------------------------------------
+
+RUNBOOK_INTRO = """\
+# extend-exporter runbook
+
+One section per alert of `deploy/prometheus/extend-alerts.yaml` (the same alerts as the Grafana-managed
+rules); each alert's `runbook_url` annotation links to its section. Generated from `grafana/alerts.py`
+by `make dashboards`: edit the alert there, not this file.
+
+Labels: run and sync alerts carry `job`, `workspace` (the workspace ID, or `key-<12 hex>`, a fingerprint
+of the API key) and, where it applies, `kind`; two exporters of one workspace page once. To silence a
+workspace or a job on purpose, add an Alertmanager silence on those labels.
+
+Stopping an exporter on purpose: scale its StatefulSet (or the sidecar's workload) to zero, or remove its
+scrape job. A job without targets raises no `ExtendExporterDown`; `ExtendExporterAbsent` fires only when
+no exporter at all was scraped within the look-back. An exporter stopped while its target stays in the
+scrape configuration (a static target) is an outage to the rules: remove the target, or silence
+`ExtendExporterDown` for its `job` and `workspace`.
+"""
+
+
+def runbook(k: Knobs) -> str:
+    """docs/runbook.md: one section per alert, in rule order."""
+    parts = [RUNBOOK_INTRO]
+    for a in alerts(k):
+        parts.append(
+            f"""
+## {a.name}
+
+- Severity: `{a.severity}`; fires after the condition holds for `{a.for_}`.
+- Summary: {a.summary.replace(VALUE, "$value")}
+- What it means: {a.description.replace(VALUE, "$value")}
+
+What to do: {a.runbook}
+
+```promql
+{a.expr}
+```
+"""
+        )
+    return "".join(parts)

@@ -1,8 +1,12 @@
 """The two Grafana dashboards, built with Grafana's grafana-foundation-sdk.
 
-Every query filters on `$job` and `$instance` (populated from `extend_exporter_build_info`, so any job
-name works), reads through the `$datasource` variable, and uses `rate()`/`increase()` on counters so an
-exporter restart (a counter reset) does not show as a dip or a spike.
+Every query filters on `$job`, `$instance` and `$workspace` (populated from `extend_exporter_build_info`,
+so any job name works), reads through the `$datasource` variable, and uses `rate()`/`increase()` on
+counters so an exporter restart (a counter reset) does not show as a dip or a spike.
+
+Run metrics are read through `per_workspace()`: one value per workspace, the max across the exporters
+that poll it, so a second exporter of a workspace (a sidecar on a 2-replica app) never doubles a number.
+Every new panel on run metrics must do the same; totals then sum across workspaces.
 """
 
 from __future__ import annotations
@@ -32,6 +36,34 @@ TARGET = 'job=~"$job", instance=~"$instance"'
 KIND = TARGET + ', kind=~"$kind"'
 RUNS = KIND + ', source=~"$source", processor_type=~"$processor_type"'
 DURATION = KIND + ', processor_type=~"$processor_type"'
+#: Per scraped exporter (target), the workspace it polls; value 1 (filtered by the dashboard variables).
+WORKSPACE_OF_TARGET = (
+    "group by (job, instance, workspace) "
+    '(extend_exporter_build_info{job=~"$job", instance=~"$instance", workspace=~"$workspace"})'
+)
+# Every label of each run metric (besides job/instance): per_workspace() must keep them all apart.
+RUN_LABELS = ("kind", "status", "source", "processor_type")
+CREATED_LABELS = ("kind", "source", "processor_type")
+DURATION_LABELS = ("kind", "processor_type", "status", "le")
+AGE_LABELS = ("kind", "status")
+BY_RESOURCE_LABELS = ("kind", "resource_id", "status")
+FAILED_REASON_LABELS = ("kind", "failure_reason")
+
+
+def per_workspace(series: str, labels: Sequence[str]) -> str:
+    """`series` (per exporter: a selector, or a rate()/increase() of one) as one series per workspace and
+    `labels`, the max across the exporters polling that workspace.
+
+    Two exporters of one workspace count the same runs; adding them up would double every number, so the
+    panels take one per workspace and sum only across workspaces. `labels` must be all the metric's own
+    labels (see the *_LABELS tuples), or distinct series of one exporter would be merged.
+    """
+    return (
+        f"max by (workspace, {', '.join(labels)}) "
+        f"({series} * on (job, instance) group_left (workspace) {WORKSPACE_OF_TARGET})"
+    )
+
+
 #: The range of rate() in graphs: Grafana's $__rate_interval fits the scrape interval and the zoom.
 RI = "[$__rate_interval]"
 
@@ -54,8 +86,8 @@ def _all_option() -> dm.VariableOption:
     return dm.VariableOption(selected=True, text="All", value="$__all")
 
 
-def _label_variable(name: str, label: str, query: str) -> db.QueryVariable:
-    return (
+def _label_variable(name: str, label: str, query: str, *, all_value: str | None = ".*") -> db.QueryVariable:
+    variable = (
         db.QueryVariable(name)
         .label(label)
         .datasource(DS)
@@ -64,9 +96,9 @@ def _label_variable(name: str, label: str, query: str) -> db.QueryVariable:
         .sort(dm.VariableSort.ALPHABETICAL_ASC)
         .multi(True)
         .include_all(True)
-        .all_value(".*")
         .current(_all_option())
     )
+    return variable.all_value(all_value) if all_value is not None else variable
 
 
 def _common_variables() -> list[Builder[dm.VariableModel]]:
@@ -74,7 +106,16 @@ def _common_variables() -> list[Builder[dm.VariableModel]]:
         db.DatasourceVariable("datasource").label("Data source").type("prometheus"),
         _label_variable("job", "Job", "label_values(extend_exporter_build_info, job)"),
         _label_variable(
-            "instance", "Instance", 'label_values(extend_exporter_build_info{job=~"$job"}, instance)'
+            "workspace",
+            "Workspace",
+            'label_values(extend_exporter_build_info{job=~"$job"}, workspace)',
+        ),
+        _label_variable(
+            "instance",
+            "Instance",
+            'label_values(extend_exporter_build_info{job=~"$job", workspace=~"$workspace"}, instance)',
+            # "All" is the list of the chosen workspaces' exporters, so per-exporter panels follow $workspace.
+            all_value=None,
         ),
         _label_variable("kind", "Run kind", f"label_values(extend_up{{{TARGET}}}, kind)"),
     ]
@@ -207,8 +248,27 @@ def _base(uid: str, title: str, description: str) -> db.Dashboard:
 
 def runs_overview(k: Knobs) -> Generated:
     ratio_w = k.failure_ratio_window
-    finished = f"extend_runs_finished_total{{{RUNS}}}"
-    failed = f'extend_runs_finished_total{{{RUNS}, status="FAILED"}}'
+    finished_sel = f"extend_runs_finished_total{{{RUNS}}}"
+    failed_sel = f'extend_runs_finished_total{{{RUNS}, status="FAILED"}}'
+    created_sel = f"extend_runs_created_total{{{RUNS}}}"
+    credits_sel = f"extend_run_credits_total{{{RUNS}}}"
+    failed_reason_sel = f"extend_runs_failed_total{{{KIND}}}"
+    pages_sel = f"extend_run_pages_total{{{KIND}}}"
+    processing_sel = f"extend_run_processing_seconds_bucket{{{KIND}}}"
+    processed_duration_sel = f'extend_run_duration_seconds_bucket{{{DURATION}, status="PROCESSED"}}'
+    risk_sel = f"extend_runs_processed_by_risk_level_total{{{KIND}}}"
+    tag_credits_sel = f"extend_run_credits_by_tag_total{{{KIND}}}"
+    active = per_workspace(f"extend_runs_active{{{RUNS}}}", RUN_LABELS)
+
+    def finished(window: str) -> str:
+        return per_workspace(f"rate({finished_sel}{window})", RUN_LABELS)
+
+    def failed(window: str) -> str:
+        return per_workspace(f"rate({failed_sel}{window})", RUN_LABELS)
+
+    def in_range(selector: str, labels: Sequence[str]) -> str:
+        return per_workspace(f"increase({selector}[$__range])", labels)
+
     dashboard = (
         _base(
             RUNS_DASHBOARD_UID,
@@ -233,21 +293,21 @@ def runs_overview(k: Knobs) -> Generated:
             single(
                 "Finished runs",
                 "Runs that reached a terminal status within the time range.",
-                Query(f"sum(increase({finished}[$__range]))"),
+                Query(f"sum({in_range(finished_sel, RUN_LABELS)})"),
             )
         )
         .with_panel(
             single(
                 "FAILED runs",
                 "Runs that ended FAILED within the time range.",
-                Query(f"sum(increase({failed}[$__range]))"),
+                Query(f"sum({in_range(failed_sel, RUN_LABELS)})"),
             )
         )
         .with_panel(
             single(
                 "Failure ratio in range",
                 "FAILED runs divided by all finished runs within the time range.",
-                Query(f"sum(increase({failed}[$__range])) / sum(increase({finished}[$__range]))"),
+                Query(f"sum({in_range(failed_sel, RUN_LABELS)}) / sum({in_range(finished_sel, RUN_LABELS)})"),
                 unit="percentunit",
                 threshold=k.failure_ratio_threshold,
             )
@@ -256,7 +316,7 @@ def runs_overview(k: Knobs) -> Generated:
             single(
                 "Active runs",
                 "Runs now PENDING, PROCESSING, NEEDS_REVIEW or CANCELLING.",
-                Query(f"sum(extend_runs_active{{{RUNS}}})"),
+                Query(f"sum({active})"),
             )
         )
         .with_panel(
@@ -264,7 +324,13 @@ def runs_overview(k: Knobs) -> Generated:
                 "Oldest run awaiting review",
                 f"Age of the oldest run in NEEDS_REVIEW; the review-backlog alert fires above "
                 f"{k.review_backlog_max_age}.",
-                Query(f'max(extend_runs_oldest_active_age_seconds{{{KIND}, status="NEEDS_REVIEW"}})'),
+                Query(
+                    "max("
+                    + per_workspace(
+                        f'extend_runs_oldest_active_age_seconds{{{KIND}, status="NEEDS_REVIEW"}}', AGE_LABELS
+                    )
+                    + ")"
+                ),
                 unit="s",
                 threshold=seconds(k.review_backlog_max_age),
             )
@@ -273,7 +339,7 @@ def runs_overview(k: Knobs) -> Generated:
             single(
                 "Credits burned",
                 "Credits of runs that finished within the time range, where the API reports usage.",
-                Query(f"sum(increase(extend_run_credits_total{{{RUNS}}}[$__range]))"),
+                Query(f"sum({in_range(credits_sel, CREATED_LABELS)})"),
             )
         )
         .with_row(db.Row("Throughput and failures"))
@@ -283,7 +349,7 @@ def runs_overview(k: Knobs) -> Generated:
                 "Terminal transitions per minute (PROCESSED, FAILED, CANCELLED, REJECTED).",
                 [
                     Query(
-                        f"sum by (kind, status) (rate({finished}{RI})) * 60",
+                        f"sum by (kind, status) ({finished(RI)}) * 60",
                         "{{kind}} {{status}}",
                     )
                 ],
@@ -297,8 +363,8 @@ def runs_overview(k: Knobs) -> Generated:
                 "runs in the window).",
                 [
                     Query(
-                        f"sum by (kind) (rate({failed}[{ratio_w}]))"
-                        f" / sum by (kind) (rate({finished}[{ratio_w}]))",
+                        f"sum by (kind) ({failed(f'[{ratio_w}]')})"
+                        f" / sum by (kind) ({finished(f'[{ratio_w}]')})",
                         "{{kind}}",
                     )
                 ],
@@ -312,13 +378,13 @@ def runs_overview(k: Knobs) -> Generated:
                 "Throughput and backlog growth: when created stays above finished, the backlog grows.",
                 [
                     Query(
-                        f"sum by (kind) (rate(extend_runs_created_total{{{RUNS}}}{RI})) * 60",
+                        f"sum by (kind) ({per_workspace(f'rate({created_sel}{RI})', CREATED_LABELS)}) * 60",
                         "{{kind}} created",
                     ),
-                    Query(f"sum by (kind) (rate({finished}{RI})) * 60", "{{kind}} finished"),
+                    Query(f"sum by (kind) ({finished(RI)}) * 60", "{{kind}} finished"),
                     Query(
-                        f"sum by (kind) (rate(extend_runs_created_total{{{RUNS}}}{RI})) * 60"
-                        f" - sum by (kind) (rate({finished}{RI})) * 60",
+                        f"sum by (kind) ({per_workspace(f'rate({created_sel}{RI})', CREATED_LABELS)}) * 60"
+                        f" - sum by (kind) ({finished(RI)}) * 60",
                         "{{kind}} backlog growth",
                     ),
                 ],
@@ -330,7 +396,12 @@ def runs_overview(k: Knobs) -> Generated:
             graph(
                 "Active runs by status",
                 "Runs in a non-terminal status, by kind and status.",
-                [Query(f"sum by (kind, status) (extend_runs_active{{{RUNS}}})", "{{kind}} {{status}}")],
+                [
+                    Query(
+                        f"sum by (kind, status) ({active})",
+                        "{{kind}} {{status}}",
+                    )
+                ],
                 stacked=True,
             )
         )
@@ -341,7 +412,8 @@ def runs_overview(k: Knobs) -> Generated:
                 f"{k.review_backlog_max_age}; PROCESSING alerts above {k.stuck_processing_max_age}).",
                 [
                     Query(
-                        f"max by (kind, status) (extend_runs_oldest_active_age_seconds{{{KIND}}})",
+                        "max by (kind, status) "
+                        f"({per_workspace(f'extend_runs_oldest_active_age_seconds{{{KIND}}}', AGE_LABELS)})",
                         "{{kind}} {{status}}",
                     )
                 ],
@@ -356,8 +428,11 @@ def runs_overview(k: Knobs) -> Generated:
                 "From creation to the terminal status, from the extend_run_duration_seconds histogram.",
                 [
                     Query(
-                        f"histogram_quantile({q}, sum by (kind, le) "
-                        f"(rate(extend_run_duration_seconds_bucket{{{DURATION}}}{RI})))",
+                        f"histogram_quantile({q}, sum by (kind, le) ("
+                        + per_workspace(
+                            f"rate(extend_run_duration_seconds_bucket{{{DURATION}}}{RI})", DURATION_LABELS
+                        )
+                        + "))",
                         f"{{{{kind}}}} p{int(q * 100)}",
                     )
                     for q in (0.5, 0.95, 0.99)
@@ -371,7 +446,7 @@ def runs_overview(k: Knobs) -> Generated:
                 "Credits of finished runs per hour, where the API reports usage.",
                 [
                     Query(
-                        f"sum by (kind) (rate(extend_run_credits_total{{{RUNS}}}{RI})) * 3600",
+                        f"sum by (kind) ({per_workspace(f'rate({credits_sel}{RI})', CREATED_LABELS)}) * 3600",
                         "{{kind}}",
                     )
                 ],
@@ -386,7 +461,8 @@ def runs_overview(k: Knobs) -> Generated:
                 "undocumented reasons beyond the exporter's cap.",
                 [
                     Query(
-                        f"sum by (kind, failure_reason) (rate(extend_runs_failed_total{{{KIND}}}{RI})) * 60",
+                        "sum by (kind, failure_reason) "
+                        f"({per_workspace(f'rate({failed_reason_sel}{RI})', FAILED_REASON_LABELS)}) * 60",
                         "{{kind}} {{failure_reason}}",
                     )
                 ],
@@ -397,7 +473,12 @@ def runs_overview(k: Knobs) -> Generated:
             graph(
                 "Pages processed per minute",
                 "Pages of runs that finished PROCESSED, from metrics.pageCount (parse, edit, verify runs).",
-                [Query(f"sum by (kind) (rate(extend_run_pages_total{{{KIND}}}{RI})) * 60", "{{kind}}")],
+                [
+                    Query(
+                        f"sum by (kind) ({per_workspace(f'rate({pages_sel}{RI})', ('kind',))}) * 60",
+                        "{{kind}}",
+                    )
+                ],
             )
         )
         .with_panel(
@@ -411,12 +492,12 @@ def runs_overview(k: Knobs) -> Generated:
                     for query in (
                         Query(
                             f"histogram_quantile({q}, sum by (kind, le) "
-                            f"(rate(extend_run_processing_seconds_bucket{{{KIND}}}{RI})))",
+                            f"({per_workspace(f'rate({processing_sel}{RI})', ('kind', 'le'))}))",
                             f"{{{{kind}}}} processing p{int(q * 100)}",
                         ),
                         Query(
                             f"histogram_quantile({q}, sum by (kind, le) "
-                            f'(rate(extend_run_duration_seconds_bucket{{{KIND}, status="PROCESSED"}}{RI}))'
+                            f"({per_workspace(f'rate({processed_duration_sel}{RI})', DURATION_LABELS)})"
                             " and on (kind) group by (kind) "
                             f"(extend_run_processing_seconds_count{{{KIND}}}))",
                             f"{{{{kind}}}} end-to-end p{int(q * 100)}",
@@ -433,7 +514,7 @@ def runs_overview(k: Knobs) -> Generated:
                 [
                     Query(
                         "sum by (risk_level) "
-                        f"(rate(extend_runs_processed_by_risk_level_total{{{KIND}}}{RI})) * 60",
+                        f"({per_workspace(f'rate({risk_sel}{RI})', ('kind', 'risk_level'))}) * 60",
                         "{{risk_level}}",
                     )
                 ],
@@ -447,7 +528,8 @@ def runs_overview(k: Knobs) -> Generated:
                 "runs with EXTEND_EXPORTER_USAGE_TAGS (a run with two listed tags counts under both).",
                 [
                     Query(
-                        f"sum by (usage_tag) (rate(extend_run_credits_by_tag_total{{{KIND}}}{RI})) * 3600",
+                        "sum by (usage_tag) "
+                        f"({per_workspace(f'rate({tag_credits_sel}{RI})', ('kind', 'usage_tag'))}) * 3600",
                         "{{usage_tag}}",
                     )
                 ],
@@ -473,8 +555,13 @@ def runs_overview(k: Knobs) -> Generated:
                             f"topk by (kind, resource_id) (1, extend_resource_info{{{KIND}}})"
                             ") or on (kind, resource_id) (X > 0))".replace(
                                 "X",
-                                "sum by (kind, resource_id) (increase(extend_runs_finished_by_resource_total"
-                                f'{{{KIND}, status="FAILED"}}[$__range]))',
+                                "sum by (kind, resource_id) ("
+                                + per_workspace(
+                                    "increase(extend_runs_finished_by_resource_total"
+                                    f'{{{KIND}, status="FAILED"}}[$__range])',
+                                    BY_RESOURCE_LABELS,
+                                )
+                                + ")",
                             )
                         )
                     ],
@@ -589,6 +676,22 @@ def exporter_health(k: Knobs) -> Generated:
                         "{{kind}} error: {{reason}}",
                     ),
                 ],
+            )
+        )
+        .with_panel(
+            graph(
+                "Exporters per workspace",
+                "How many exporters poll each workspace (workspace ID, or key-<fingerprint> of the API key). "
+                "More than 1 spends the API quota twice; the duplicate-poller alert fires after "
+                f"{k.duplicate_poller_for}. Run panels count such a workspace once.",
+                [
+                    Query(
+                        "count by (workspace) (group by (instance, workspace) (extend_exporter_build_info"
+                        '{job=~"$job", instance=~"$instance", workspace=~"$workspace"}))',
+                        "{{workspace}}",
+                    )
+                ],
+                threshold=2,
             )
         )
         .with_row(db.Row("Extend API"))

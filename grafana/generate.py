@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .alerts import DATASOURCE_UID, GRAFANA_FOLDER, Knobs, grafana_alert_rules, prometheus_rules
+from .alerts import DATASOURCE_UID, GRAFANA_FOLDER, Knobs, grafana_alert_rules, prometheus_rules, runbook
 from .dashboards import dashboards
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +68,7 @@ def render(knobs: Knobs) -> dict[str, str]:
         "# Kubernetes PrometheusRule). Thresholds are knobs in grafana/alerts.py; promtool unit tests in\n"
         "# deploy/prometheus/tests/.\n",
     )
+    files["docs/runbook.md"] = runbook(knobs)
     files["grafana/provisioning/alerting/extend-alerts.yaml"] = to_yaml(
         grafana_alert_rules(knobs, panel_ids),
         "# Grafana-managed alert rules: the same alerts as deploy/prometheus/extend-alerts.yaml, querying\n"

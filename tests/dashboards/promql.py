@@ -20,6 +20,10 @@ GRAFANA_RULES = REPO / "grafana" / "provisioning" / "alerting" / "extend-alerts.
 
 #: Labels Prometheus attaches to every scraped series (the dashboards filter on them).
 TARGET_LABELS = frozenset({"job", "instance"})
+#: Series Prometheus makes itself for every target (not in an exporter's /metrics).
+SYNTHETIC_METRICS = frozenset({"up"})
+#: Labels Prometheus's service discovery may add that the alerts keep for routing.
+ROUTING_LABELS = frozenset({"namespace"})
 
 _LABEL_VALUES = re.compile(r"^label_values\((?:(?P<selector>.+),\s*)?(?P<label>\w+)\)$", re.DOTALL)
 
@@ -96,6 +100,7 @@ VARIABLES = {
     "$qps_quota": "10",
     "$processor_type": ".*",
     "$instance": ".*",
+    "$workspace": ".*",
     "$source": ".*",
     "$kind": ".*",
     "$job": ".*",

@@ -19,14 +19,19 @@ class PrometheusServer(ManagedProcess):
 
     """`prometheus` with a temporary storage dir, a 1s scrape/evaluation interval and the given rule files."""
 
-    def __init__(self, target: str, *, job: str, rule_files: list[Path]) -> None:
+    def __init__(self, target: str | list[str], *, job: str, rule_files: list[Path]) -> None:
         binary = shutil.which("prometheus")
         assert binary, "prometheus is required (Debian package `prometheus`; .ci/run installs it)"
         self.dir = Path(tempfile.mkdtemp(prefix="extend-prometheus-test-"))
         config = {
             "global": {"scrape_interval": "1s", "scrape_timeout": "900ms", "evaluation_interval": "1s"},
             "rule_files": [str(p) for p in rule_files],
-            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}],
+            "scrape_configs": [
+                {
+                    "job_name": job,
+                    "static_configs": [{"targets": [target] if isinstance(target, str) else target}],
+                }
+            ],
         }
         (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.port = free_port()
@@ -53,9 +58,9 @@ class PrometheusServer(ManagedProcess):
         assert body.get("status") == "success", f"{path} {params}: {body}"
         return body["data"]
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        """Instant query at the server's now; the result vector (or a scalar as one sample)."""
-        data = self.api("query", query=expr)
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """Instant query at the server's now (or `at`); the result vector (or a scalar as one sample)."""
+        data = self.api("query", query=expr, **({"time": repr(at)} if at is not None else {}))
         if data["resultType"] == "scalar":
             return [{"metric": {}, "value": data["result"]}]
         result: list[dict[str, Any]] = data["result"]

@@ -61,8 +61,11 @@ def test_dashboard_wiring(path: Path) -> None:
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
     assert variables["job"]["query"] == "label_values(extend_exporter_build_info, job)"
-    for name in ("job", "instance", "kind"):
+    for name in ("job", "workspace", "kind"):
         assert variables[name]["includeAll"] and variables[name]["allValue"] == ".*", name
+    # "All" instances = those of the chosen workspaces, so per-exporter panels follow $workspace too.
+    assert variables["instance"]["includeAll"] and "allValue" not in variables["instance"]
+    assert 'workspace=~"$workspace"' in variables["instance"]["query"]
     ids = [p["id"] for p in panels(dashboard)]
     assert len(ids) == len(set(ids)), "panel ids must be unique"
     for panel in panels(dashboard):
@@ -82,6 +85,24 @@ def test_dashboard_wiring(path: Path) -> None:
             assert selector and "$job" in selector, where
 
 
+RUN_METRICS = re.compile(r"extend_runs?_\w+")
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_run_panels_count_each_workspace_once(path: Path) -> None:
+    """Every query on a run metric reads it through per_workspace(): the max across the exporters of a
+    workspace, joined on the exporters' build info (filtered by $workspace), never a plain sum."""
+    for query in dashboard_queries(path):
+        for metric in set(RUN_METRICS.findall(query.text)) - {"extend_resource_info"}:
+            assert query.text.count("group_left (workspace)") >= query.text.count(metric), (
+                query.where,
+                metric,
+            )
+            assert "max by (workspace, " in query.text, query.where
+        if RUN_METRICS.search(query.text):
+            assert 'workspace=~"$workspace"' in query.text, query.where
+
+
 def test_both_alert_forms_carry_the_same_rules() -> None:
     prom = {e.where.split(": ")[1]: e.text for e in prometheus_alert_exprs()}
     graf = {e.where.split(": ")[1]: e.text for e in grafana_alert_exprs()}
@@ -89,7 +110,8 @@ def test_both_alert_forms_carry_the_same_rules() -> None:
     assert list(prom) == [a.name for a in alerts(Knobs())]
     rules = load_yaml(REPO / "deploy" / "prometheus" / "extend-alerts.yaml")
     for rule in rules["groups"][0]["rules"]:
-        assert set(rule["annotations"]) == {"summary", "description", "runbook"}, rule["alert"]
+        assert set(rule["annotations"]) == {"summary", "description", "runbook", "runbook_url"}, rule["alert"]
+        assert rule["annotations"]["runbook_url"] == f"docs/runbook.md#{rule['alert'].lower()}"
         assert rule["labels"]["severity"] in {"critical", "warning"}
         assert rule["for"]
 
@@ -118,3 +140,17 @@ def test_grafana_provisioning_fits_together() -> None:
             "$value" not in rule["annotations"]["summary"] + rule["annotations"]["description"]
         )
         assert len(rule["uid"]) <= 40
+
+
+def test_every_runbook_url_opens_a_section_of_the_runbook() -> None:
+    """docs/runbook.md has one section per alert, and each alert's runbook_url points at its own."""
+    text = (REPO / "docs" / "runbook.md").read_text(encoding="utf-8")
+    headings = [line[3:] for line in text.splitlines() if line.startswith("## ")]
+    rules = load_yaml(REPO / "deploy" / "prometheus" / "extend-alerts.yaml")["groups"][0]["rules"]
+    assert headings == [rule["alert"] for rule in rules]
+    for rule in rules:
+        path, _, anchor = rule["annotations"]["runbook_url"].partition("#")
+        assert (REPO / path).resolve() == (REPO / "docs" / "runbook.md").resolve()
+        # GitHub-style anchors: the heading in lower case.
+        assert anchor in {heading.lower() for heading in headings}, rule["alert"]
+        assert rule["annotations"]["runbook"] in text

@@ -18,12 +18,16 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.identity import key_fingerprint
 from exporter.simulator import FailureSpike, Fault, SimConfig, Simulator
+from grafana.alerts import Knobs, alerts
 from tests.support import ExporterProcess, start_exporter, wait_until
 
 from .promql import (
     DASHBOARDS,
     PROMETHEUS_RULES,
+    ROUTING_LABELS,
+    SYNTHETIC_METRICS,
     TARGET_LABELS,
     all_exprs,
     dashboard_queries,
@@ -172,7 +176,7 @@ def test_steady_workload_stays_silent_and_a_failed_spike_trips_the_alert(fresh_s
     assert failed_after > failed_before, "the steady workload should include some FAILED runs"
     # The rule engine agrees (and every shipped rule evaluates without error on real data).
     rules = [r for g in prom.api("rules")["groups"] for r in g["rules"]]
-    assert len(rules) == 11 and all(r["health"] == "ok" for r in rules), rules
+    assert len(rules) == len(alerts(Knobs())) and all(r["health"] == "ok" for r in rules), rules
     assert _rule_state(stack, "ExtendRunsFailedSpike") == "inactive"
 
     # Script the spike: every extract run finishing from now on fails.
@@ -186,7 +190,8 @@ def test_steady_workload_stays_silent_and_a_failed_spike_trips_the_alert(fresh_s
         message="FAILED-spike alert expression true after the scripted spike",
     )
     to_spike = time.monotonic() - started
-    assert [h["metric"] for h in hits] == [{"job": JOB, "instance": stack.target, "kind": "extract_run"}]
+    workspace = key_fingerprint(stack.sim.api_key)
+    assert [h["metric"] for h in hits] == [{"job": JOB, "workspace": workspace, "kind": "extract_run"}]
     assert float(hits[0]["value"][1]) >= 10
     wait_until(lambda: prom.query(ratio), timeout=SPIKE_DEADLINE_SECONDS, interval=0.2, message="ratio alert")
     to_ratio = time.monotonic() - started
@@ -214,7 +219,7 @@ def test_steady_workload_stays_silent_and_a_failed_spike_trips_the_alert(fresh_s
     hits = wait_until(
         lambda: prom.query(out_of_credits), timeout=30, interval=0.2, message="out-of-credits expression"
     )
-    assert [h["metric"] for h in hits] == [{"job": JOB, "instance": stack.target}]
+    assert [h["metric"] for h in hits] == [{"job": JOB, "workspace": workspace}]
     print(
         f"\nsteady phase: {evaluations} evaluations over {STEADY_SECONDS:.0f}s, none true; "
         f"spike scripted -> FAILED-spike expression true after {to_spike:.1f}s, "
@@ -243,7 +248,12 @@ def test_every_dashboard_query_returns_data(spiked_stack: Stack) -> None:
             values = {
                 r["metric"].get(label, "") for r in prom.query(f"group by ({label}) ({substitute(selector)})")
             }
-            expected = {"job": {JOB}, "instance": {stack.target}, "kind": set(KINDS)}.get(name)
+            expected = {
+                "job": {JOB},
+                "instance": {stack.target},
+                "kind": set(KINDS),
+                "workspace": {key_fingerprint(stack.sim.api_key)},
+            }.get(name)
             assert values == expected if expected else values, f"{where}: {values}"
 
     queries = [q for path in DASHBOARDS for q in dashboard_queries(path)]
@@ -280,8 +290,10 @@ def _problems(text: str) -> list[str]:
     problems = []
     for e in all_exprs():
         refs = references(e.text)
-        known = set(TARGET_LABELS)
+        known = set(TARGET_LABELS | ROUTING_LABELS)
         for name, used in refs.selectors.items():
+            if name in SYNTHETIC_METRICS:
+                continue
             if name not in exposed:
                 problems.append(f"{e.where}: metric {name} is not exposed")
                 continue
@@ -316,3 +328,110 @@ def test_queries_reference_only_what_the_exporter_exposes(spiked_stack: Stack) -
     text = spiked_stack.exporter.metrics_text()
     assert _problems(text.replace("extend_runs_finished_total", "extend_runs_done_total"))
     assert _problems(text.replace('processor_type="', 'ptype="'))
+
+
+# --- two exporters polling one workspace --------------------------------------------------------------
+
+#: Burst of work both exporters watch (runs per minute, for BURST_SECONDS), on an otherwise idle workspace.
+BURST_RATES = {"workflow": 30.0, "extract": 120.0, "parse": 60.0}
+BURST_SECONDS = 12.0
+#: Rates and increases extrapolate to the window's edges from each target's own scrape instants, which
+#: differ between two targets: the same counts give values a few percent apart. Gauges compare exactly.
+EXTRAPOLATION_TOLERANCE = 0.05
+
+
+def _values(prom: PrometheusServer, expr: str, at: float) -> dict[tuple[tuple[str, str], ...], float]:
+    return {tuple(sorted(r["metric"].items())): float(r["value"][1]) for r in prom.query(expr, at)}
+
+
+def _run_series(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The run families of a /metrics body (ages excluded: they move with the clock)."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith(("extend_runs_", "extend_run_")) and "oldest" not in family.name
+        for sample in family.samples
+    }
+
+
+def test_two_exporters_of_one_workspace_show_the_single_exporter_values() -> None:
+    """A sidecar on a 2-replica app: two exporters poll one workspace. Every overview panel shows what one
+    exporter alone shows, never the sum, and the duplicate-poller alert expression is true."""
+    config = _sim_config()
+    config.rates = {family: 0.0 for family in config.rates}
+    sim = Simulator(config)
+    sim.start(host="127.0.0.1", port=0)
+    try:
+        with (
+            start_exporter(sim.url, sim.api_key, kinds=",".join(KINDS), poll_interval=1.0) as first,
+            start_exporter(sim.url, sim.api_key, kinds=",".join(KINDS), poll_interval=1.0) as second,
+        ):
+            targets = [f"127.0.0.1:{first.port}", f"127.0.0.1:{second.port}"]
+            with PrometheusServer(targets, job=JOB, rule_files=[PROMETHEUS_RULES]) as prom:
+                wait_until(
+                    lambda: len(prom.query("extend_up == 1")) == 2 * len(KINDS),
+                    timeout=30,
+                    interval=0.2,
+                    message="both exporters synced every kind and were scraped",
+                )
+                window_start = time.time() + 1.0
+                workspace = key_fingerprint(sim.api_key)
+                duplicate = _rule_expr("ExtendWorkspacePolledTwice").replace(" > 1", "")
+                assert [(r["metric"], r["value"][1]) for r in prom.query(duplicate)] == [
+                    ({"workspace": workspace}, "2")
+                ]
+                # The burst starts inside the compared window, after both exporters' series exist.
+                wait_until(lambda: time.time() > window_start + 2, timeout=10, interval=0.2, message="window")
+                for family, per_min in BURST_RATES.items():
+                    sim.set_rate(family, per_min)
+                burst_end = time.time() + BURST_SECONDS
+                wait_until(lambda: time.time() > burst_end, timeout=30, interval=0.2, message="burst")
+                for family in BURST_RATES:
+                    sim.set_rate(family, 0.0)
+                # Both exporters count the same runs exactly; wait until they agree and Prometheus has both.
+                wait_until(
+                    lambda: _run_series(first.metrics_text()) == _run_series(second.metrics_text()),
+                    timeout=60,
+                    interval=0.5,
+                    message="both exporters counted the same runs",
+                )
+                settled = time.time()
+                wait_until(
+                    lambda: time.time() > settled + 3, timeout=10, interval=0.2, message="scraped settled"
+                )
+                at = time.time()
+                window = f"{int(at - window_start)}s"
+                compared = _compare_overview(prom, targets, at, window)
+                assert compared >= 10, f"only {compared} non-zero panel series to compare"
+    finally:
+        sim.stop()
+
+
+def _compare_overview(prom: PrometheusServer, targets: list[str], at: float, window: str) -> int:
+    """Each overview query over both exporters equals its value over either exporter alone; returns how
+    many non-zero series were compared."""
+    overview = next(p for p in DASHBOARDS if p.name == "extend-runs-overview.json")
+    compared = 0
+    problems: list[str] = []
+    for query in dashboard_queries(overview):
+        text = query.text.replace("$__range", window).replace("$__rate_interval", window)
+        exact = "rate(" not in text and "increase(" not in text and "oldest_active_age" not in text
+        both = _values(prom, substitute(text), at)
+        for target in targets:
+            single = _values(prom, substitute(text.replace("$instance", target)), at)
+            if set(both) != set(single):
+                problems.append(f"{query.where}: series {sorted(both)} vs one exporter's {sorted(single)}")
+                continue
+            for key, value in single.items():
+                got = both[key]
+                if math.isnan(value) or math.isnan(got):
+                    if math.isnan(value) != math.isnan(got):
+                        problems.append(f"{query.where} {dict(key)}: {got} with both, {value} with one")
+                    continue
+                allowed = 0.0 if exact else EXTRAPOLATION_TOLERANCE * abs(value)
+                if abs(got - value) > allowed:
+                    problems.append(f"{query.where} {dict(key)}: {got} with both, {value} with one exporter")
+                elif value != 0:
+                    compared += 1
+    assert not problems, "\n".join(problems)
+    return compared

