@@ -232,8 +232,8 @@ PY
 timeout 60 "${PODMAN[@]}" image unmount "$IMAGE" >/dev/null 2>&1 || true
 timeout 120 "${PODMAN[@]}" run --rm --network none "${ULIMITS[@]}" --entrypoint python3 "$IMAGE" \
     -c 'import os, subprocess, sys; assert os.getuid() == 10001, os.getuid(); subprocess.run(["extend-exporter", "--version"], check=True)' \
-    >>"$TMP/contents.log" 2>&1 || {
-    cat "$TMP/contents.log" >&2
+    >>"$TMP/contents.log" 2>"$TMP/contents.err" || {
+    cat "$TMP/contents.log" "$TMP/contents.err" >&2
     fail "running python3 and extend-exporter in the image"
 }
 log "image contents ok ($(paste -sd ' ' "$TMP/contents.log"))"
