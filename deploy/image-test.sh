@@ -9,7 +9,8 @@
 # 2. `buildah bud --isolation chroot --storage-driver vfs` builds the Dockerfile with
 #    --build-arg BASE_IMAGE=<that base>; pip inside the build reaches PyPI.
 # 3. Checks the image: non-root USER, EXPOSE, VOLUME, HEALTHCHECK, ENTRYPOINT, OCI labels; no
-#    compiler, pip or caches inside; bad settings exit 2.
+#    shell, package manager, setuid/setgid binary, compiler, pip or caches inside (read from the
+#    mounted image: it has no shell to look with); bad settings exit 2.
 # 4. Runs the built-in simulator and the exporter from the image in one private network namespace
 #    that has nothing but loopback (podman --network none / container:), the exporter the way
 #    Kubernetes runs it: read-only root filesystem, all capabilities dropped, no-new-privileges,
@@ -189,25 +190,53 @@ image_size=$(timeout 60 "${PODMAN[@]}" image inspect --format '{{.Size}}' "$IMAG
 base_size=$(timeout 60 "${PODMAN[@]}" image inspect --format '{{.Size}}' "$BASE_IMAGE")
 log "image config ok; size $((image_size / 1000000)) MB (base $((base_size / 1000000)) MB)"
 
-# shellcheck disable=SC2016 # expanded by the container's shell
-timeout 120 "${PODMAN[@]}" run --rm --network none "${ULIMITS[@]}" --entrypoint /bin/sh "$IMAGE" -c '
-    set -e
-    for tool in gcc cc c++ make pip pip3; do
-        if command -v "$tool" >/dev/null 2>&1; then echo "found $tool in the image"; exit 1; fi
-    done
-    for path in /opt/venv/bin/pip /root/.cache /src /tmp/wheels /tmp/requirements.txt; do
-        if [ -e "$path" ]; then echo "found $path in the image"; exit 1; fi
-    done
-    if [ -n "$(find /opt/venv -name "*.whl" -o -path "*/pip/_internal" | head -1)" ]; then
-        echo "pip or wheels left in /opt/venv"; exit 1
-    fi
-    test "$(id -u)" = 10001
-    extend-exporter --version
-    ' >"$TMP/contents.log" 2>&1 || {
+# The image's file system, read from outside: the runtime image has no shell to look with.
+image_root=$(timeout 60 "${PODMAN[@]}" image mount "$IMAGE")
+python3 - "$image_root" >"$TMP/contents.log" 2>&1 <<'PY' || {
+import os, stat, sys
+root = sys.argv[1]
+problems, setuid, files = [], [], 0
+forbidden_names = {"sh", "bash", "dash", "ash", "zsh", "busybox", "apt", "apt-get", "dpkg", "gcc", "cc",
+                   "c++", "make", "pip", "pip3", "perl", "su", "sudo", "mount", "passwd"}
+for dirpath, dirnames, filenames in os.walk(root):
+    for name in filenames + dirnames:
+        path = os.path.join(dirpath, name)
+        rel = "/" + os.path.relpath(path, root)
+        st = os.lstat(path)
+        if stat.S_ISREG(st.st_mode):
+            files += 1
+            if st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                setuid.append(rel)
+        if name in forbidden_names and os.path.basename(dirpath) in ("bin", "sbin"):
+            problems.append(f"found {rel}")
+for path in ("/bin/sh", "/usr/bin/sh", "/opt/venv/bin/pip", "/root/.cache", "/src", "/tmp/wheels",
+             "/tmp/requirements.txt", "/var/lib/dpkg", "/etc/apt", "/usr/bin/perl"):
+    if os.path.lexists(root + path):
+        problems.append(f"found {path}")
+for dirpath, dirnames, filenames in os.walk(root + "/opt/venv"):
+    if any(f.endswith(".whl") for f in filenames) or dirpath.endswith("pip/_internal"):
+        problems.append(f"pip or wheels left in {dirpath[len(root):]}")
+if setuid:
+    problems.append(f"setuid/setgid files: {setuid}")
+state = os.stat(root + "/var/lib/extend-exporter")
+if (state.st_uid, state.st_gid) != (10001, 10001):
+    problems.append(f"/var/lib/extend-exporter owned by {state.st_uid}:{state.st_gid}, want 10001:10001")
+if problems:
+    sys.exit("; ".join(problems))
+print(f"{files} files; no shell, package manager, compiler, pip or setuid/setgid binary")
+PY
+    timeout 60 "${PODMAN[@]}" image unmount "$IMAGE" >/dev/null 2>&1 || true
     cat "$TMP/contents.log" >&2
     fail "image contents"
 }
-log "image contents ok ($(tail -1 "$TMP/contents.log"))"
+timeout 60 "${PODMAN[@]}" image unmount "$IMAGE" >/dev/null 2>&1 || true
+timeout 120 "${PODMAN[@]}" run --rm --network none "${ULIMITS[@]}" --entrypoint python3 "$IMAGE" \
+    -c 'import os, subprocess, sys; assert os.getuid() == 10001, os.getuid(); subprocess.run(["extend-exporter", "--version"], check=True)' \
+    >>"$TMP/contents.log" 2>"$TMP/contents.err" || {
+    cat "$TMP/contents.log" "$TMP/contents.err" >&2
+    fail "running python3 and extend-exporter in the image"
+}
+log "image contents ok ($(paste -sd ' ' "$TMP/contents.log"))"
 
 set +e
 timeout 120 "${PODMAN[@]}" run --rm --network none "${ULIMITS[@]}" "$IMAGE" run >"$TMP/badconfig.log" 2>&1
@@ -354,11 +383,15 @@ status_of() { awk -v key="$1:" '$1 == key { $1 = ""; sub(/^ /, ""); print; exit 
 [ "$(status_of Seccomp)" = 2 ] || fail "no seccomp filter"
 log "process runs as 10001:10001, no capabilities, no_new_privs, seccomp filtered"
 
-if timeout 30 "${PODMAN[@]}" exec "$EXP" /bin/sh -c 'touch /probe' >/dev/null 2>&1; then
+# No shell in the image: probe with its python3.
+if timeout 30 "${PODMAN[@]}" exec "$EXP" python3 -c 'open("/probe", "w")' >/dev/null 2>&1; then
     fail "the root filesystem is writable"
 fi
-timeout 30 "${PODMAN[@]}" exec "$EXP" /bin/sh -c 'touch /var/lib/extend-exporter/.probe && rm /var/lib/extend-exporter/.probe' ||
-    fail "the state volume is not writable"
+timeout 30 "${PODMAN[@]}" exec "$EXP" python3 -c '
+import os
+p = "/var/lib/extend-exporter/.probe"
+open(p, "w").close()
+os.remove(p)' || fail "the state volume is not writable"
 log "root filesystem read-only, state volume writable"
 
 # Let it sync for a while (a poll every 5s), then read its memory.
