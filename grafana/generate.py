@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -122,8 +122,13 @@ def drift(files: dict[str, str], root: Path = ROOT) -> list[str]:
     return changed
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grafana.generate", description=__doc__.split("\n")[0])
+    parser = _OneLineParser(prog="python -m grafana.generate", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 on any difference")
     parser.add_argument("--out", type=Path, default=ROOT, help="root directory to write under")
     parser.add_argument(
@@ -134,8 +139,13 @@ def main(argv: list[str] | None = None) -> int:
         help="override a knob of grafana/alerts.py",
     )
     args = parser.parse_args(argv)
-    overrides = dict(item.split("=", 1) for item in args.set)
-    files = render(Knobs().with_overrides(overrides))
+    if any("=" not in item for item in args.set):
+        parser.error("--set expects NAME=VALUE")
+    try:
+        knobs = Knobs().with_overrides(dict(item.split("=", 1) for item in args.set))
+    except ValueError as exc:  # an unknown knob or a value of the wrong type: one line, exit 2
+        parser.error(f"--set: {exc}")
+    files = render(knobs)
     if args.check:
         changed = drift(files, args.out)
         for rel in changed:
