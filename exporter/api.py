@@ -117,7 +117,9 @@ class ApiClient:
                     self._hold(exc.retry_after)
                 if attempt >= self._retry.max_retries:
                     raise ApiError(
-                        exc.reason, f"{endpoint}: {exc} (gave up after {attempt + 1} tries)", exc.status
+                        exc.reason,
+                        f"{endpoint}: {exc} (gave up after {attempt + 1} {'try' if attempt == 0 else 'tries'})",
+                        exc.status,
                     ) from None
                 delay = exc.retry_after if exc.retry_after is not None else self._backoff(attempt)
                 self._telemetry.api_retries.labels(endpoint, exc.reason).inc()
