@@ -116,10 +116,9 @@ class ApiClient:
                 if exc.retry_after is not None:
                     self._hold(exc.retry_after)
                 if attempt >= self._retry.max_retries:
+                    tries = f"{attempt + 1} {'try' if attempt == 0 else 'tries'}"
                     raise ApiError(
-                        exc.reason,
-                        f"{endpoint}: {exc} (gave up after {attempt + 1} {'try' if attempt == 0 else 'tries'})",
-                        exc.status,
+                        exc.reason, f"{endpoint}: {exc} (gave up after {tries})", exc.status
                     ) from None
                 delay = exc.retry_after if exc.retry_after is not None else self._backoff(attempt)
                 self._telemetry.api_retries.labels(endpoint, exc.reason).inc()

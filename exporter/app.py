@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -20,11 +20,15 @@ from .config import Settings, parse_listen_address
 from .engine import KindState, ResourceLabels
 from .health import Health
 from .kinds import KINDS
+from .logs import RepeatThrottle
 from .ratelimit import TokenBucket
 from .server import MetricsServer
 from .state import StateStore
 from .sync import KindSyncer, SyncSettings
 from .telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from .webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,13 @@ log = logging.getLogger(__name__)
 # and retry counters and the oldest-active ages stay live while a sync spends minutes in Retry-After
 # holds. A refresh costs ~5 ms at 10k series (bench/results.md, "refresh").
 EXPOSITION_REFRESH_SECONDS = 5.0
+# A failure identical to one already logged (a revoked key fails every sync of every kind) is counted,
+# and logged again with the count at most this often.
+ERROR_REPEAT_LOG_SECONDS = 600.0
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:g}m" if seconds >= 60 else f"{seconds:g}s"
 
 
 class Exporter:
@@ -110,6 +121,10 @@ class Exporter:
         self._persisted: dict[str, dict[str, Any]] = {}
         self._scheduler: BackgroundScheduler | None = None
         self._server: MetricsServer | None = None
+        self.web: WebConfig | None = None
+        self._error_log = RepeatThrottle(ERROR_REPEAT_LOG_SECONDS, clock=clock)
+        self._failures_in_a_row = dict.fromkeys(self.kinds, 0)
+        self._synced: set[str] = set()  # kinds with a successful sync in this process
 
     # --- one sync ------------------------------------------------------------------------------------
 
@@ -142,15 +157,25 @@ class Exporter:
         self.telemetry.last_success.labels(kind).set(self.states[kind].last_success or 0.0)
         self.telemetry.syncs.labels(kind, "success").inc()
         self.health.success(kind)
-        log.debug(
-            "%s: synced in %.2fs, %d requests, %d runs seen, %d created, %d finished%s",
+        failures, self._failures_in_a_row[kind] = self._failures_in_a_row[kind], 0
+        if failures:
+            log.info("%s: sync succeeded again after %d failed sync(s)", kind, failures)
+        first = kind not in self._synced
+        self._synced.add(kind)
+        log.log(
+            logging.INFO if first else logging.DEBUG,
+            "%s: %s in %.2fs, %d requests, %d runs seen, %d created, %d finished, %d active%s",
             kind,
+            "first sync done" if first else "synced",
             report.duration,
             report.requests,
             report.observed,
             report.result.created,
             report.result.finished,
-            " (baseline)" if report.baseline else "",
+            sum(snapshot.active.values()),
+            (" (baseline: runs that finished before now are not counted)" if report.baseline else "")
+            if first
+            else "",
         )
         self.save_state()
         self.exposition.refresh()
@@ -160,7 +185,29 @@ class Exporter:
         level = (
             logging.ERROR if reason in ("unauthorized", "forbidden", "payment_required") else logging.WARNING
         )
-        log.log(level, "%s: sync failed (%s): %s", kind, reason, message)
+        self._failures_in_a_row[kind] += 1
+        # One cause on any endpoint is one failure: "/extract_runs: HTTP 401" ~ "/parse_runs: HTTP 401".
+        cause = message.split(": ", 1)[1] if message.startswith("/") and ": " in message else message
+        log_now, held_back = self._error_log.check((reason, cause))
+        if log_now and held_back:
+            log.log(
+                level,
+                "%s: sync failed (%s): %s [%d more identical failure(s) across kinds in the last %s]",
+                kind,
+                reason,
+                message,
+                held_back,
+                _minutes(self._error_log.interval),
+            )
+        elif log_now:
+            log.log(
+                level,
+                "%s: sync failed (%s): %s [identical failures are logged again every %s, with a count]",
+                kind,
+                reason,
+                message,
+                _minutes(self._error_log.interval),
+            )
         self.telemetry.up.labels(kind).set(0)
         self.telemetry.syncs.labels(kind, "failure").inc()
         self.telemetry.sync_errors.labels(kind, reason).inc()
@@ -195,6 +242,7 @@ class Exporter:
 
         host, port = parse_listen_address(self.settings.listen_address)
         web = load_web_config(self.settings.web_config_file) if self.settings.web_config_file else None
+        self.web = web
         self._server = MetricsServer(
             host,
             port,

@@ -32,7 +32,7 @@ from .config import (
 from .healthcheck import add_arguments as add_healthcheck_arguments
 from .healthcheck import check as check_health
 from .healthcheck import default_url as default_health_url
-from .logs import setup_logging
+from .logs import MIN_REDACTED_LENGTH, redactable, setup_logging
 
 log = logging.getLogger("exporter")
 
@@ -237,13 +237,28 @@ def serve(
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     exporter.start_scheduler()
+    web = exporter.web
     log.info(
-        "extend-exporter %s listening on %s (port %d), kinds: %s",
+        "extend-exporter %s listening on %s (port %d, TLS %s, basic auth %s); Extend API %s version %s%s; "
+        "kinds: %s; every %gs; state file: %s",
         __version__,
         settings.listen_address,
         server.port,
+        "on" if web and web.tls else "off",
+        "on" if web and web.users else "off",
+        settings.api_base_url,
+        settings.api_version,
+        f", workspace {settings.workspace_id}" if settings.workspace_id else "",
         ",".join(exporter.kinds),
+        settings.poll_interval_seconds,
+        settings.state_file or "none (counts restart from zero)",
     )
+    short = [s for s in keys.secrets() if not redactable(s)]
+    if short:
+        log.warning(
+            "the API key is shorter than %d characters, so it is not masked in logs; is it the real key?",
+            MIN_REDACTED_LENGTH,
+        )
     if ready_message:
         print(ready_message.format(port=server.port), flush=True)
     stop.wait()
