@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, ProcessCollector
 
 from .api import ApiClient, ApiError, Cancelled, RetryPolicy
 from .apikey import ApiKeySource
@@ -74,6 +74,8 @@ class Exporter:
         )
         for kind in self.kinds:
             self.invalid_summaries.labels(kind)
+        # process_* (memory, CPU, open fds, start time) as every exporter has; Linux /proc only.
+        ProcessCollector(registry=self.registry)
         self.runs = RunsCollector(per_resource=settings.per_resource_labels, clock=clock)
         self.exposition = Exposition(self.registry, self.runs)
         self.health = Health(self.kinds, settings.poll_interval_seconds)

@@ -57,7 +57,8 @@ class Telemetry:
         )
         self.up = Gauge(
             "extend_up",
-            "1 when the last sync of this run kind succeeded, 0 when it failed." + HELP_SUFFIX,
+            "1 when the last sync of this run kind succeeded, 0 when it failed; absent until its first sync "
+            "ends (start-up is not an outage)." + HELP_SUFFIX,
             ["kind"],
             registry=registry,
         )
@@ -94,7 +95,6 @@ class Telemetry:
         )
         self.build_info.labels(__version__, api_version).set(1)
         for kind in kinds:
-            self.up.labels(kind).set(0)
             self.last_success.labels(kind).set(0)
             self.sync_duration.labels(kind)
             for result in ("success", "failure"):

@@ -79,6 +79,9 @@ class Knobs:
     # No successful sync for this long although the last one did not fail (wedged scheduler or request).
     sync_stale_after: str = "15m"
     sync_stale_for: str = "5m"
+    # Failed writes of the state file within this window (counts then survive no restart).
+    state_write_window: str = "15m"
+    state_write_for: str = "5m"
     # An exporter that was scraped within this look-back is gone now.
     exporter_down_lookback: str = "1h"
     exporter_down_for: str = "5m"
@@ -279,6 +282,8 @@ extend_up == 1""",
             name="ExtendSyncStale",
             expr=f"""\
 time() - extend_last_successful_sync_timestamp_seconds > {seconds(k.sync_stale_after)}
+and on (job, instance)
+time() - process_start_time_seconds > {seconds(k.sync_stale_after)}
 unless on (job, instance, kind)
 extend_up == 0""",
             for_=k.sync_stale_for,
@@ -296,6 +301,27 @@ extend_up == 0""",
             lookback="5m",
             dashboard_uid=HEALTH_DASHBOARD_UID,
             panel_title="Time since last successful sync",
+        ),
+        Alert(
+            name="ExtendStateFileWriteFailing",
+            expr=f"""\
+increase(extend_exporter_state_write_failures_total[{k.state_write_window}]) > 0""",
+            for_=k.state_write_for,
+            severity="warning",
+            summary="Extend exporter {{ $labels.instance }} cannot write its state file",
+            description=(
+                "Exporter {{ $labels.instance }} failed to write its state file (EXTEND_EXPORTER_STATE_FILE) "
+                f"in the last {k.state_write_window}: counts live only in memory and a restart would lose "
+                "the runs counted since the last good write."
+            ),
+            runbook=(
+                "The exporter's log names the error. Check that the state file's directory exists, is "
+                "writable by the exporter's user (uid 10001 in the image) and that its volume is not full "
+                "or mounted read-only."
+            ),
+            lookback=k.state_write_window,
+            dashboard_uid=HEALTH_DASHBOARD_UID,
+            panel_title="State file write failures",
         ),
         Alert(
             name="ExtendExporterDown",

@@ -62,6 +62,11 @@ def test_metrics_pass_promtool_and_cover_every_kind(exporter: ExporterProcess) -
         assert series(samples, "extend_runs_finished_total", kind=kind, status="FAILED"), kind
     build = series(samples, "extend_exporter_build_info")
     assert list(build.values()) == [1.0]
+    # The standard process metrics every exporter has, with plausible values.
+    assert series(samples, "process_resident_memory_bytes")[()] > 1e6
+    assert series(samples, "process_cpu_seconds_total")[()] > 0
+    assert series(samples, "process_open_fds")[()] >= 3
+    assert series(samples, "process_start_time_seconds")[()] > 1.7e9
 
 
 def test_all_kinds_move(exporter: ExporterProcess) -> None:
