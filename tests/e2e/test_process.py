@@ -116,7 +116,7 @@ def test_up_drops_on_revoked_key_and_recovers(live_sim: Simulator, exporter: Exp
     assert exporter.get("/metrics").status_code == 200  # still served from the last snapshot
     live_sim.restore_key(live_sim.api_key)
     wait_until(
-        lambda: all(v == 1.0 for v in series(exporter.metrics(), "extend_up").values()),
+        lambda: {v for v in series(exporter.metrics(), "extend_up").values()} == {1.0},
         timeout=30,
         interval=0.2,
         message="extend_up back to 1",

@@ -19,7 +19,14 @@ from exporter.engine import KindState
 from exporter.kinds import KINDS
 from exporter.simulator import Fault, SimConfig, Simulator
 from exporter.state import FORMAT, VERSION, StateStore
-from tests.reliability.helpers import RequestLog, counts_from_metrics, diff, metrics, truth_counts, up_values
+from tests.reliability.helpers import (
+    RequestLog,
+    counts_from_metrics,
+    diff,
+    every_kind_up_is,
+    metrics,
+    truth_counts,
+)
 from tests.support import ExporterProcess, series, start_exporter, wait_until
 
 KINDS_RUN = ("workflow_run", "extract_run")
@@ -48,9 +55,7 @@ def start(sim: Simulator, state: Path, **env: str) -> ExporterProcess:
 def wait_exact(proc: ExporterProcess, sim: Simulator, mark: int, timeout: float = 30) -> None:
     def ok() -> bool:
         ours = counts_from_metrics(metrics(proc), KINDS_RUN)
-        return all(v == 1.0 for v in up_values(proc).values()) and not diff(
-            ours, truth_counts(sim, mark, KINDS_RUN)
-        )
+        return every_kind_up_is(proc, KINDS_RUN, 1.0) and not diff(ours, truth_counts(sim, mark, KINDS_RUN))
 
     try:
         wait_until(ok, timeout=timeout, interval=0.1, message="counts equal to truth")
