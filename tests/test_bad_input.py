@@ -3,12 +3,14 @@ exactly one line on stderr naming the setting or the cause, never a traceback, n
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -186,3 +188,28 @@ def test_conventional_flags_parse() -> None:
     assert settings.per_resource_labels is True and settings.log_level == "debug"
     args = build_parser().parse_args(["run", "--api-key", CANARY, "--no-per-resource-labels"])
     assert _settings_from(args).per_resource_labels is False
+
+
+def test_standalone_simulator_clock_starts_now() -> None:
+    import time
+
+    from exporter.cli import build_parser
+    from exporter.simulator.cli import config_from_args
+
+    config = config_from_args(build_parser().parse_args(["simulate"]))
+    assert abs(config.epoch.timestamp() - time.time()) < 60
+    fixed = config_from_args(build_parser().parse_args(["simulate", "--start", "2026-11-01T00:00:00Z"]))
+    assert fixed.epoch.isoformat() == "2026-11-01T00:00:00+00:00"
+
+
+def test_both_key_settings_warn_and_the_file_wins(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from exporter.cli import _key_source, _warn_both_keys
+    from exporter.config import load_settings
+
+    key_file = tmp_path / "key"
+    key_file.write_text("sk_from_the_file_0001\n")
+    settings = load_settings({"api_key": CANARY, "api_key_file": str(key_file)})
+    with caplog.at_level(logging.WARNING, logger="exporter"):
+        _warn_both_keys(settings)
+    assert "using EXTEND_API_KEY_FILE" in caplog.text and CANARY not in caplog.text
+    assert _key_source(settings)() == "sk_from_the_file_0001"
