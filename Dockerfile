@@ -22,11 +22,12 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python3 -m venv /opt/venv
-# Dependencies first, from pyproject.toml alone, so this layer is reused while only the code changes.
-COPY pyproject.toml ./
+# Dependencies first, from pyproject.toml alone, so this layer is reused while only the code changes;
+# at the versions pinned in requirements.lock, so that rebuilding the same commit gives the same image.
+COPY pyproject.toml requirements.lock ./
 RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
         > /tmp/requirements.txt \
-    && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+    && /opt/venv/bin/pip install --no-cache-dir -c requirements.lock -r /tmp/requirements.txt
 COPY . ./
 RUN /opt/venv/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /tmp/wheels . \
     && /opt/venv/bin/pip install --no-cache-dir --no-deps /tmp/wheels/extend_exporter-*.whl \

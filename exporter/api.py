@@ -10,6 +10,7 @@ import itertools
 import logging
 import random
 import socket
+import ssl
 import threading
 import time
 import weakref
@@ -197,8 +198,9 @@ class ApiClient:
                     self._hold(exc.retry_after)
                     self._check_hold(endpoint)
                 if attempt >= self._retry.max_retries:
+                    tries = f"{attempt + 1} {'try' if attempt == 0 else 'tries'}"
                     raise ApiError(
-                        exc.reason, f"{endpoint}: {exc} (gave up after {attempt + 1} tries)", exc.status
+                        exc.reason, f"{endpoint}: {exc} (gave up after {tries})", exc.status
                     ) from None
                 delay = exc.retry_after if exc.retry_after is not None else self._backoff(attempt)
                 self._telemetry.api_retries.labels(endpoint, exc.reason).inc()
@@ -290,7 +292,7 @@ class ApiClient:
         except httpx.TransportError as exc:
             if self._stop.is_set():
                 raise Cancelled() from None
-            raise _Retryable("transport_error", f"{type(exc).__name__}") from None
+            raise _Retryable("transport_error", transport_cause(exc)) from None
         finally:
             self._in_flight.end(token)
             self._telemetry.api_requests.labels(endpoint, code).inc()
@@ -397,6 +399,36 @@ class _Retryable(Exception):
         self.reason = reason
         self.status = status
         self.retry_after = retry_after
+
+
+def transport_cause(exc: httpx.TransportError) -> str:
+    """What went wrong below HTTP, in words a user can act on (never the request or its headers)."""
+    causes: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(causes) < 10:
+        causes.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS certificate not trusted ({cause.verify_message})"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS handshake failed ({cause.reason or type(cause).__name__}; is the scheme right?)"
+        if isinstance(cause, socket.gaierror):
+            return "DNS lookup failed (unknown host name)"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused (nothing listens there)"
+    text = str(exc).lower()
+    if "name or service not known" in text or "nodename nor servname" in text or "name resolution" in text:
+        return "DNS lookup failed (unknown host name)"
+    if "connection refused" in text:
+        return "connection refused (nothing listens there)"
+    if "certificate verify failed" in text:
+        return "TLS certificate not trusted"
+    if "ssl" in text or "tls" in text:
+        return "TLS handshake failed (is the URL's scheme right?)"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    return type(exc).__name__
 
 
 def _retry_after(response: httpx.Response, cap: float = MAX_RETRY_AFTER_SECONDS) -> float | None:

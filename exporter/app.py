@@ -7,12 +7,12 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, ProcessCollector
 
 from . import fatal
 from .api import ApiClient, ApiError, Cancelled, RetryPolicy
@@ -23,11 +23,15 @@ from .engine import KindState, ResourceLabels
 from .health import Health
 from .identity import workspace_identity
 from .kinds import KINDS
+from .logs import RepeatThrottle
 from .ratelimit import TokenBucket
 from .server import MetricsServer
 from .state import StateStore
 from .sync import KindSyncer, SyncSettings
 from .telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from .webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,13 @@ EXPOSITION_REFRESH_SECONDS = 5.0
 # A sync never waits out a Retry-After hold longer than this many poll intervals: it fails at once
 # (rate_limited), so extend_up is 0 for the hold instead of 1 (the hold itself is still respected).
 HOLD_BOUND_INTERVALS = 2.0
+# A failure identical to one already logged (a revoked key fails every sync of every kind) is counted,
+# and logged again with the count at most this often.
+ERROR_REPEAT_LOG_SECONDS = 600.0
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:g}m" if seconds >= 60 else f"{seconds:g}s"
 
 
 class Exporter:
@@ -74,6 +85,8 @@ class Exporter:
         )
         for kind in self.kinds:
             self.invalid_summaries.labels(kind)
+        # process_* (memory, CPU, open fds, start time) as every exporter has; Linux /proc only.
+        ProcessCollector(registry=self.registry)
         self.runs = RunsCollector(
             per_resource=settings.per_resource_labels, clock=clock, usage_tags=bool(settings.usage_tags)
         )
@@ -128,6 +141,10 @@ class Exporter:
         self._persisted: dict[str, dict[str, Any]] = {}
         self._scheduler: BackgroundScheduler | None = None
         self._server: MetricsServer | None = None
+        self.web: WebConfig | None = None
+        self._error_log = RepeatThrottle(ERROR_REPEAT_LOG_SECONDS, clock=clock)
+        self._failures_in_a_row = dict.fromkeys(self.kinds, 0)
+        self._synced: set[str] = set()  # kinds with a successful sync in this process
 
     def _workspace_identity(self) -> str:
         return workspace_identity(self.settings.workspace_id, self._api_key())
@@ -171,15 +188,25 @@ class Exporter:
         self.telemetry.last_success.labels(kind).set(self.states[kind].last_success or 0.0)
         self.telemetry.syncs.labels(kind, "success").inc()
         self.health.success(kind)
-        log.debug(
-            "%s: synced in %.2fs, %d requests, %d runs seen, %d created, %d finished%s",
+        failures, self._failures_in_a_row[kind] = self._failures_in_a_row[kind], 0
+        if failures:
+            log.info("%s: sync succeeded again after %d failed sync(s)", kind, failures)
+        first = kind not in self._synced
+        self._synced.add(kind)
+        log.log(
+            logging.INFO if first else logging.DEBUG,
+            "%s: %s in %.2fs, %d requests, %d runs seen, %d created, %d finished, %d active%s",
             kind,
+            "first sync done" if first else "synced",
             report.duration,
             report.requests,
             report.observed,
             report.result.created,
             report.result.finished,
-            " (baseline)" if report.baseline else "",
+            sum(snapshot.active.values()),
+            (" (baseline: runs that finished before now are not counted)" if report.baseline else "")
+            if first
+            else "",
         )
         self.save_state()
         self.exposition.refresh()
@@ -189,7 +216,29 @@ class Exporter:
         level = (
             logging.ERROR if reason in ("unauthorized", "forbidden", "payment_required") else logging.WARNING
         )
-        log.log(level, "%s: sync failed (%s): %s", kind, reason, message)
+        self._failures_in_a_row[kind] += 1
+        # One cause on any endpoint is one failure: "/extract_runs: HTTP 401" ~ "/parse_runs: HTTP 401".
+        cause = message.split(": ", 1)[1] if message.startswith("/") and ": " in message else message
+        log_now, held_back = self._error_log.check((reason, cause))
+        if log_now and held_back:
+            log.log(
+                level,
+                "%s: sync failed (%s): %s [%d more identical failure(s) across kinds in the last %s]",
+                kind,
+                reason,
+                message,
+                held_back,
+                _minutes(self._error_log.interval),
+            )
+        elif log_now:
+            log.log(
+                level,
+                "%s: sync failed (%s): %s [identical failures are logged again every %s, with a count]",
+                kind,
+                reason,
+                message,
+                _minutes(self._error_log.interval),
+            )
         self.telemetry.up.labels(kind).set(0)
         self.telemetry.syncs.labels(kind, "failure").inc()
         self.telemetry.sync_errors.labels(kind, reason).inc()
@@ -226,6 +275,7 @@ class Exporter:
 
         host, port = parse_listen_address(self.settings.listen_address)
         web = load_web_config(self.settings.web_config_file) if self.settings.web_config_file else None
+        self.web = web
         self._server = MetricsServer(
             host,
             port,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import os
 import signal
@@ -11,9 +12,10 @@ import threading
 import time
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any
+from typing import Any, Literal, NoReturn, get_args, get_origin
 
 from pydantic import SecretStr
+from pydantic.fields import FieldInfo
 
 from . import __version__
 from .apikey import ApiKeyError, ApiKeySource
@@ -24,13 +26,15 @@ from .config import (
     env_name,
     flag_name,
     load_settings,
+    parse_duration,
+    parse_listen_address,
 )
 from .fatal import arm_shutdown_deadline
 from .fatal import install as install_fatal_hooks
 from .healthcheck import add_arguments as add_healthcheck_arguments
 from .healthcheck import check as check_health
 from .healthcheck import default_url as default_health_url
-from .logs import setup_logging
+from .logs import MIN_REDACTED_LENGTH, redactable, setup_logging
 
 log = logging.getLogger("exporter")
 
@@ -42,36 +46,120 @@ SHUTDOWN_DEADLINE_SECONDS = 10.0
 SHUTDOWN_GRACE_SECONDS = 5.0
 
 
-def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+# Settings `check` reads; the others (listening, state, scheduling, labels) would be silently ignored.
+CHECK_SETTINGS = (
+    "api_key",
+    "api_key_file",
+    "api_base_url",
+    "api_version",
+    "workspace_id",
+    "kinds",
+    "max_requests_per_second",
+    "request_timeout_seconds",
+    "max_retries",
+    "max_response_bytes_per_run",
+    "max_runs_per_listing",
+    "max_retry_after_seconds",
+    "log_format",
+)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (exit 2), like every other bad setting."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_CONFIG, f"{self.prog}: {message} (see --help)\n")
+
+
+def _metavar(name: str, field: FieldInfo) -> str:
+    if get_origin(field.annotation) is Literal:
+        return "{" + ",".join(str(a) for a in get_args(field.annotation)) + "}"
+    if name.endswith("_seconds"):
+        return "DURATION"
+    if name == "listen_address":
+        return "HOST:PORT"
+    if name == "api_base_url":
+        return "URL"
+    if name.endswith("_file"):
+        return "FILE"
+    if name in ("kinds", "per_resource_allow"):
+        return "LIST"
+    if field.annotation is int:
+        return "N"
+    if field.annotation is float:
+        return "NUMBER"
+    return name.split("_")[-1].upper()
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser, only: Sequence[str] | None = None) -> None:
     group = parser.add_argument_group("settings (each also read from its environment variable)")
     for name, field in Settings.model_fields.items():
+        if only is not None and name not in only:
+            continue
         default = field.get_default(call_default_factory=True)
         shown = "" if default in (None, [], "") else f" [default: {default}]"
         if name == "api_key":
             shown = ""
+        help_text = f"{field.description} Env: {env_name(name)}.{shown}"
+        if field.annotation is bool:
+            group.add_argument(
+                flag_name(name),
+                dest=name,
+                default=None,
+                action=argparse.BooleanOptionalAction,
+                help=help_text,
+            )
+            continue
         group.add_argument(
-            flag_name(name),
-            dest=name,
-            default=None,
-            metavar=name.split("_")[-1].upper(),
-            help=f"{field.description} Env: {env_name(name)}.{shown}",
+            flag_name(name), dest=name, default=None, metavar=_metavar(name, field), help=help_text
         )
 
 
+def _demo_listen(value: str) -> str:
+    try:
+        parse_listen_address(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def _demo_interval(value: str) -> float:
+    try:
+        seconds = float(parse_duration(value))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not 0 < seconds <= 86400:
+        raise argparse.ArgumentTypeError("must be a duration above 0 and up to 1d")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="extend-exporter",
         description="Prometheus exporter for Extend (extend.ai) document-processing runs.",
+        epilog="Without a command, `run` is assumed. `extend-exporter COMMAND --help` lists its flags.",
     )
     parser.add_argument("--version", action="version", version=f"extend-exporter {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     run = sub.add_parser("run", help="serve /metrics, syncing runs from the Extend API (default)")
     _add_settings_flags(run)
     check = sub.add_parser("check", help="validate settings and credentials: one request per kind")
-    _add_settings_flags(check)
+    _add_settings_flags(check, CHECK_SETTINGS)
     demo = sub.add_parser("demo", help="start the built-in Extend simulator and the exporter against it")
-    demo.add_argument("--listen", default=f"127.0.0.1:{DEFAULT_PORT}", help="exporter host:port")
-    demo.add_argument("--poll-interval", type=float, default=5.0, help="seconds between syncs")
+    demo.add_argument(
+        "--listen",
+        type=_demo_listen,
+        default=f"127.0.0.1:{DEFAULT_PORT}",
+        metavar="HOST:PORT",
+        help="exporter listen address [default: %(default)s]",
+    )
+    demo.add_argument(
+        "--poll-interval",
+        type=_demo_interval,
+        default=5.0,
+        metavar="DURATION",
+        help="time between syncs: 90s, 5m or seconds [default: %(default)s]",
+    )
     simulate = sub.add_parser("simulate", help="serve the built-in Extend API simulator")
     try:
         from .simulator.cli import add_arguments
@@ -108,7 +196,13 @@ def _key_source(settings: Settings) -> ApiKeySource:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list or (args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help", "--version")):
+    first = args_list[0] if args_list else "-"
+    if first not in COMMANDS and not first.startswith("-"):
+        close = difflib.get_close_matches(first, COMMANDS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; commands: {', '.join(COMMANDS)}"
+        print(f"extend-exporter: unknown command {first!r}{hint}", file=sys.stderr)
+        return EXIT_CONFIG
+    if first not in COMMANDS and first not in ("-h", "--help", "--version"):
         args_list.insert(0, "run")
     args = build_parser().parse_args(args_list)
     try:
@@ -130,7 +224,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def serve(settings: Settings, keys: ApiKeySource, ready_message: str | None = None) -> int:
+def serve(
+    settings: Settings,
+    keys: ApiKeySource,
+    ready_message: str | None = None,
+    listen_setting: str = "EXTEND_EXPORTER_LISTEN_ADDRESS (--listen-address)",
+) -> int:
     """Run the exporter until SIGTERM/SIGINT; flushes the state file on the way out."""
     from .app import Exporter
     from .state import StateLockedError
@@ -145,8 +244,7 @@ def serve(settings: Settings, keys: ApiKeySource, ready_message: str | None = No
         server = exporter.start_server()
     except OSError as exc:
         raise ConfigError(
-            f"invalid setting EXTEND_EXPORTER_LISTEN_ADDRESS (--listen-address): cannot listen on "
-            f"{settings.listen_address}: {exc.strerror}"
+            f"invalid setting {listen_setting}: cannot listen on {settings.listen_address}: {exc.strerror}"
         ) from None
     stop = threading.Event()
 
@@ -160,13 +258,28 @@ def serve(settings: Settings, keys: ApiKeySource, ready_message: str | None = No
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     exporter.start_scheduler()
+    web = exporter.web
     log.info(
-        "extend-exporter %s listening on %s (port %d), kinds: %s",
+        "extend-exporter %s listening on %s (port %d, TLS %s, basic auth %s); Extend API %s version %s%s; "
+        "kinds: %s; every %gs; state file: %s",
         __version__,
         settings.listen_address,
         server.port,
+        "on" if web and web.tls else "off",
+        "on" if web and web.users else "off",
+        settings.api_base_url,
+        settings.api_version,
+        f", workspace {settings.workspace_id}" if settings.workspace_id else "",
         ",".join(exporter.kinds),
+        settings.poll_interval_seconds,
+        settings.state_file or "none (counts restart from zero)",
     )
+    short = [s for s in keys.secrets() if not redactable(s)]
+    if short:
+        log.warning(
+            "the API key is shorter than %d characters, so it is not masked in logs; is it the real key?",
+            MIN_REDACTED_LENGTH,
+        )
     if ready_message:
         print(ready_message.format(port=server.port), flush=True)
     stop.wait()
@@ -181,28 +294,37 @@ def serve(settings: Settings, keys: ApiKeySource, ready_message: str | None = No
     return 0
 
 
+def _warn_both_keys(settings: Settings) -> None:
+    if settings.api_key is not None and settings.api_key.get_secret_value().strip() and settings.api_key_file:
+        log.warning(
+            "both EXTEND_API_KEY and EXTEND_API_KEY_FILE are set; using EXTEND_API_KEY_FILE (unset one)"
+        )
+
+
 def _run(args: argparse.Namespace) -> int:
     settings = _settings_from(args)
     keys = _key_source(settings)
     setup_logging(settings.log_level, settings.log_format, keys.secrets)
     if getattr(args, "api_key", None) is not None:
         log.warning(KEY_FLAG_WARNING)
+    _warn_both_keys(settings)
     return serve(settings, keys)
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .api import ApiClient, ApiError, Cancelled
+    from prometheus_client import CollectorRegistry
+
+    from .api import ApiClient, ApiError, Cancelled, RetryPolicy
     from .kinds import KINDS
     from .ratelimit import TokenBucket
     from .telemetry import Telemetry
 
     settings = _settings_from(args)
     keys = _key_source(settings)
-    setup_logging("error", settings.log_format, keys.secrets)
+    setup_logging("warning", settings.log_format, keys.secrets)
     if getattr(args, "api_key", None) is not None:
         print(f"extend-exporter: warning: {KEY_FLAG_WARNING}", file=sys.stderr)
-    from prometheus_client import CollectorRegistry
-
+    _warn_both_keys(settings)
     client = ApiClient(
         settings.api_base_url,
         keys,
@@ -214,9 +336,10 @@ def _check(args: argparse.Namespace) -> int:
         max_response_bytes_per_run=settings.max_response_bytes_per_run,
         max_runs_per_listing=settings.max_runs_per_listing,
         max_retry_after=settings.max_retry_after_seconds,
+        retry=RetryPolicy(max_retries=settings.max_retries),
     )
     rows: list[tuple[str, str, str, str]] = []
-    failed = 0
+    first_failure: str | None = None
     for kind in settings.effective_kinds:
         spec = KINDS[kind]
         started = time.perf_counter()
@@ -224,39 +347,54 @@ def _check(args: argparse.Namespace) -> int:
             page = client.list_page(spec, {"maxPageSize": 1})
             result = f"ok ({len(page.items)} run{'s' if len(page.items) != 1 else ''} on first page)"
         except (ApiError, Cancelled) as exc:
-            failed += 1
-            result = f"FAILED: {getattr(exc, 'reason', 'cancelled')}: {exc}"
-        elapsed = f"{(time.perf_counter() - started) * 1000:.0f} ms"
-        rows.append((kind, spec.path, elapsed, result))
+            cause = f"{getattr(exc, 'reason', 'cancelled')}: {exc}"
+            if getattr(exc, "status", None) == 401 and not settings.workspace_id:
+                cause += " (an organisation-scoped key also needs EXTEND_WORKSPACE_ID / --workspace-id)"
+            result = f"FAILED: {cause}"
+            first_failure = first_failure or f"{kind}: {cause}"
+            if isinstance(exc, ApiError) and exc.reason in ("transport_error", "unauthorized", "forbidden"):
+                # The same cause fails every kind: say it once rather than wait for each.
+                rows.append((kind, spec.path, _elapsed(started), result))
+                break
+        rows.append((kind, spec.path, _elapsed(started), result))
     client.close()
     print(f"Extend API {settings.api_base_url} (version {settings.api_version})")
     widths = [max(len(r[i]) for r in [("KIND", "ENDPOINT", "TIME", "RESULT"), *rows]) for i in range(4)]
     for row in [("KIND", "ENDPOINT", "TIME", "RESULT"), *rows]:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-    return 1 if failed else 0
+    sys.stdout.flush()
+    if first_failure:
+        print(f"extend-exporter check: FAILED {first_failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _elapsed(started: float) -> str:
+    return f"{(time.perf_counter() - started) * 1000:.0f} ms"
 
 
 def _demo(args: argparse.Namespace) -> int:
     from .simulator.cli import start_demo_simulator
 
     sim = start_demo_simulator()
-    overrides: dict[str, Any] = {
-        "api_base_url": sim.url,
-        "listen_address": args.listen,
-        "poll_interval_seconds": args.poll_interval,
-        "max_requests_per_second": 5,
-        "sync_overlap_seconds": 30,
-    }
-    settings = load_settings({**overrides, "api_key": sim.api_key})
-    keys = ApiKeySource(SecretStr(sim.api_key), None)
-    setup_logging(settings.log_level, settings.log_format, keys.secrets)
-    print(f"Extend API simulator on {sim.url}")
-    host = args.listen.rpartition(":")[0] or "127.0.0.1"
     try:
+        overrides: dict[str, Any] = {
+            "api_base_url": sim.url,
+            "listen_address": args.listen,
+            "poll_interval_seconds": args.poll_interval,
+            "max_requests_per_second": 5,
+            "sync_overlap_seconds": 30,
+        }
+        settings = load_settings({**overrides, "api_key": sim.api_key})
+        keys = ApiKeySource(SecretStr(sim.api_key), None)
+        setup_logging(settings.log_level, settings.log_format, keys.secrets)
+        print(f"Extend API simulator on {sim.url}")
+        host = args.listen.rpartition(":")[0] or "127.0.0.1"
         return serve(
             settings,
             keys,
             ready_message=f"Exporter metrics: http://{host}:{{port}}/metrics  (Ctrl-C to stop)",
+            listen_setting="--listen",
         )
     finally:
         sim.stop()

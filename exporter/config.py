@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .kinds import API_2026, API_VERSIONS, DEFAULT_KINDS, KINDS, KINDS_BY_VERSION
@@ -29,6 +29,36 @@ def _split_list(value: Any) -> Any:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return value
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: Any) -> Any:
+    """Seconds from `90`, `1.5`, `90s`, `5m`, `1h30m`, `250ms` (Prometheus style); others pass through.
+
+    A plain number is seconds, as before; anything unparsable is left for the float validator to reject.
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError("must be a duration such as 90s, 5m, 1h30m or plain seconds")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+DURATION_HINT = " A duration: 90s, 5m, 1h or plain seconds."
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:
@@ -70,11 +100,11 @@ class Settings(BaseSettings):
         validation_alias="EXTEND_EXPORTER_LISTEN_ADDRESS",
         description="host:port of the HTTP server (/metrics, /healthz, /readyz).",
     )
-    poll_interval_seconds: float = Field(
+    poll_interval_seconds: Duration = Field(
         60.0,
         gt=0,
         validation_alias="EXTEND_EXPORTER_POLL_INTERVAL_SECONDS",
-        description="How often each run kind is synced.",
+        description="How often each run kind is synced." + DURATION_HINT,
     )
     kinds: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -93,11 +123,13 @@ class Settings(BaseSettings):
         validation_alias="EXTEND_EXPORTER_STATE_FILE",
         description="Where counters and sync positions persist across restarts (default: memory only).",
     )
-    log_level: Literal["debug", "info", "warning", "error"] = Field(
-        "info", validation_alias="EXTEND_EXPORTER_LOG_LEVEL", description="Log level."
+    log_level: Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_lower)] = Field(
+        "info",
+        validation_alias="EXTEND_EXPORTER_LOG_LEVEL",
+        description="Log level: debug, info, warning or error (any case).",
     )
-    log_format: Literal["text", "json"] = Field(
-        "text", validation_alias="EXTEND_EXPORTER_LOG_FORMAT", description="Log format."
+    log_format: Annotated[Literal["text", "json"], BeforeValidator(_lower)] = Field(
+        "text", validation_alias="EXTEND_EXPORTER_LOG_FORMAT", description="Log format: text or json."
     )
     page_size: int = Field(
         1000,
@@ -106,24 +138,25 @@ class Settings(BaseSettings):
         validation_alias="EXTEND_EXPORTER_PAGE_SIZE",
         description="maxPageSize of list requests.",
     )
-    sync_overlap_seconds: float = Field(
+    sync_overlap_seconds: Duration = Field(
         120.0,
         ge=0,
         validation_alias="EXTEND_EXPORTER_SYNC_OVERLAP_SECONDS",
-        description="How far behind the last sync position each sync re-reads (clock skew, lag).",
+        description="How far behind the last sync position each sync re-reads (clock skew, lag)."
+        + DURATION_HINT,
     )
-    reconcile_interval_seconds: float = Field(
+    reconcile_interval_seconds: Duration = Field(
         900.0,
         gt=0,
         validation_alias="EXTEND_EXPORTER_RECONCILE_INTERVAL_SECONDS",
-        description="How often active runs are re-listed by status (drops deleted runs).",
+        description="How often active runs are re-listed by status (drops deleted runs)." + DURATION_HINT,
     )
-    request_timeout_seconds: float = Field(
+    request_timeout_seconds: Duration = Field(
         30.0,
         gt=0,
         validation_alias="EXTEND_EXPORTER_REQUEST_TIMEOUT_SECONDS",
         description="Deadline of one API request as a whole (connect, headers and body); a body "
-        "still arriving then is abandoned within about twice this.",
+        "still arriving then is abandoned within about twice this." + DURATION_HINT,
     )
     max_response_bytes_per_run: int = Field(
         8192,
@@ -140,12 +173,13 @@ class Settings(BaseSettings):
         description="Most runs one listing is paged through (pages x page size); beyond it, or on a "
         "repeated nextPageToken, the sync fails (bad_response).",
     )
-    max_retry_after_seconds: float = Field(
+    max_retry_after_seconds: Duration = Field(
         300.0,
         gt=0,
         validation_alias="EXTEND_EXPORTER_MAX_RETRY_AFTER_SECONDS",
         description="Longest Retry-After honoured (longer ones are cut to it). A hold longer than two "
-        "poll intervals fails the sync at once (rate_limited, extend_up 0) instead of being waited out.",
+        "poll intervals fails the sync at once (rate_limited, extend_up 0) instead of being waited out."
+        + DURATION_HINT,
     )
     max_retries: int = Field(
         4,

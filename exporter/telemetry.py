@@ -60,7 +60,8 @@ class Telemetry:
         )
         self.up = Gauge(
             "extend_up",
-            "1 when the last sync of this run kind succeeded, 0 when it failed." + HELP_SUFFIX,
+            "1 when the last sync of this run kind succeeded, 0 when it failed; absent until its first sync "
+            "ends (start-up is not an outage)." + HELP_SUFFIX,
             ["kind"],
             registry=registry,
         )
@@ -110,7 +111,6 @@ class Telemetry:
         self._workspace = workspace
         self.build_info.labels(__version__, api_version, workspace).set(1)
         for kind in kinds:
-            self.up.labels(kind).set(0)
             self.last_success.labels(kind).set(0)
             self.sync_duration.labels(kind)
             for result in ("success", "failure"):

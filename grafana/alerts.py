@@ -99,6 +99,9 @@ class Knobs:
     # No successful sync for this long although the last one did not fail (wedged scheduler or request).
     sync_stale_after: str = "15m"
     sync_stale_for: str = "5m"
+    # Failed writes of the state file within this window (counts then survive no restart).
+    state_write_window: str = "15m"
+    state_write_for: str = "5m"
     # How long Prometheus remembers which job/workspace pairs have an exporter: one scraped within this
     # look-back and not now is down (while its job still has targets), or, for all of them, absent.
     exporter_down_lookback: str = "1d"
@@ -358,6 +361,8 @@ extend_up == 1""",
             expr=per_workspace(
                 f"""\
 time() - extend_last_successful_sync_timestamp_seconds > {seconds(k.sync_stale_after)}
+and on (job, instance)
+time() - process_start_time_seconds > {seconds(k.sync_stale_after)}
 unless on (job, instance, kind)
 extend_up == 0""",
                 "kind",
@@ -378,6 +383,27 @@ extend_up == 0""",
             lookback="5m",
             dashboard_uid=HEALTH_DASHBOARD_UID,
             panel_title="Time since last successful sync",
+        ),
+        Alert(
+            name="ExtendStateFileWriteFailing",
+            expr=f"""\
+increase(extend_exporter_state_write_failures_total[{k.state_write_window}]) > 0""",
+            for_=k.state_write_for,
+            severity="warning",
+            summary="Extend exporter {{ $labels.instance }} cannot write its state file",
+            description=(
+                "Exporter {{ $labels.instance }} failed to write its state file (EXTEND_EXPORTER_STATE_FILE) "
+                f"in the last {k.state_write_window}: counts live only in memory and a restart would lose "
+                "the runs counted since the last good write."
+            ),
+            runbook=(
+                "The exporter's log names the error. Check that the state file's directory exists, is "
+                "writable by the exporter's user (uid 10001 in the image) and that its volume is not full "
+                "or mounted read-only."
+            ),
+            lookback=k.state_write_window,
+            dashboard_uid=HEALTH_DASHBOARD_UID,
+            panel_title="State file write failures",
         ),
         Alert(
             name="ExtendExporterDown",

@@ -672,7 +672,8 @@ def exporter_health(k: Knobs) -> Generated:
                         "{{kind}} {{result}}",
                     ),
                     Query(
-                        f"sum by (kind, reason) (rate(extend_sync_errors_total{{{KIND}}}{RI})) * 60",
+                        # `> 0`: only the reasons that happened, not eight flat zero lines per kind.
+                        f"sum by (kind, reason) (rate(extend_sync_errors_total{{{KIND}}}{RI})) * 60 > 0",
                         "{{kind}} error: {{reason}}",
                     ),
                 ],
@@ -692,6 +693,38 @@ def exporter_health(k: Knobs) -> Generated:
                     )
                 ],
                 threshold=2,
+            )
+        )
+        .with_panel(
+            graph(
+                "State file write failures",
+                "Failed writes of the state file per interval; while they last, counts live only in memory. "
+                f"The state-file alert fires on any within {k.state_write_window}.",
+                [
+                    Query(
+                        "sum by (instance) "
+                        f"(increase(extend_exporter_state_write_failures_total{{{TARGET}}}{RI}))",
+                        "{{instance}}",
+                    )
+                ],
+                threshold=0.5,
+            )
+        )
+        .with_panel(
+            graph(
+                "Exporter resident memory",
+                "Resident memory of each exporter process (process_resident_memory_bytes).",
+                [Query(f"process_resident_memory_bytes{{{TARGET}}}", "{{instance}}")],
+                unit="bytes",
+                width=6,
+            )
+        )
+        .with_panel(
+            graph(
+                "Exporter CPU",
+                "CPU used by each exporter process, in cores (process_cpu_seconds_total).",
+                [Query(f"rate(process_cpu_seconds_total{{{TARGET}}}{RI})", "{{instance}}")],
+                width=6,
             )
         )
         .with_row(db.Row("Extend API"))
@@ -730,7 +763,7 @@ def exporter_health(k: Knobs) -> Generated:
                 "Retried requests by reason, and requests answered 429 Too Many Requests.",
                 [
                     Query(
-                        f"sum by (endpoint, reason) (rate(extend_api_retries_total{{{TARGET}}}{RI}))",
+                        f"sum by (endpoint, reason) (rate(extend_api_retries_total{{{TARGET}}}{RI})) > 0",
                         "retry {{endpoint}} {{reason}}",
                     ),
                     Query(

@@ -3,6 +3,7 @@
 python -m grafana.generate                  # regenerate the committed files
 python -m grafana.generate --check          # exit 1 when a committed file differs from the generator
 python -m grafana.generate --set failed_spike_min_count=25 --out /tmp/mine   # other thresholds
+python -m grafana.generate --prometheus-url http://prom.example:9090 --out /tmp/mine   # your Prometheus
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -45,7 +46,10 @@ def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def render(knobs: Knobs) -> dict[str, str]:
+DEFAULT_PROMETHEUS_URL = "http://prometheus:9090"
+
+
+def render(knobs: Knobs, prometheus_url: str = DEFAULT_PROMETHEUS_URL) -> dict[str, str]:
     """Relative path -> content of every generated file."""
     files: dict[str, str] = {}
     generated = dashboards(knobs)
@@ -83,14 +87,16 @@ def render(knobs: Knobs) -> dict[str, str]:
                     "uid": DATASOURCE_UID,
                     "type": "prometheus",
                     "access": "proxy",
-                    "url": "http://prometheus:9090",
+                    "url": prometheus_url,
                     "editable": False,
                     "jsonData": {"httpMethod": "POST", "timeInterval": "30s"},
                 }
             ],
         },
-        "# The Prometheus that scrapes extend-exporter. Change `url` to yours; `timeInterval` should\n"
-        "# equal its scrape interval (it sets $__rate_interval). The alert rules use this uid.\n",
+        "# The Prometheus that scrapes extend-exporter; for yours:\n"
+        "#   python -m grafana.generate --prometheus-url URL --out DIR\n"
+        "# `timeInterval` should equal its scrape interval (it sets $__rate_interval). The alert rules use\n"
+        "# this uid.\n",
     )
     files["grafana/provisioning/dashboards/extend.yaml"] = to_yaml(
         {
@@ -123,8 +129,13 @@ def drift(files: dict[str, str], root: Path = ROOT) -> list[str]:
     return changed
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grafana.generate", description=__doc__.split("\n")[0])
+    parser = _OneLineParser(prog="python -m grafana.generate", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 on any difference")
     parser.add_argument("--out", type=Path, default=ROOT, help="root directory to write under")
     parser.add_argument(
@@ -134,9 +145,20 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="override a knob of grafana/alerts.py",
     )
+    parser.add_argument(
+        "--prometheus-url",
+        default=DEFAULT_PROMETHEUS_URL,
+        metavar="URL",
+        help="URL of the Prometheus data source Grafana provisions [default: %(default)s]",
+    )
     args = parser.parse_args(argv)
-    overrides = dict(item.split("=", 1) for item in args.set)
-    files = render(Knobs().with_overrides(overrides))
+    if any("=" not in item for item in args.set):
+        parser.error("--set expects NAME=VALUE")
+    try:
+        knobs = Knobs().with_overrides(dict(item.split("=", 1) for item in args.set))
+    except ValueError as exc:  # an unknown knob or a value of the wrong type: one line, exit 2
+        parser.error(f"--set: {exc}")
+    files = render(knobs, args.prometheus_url)
     if args.check:
         changed = drift(files, args.out)
         for rel in changed:

@@ -30,17 +30,42 @@ def _rate(value: str) -> tuple[str, float]:
 
 def _listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise argparse.ArgumentTypeError("expected HOST:PORT")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError("expected HOST:PORT with a port from 0 to 65535")
     return host or "127.0.0.1", int(port)
+
+
+def _start(value: str) -> datetime:
+    if value == "now":
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "expected 'now' or an ISO 8601 time, e.g. 2026-11-01T00:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--listen", type=_listen, default=("127.0.0.1", 8089), help="HOST:PORT (0 = free port)"
+        "--listen",
+        type=_listen,
+        default=("127.0.0.1", 8089),
+        metavar="HOST:PORT",
+        help="listen address, port 0 = any free port [default: 127.0.0.1:8089]",
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--history", type=int, default=20_000, help="finished runs before the start")
+    parser.add_argument(
+        "--start",
+        type=_start,
+        default="now",
+        metavar="TIME",
+        help="virtual clock start: 'now' (default: runs look as old as they are) or an ISO 8601 time",
+    )
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed [default: 0]")
+    parser.add_argument(
+        "--history", type=int, default=20_000, metavar="N", help="finished runs before the start"
+    )
     parser.add_argument(
         "--rate",
         type=_rate,
@@ -55,19 +80,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=True,
         help="advance the virtual clock with wall time (--no-realtime: only POST /_sim/advance moves it)",
     )
-    parser.add_argument("--speed", type=float, default=1.0, help="virtual seconds per wall second")
+    parser.add_argument(
+        "--speed", type=float, default=1.0, metavar="FACTOR", help="virtual seconds per wall second"
+    )
     parser.add_argument("--cursor-mode", choices=("offset", "keyset", "snapshot"), default="offset")
-    parser.add_argument("--qps-limit", type=float, default=10.0, help="server-side QPS limit (0 = off)")
+    parser.add_argument(
+        "--qps-limit", type=float, default=10.0, metavar="QPS", help="server-side QPS limit (0 = off)"
+    )
     parser.add_argument("--timestamp-precision", choices=("s", "ms"), default="s")
     parser.add_argument("--end-token-style", choices=("null", "absent"), default=None)
     parser.add_argument(
         "--parse-order", choices=("created_desc", "updated_desc", "created_asc"), default="created_desc"
     )
-    parser.add_argument("--failure-rate", type=float, default=0.05)
-    parser.add_argument("--delete-rate", type=float, default=0.0, help="random deletions per virtual minute")
-    parser.add_argument("--api-key", default="sk_sim_test", help="workspace-scoped API key to accept")
-    parser.add_argument("--org-key", default=None, help="also accept this organisation-scoped key")
-    parser.add_argument("--workspace-id", default="ws_sim_0001")
+    parser.add_argument("--failure-rate", type=float, default=0.05, metavar="FRACTION")
+    parser.add_argument(
+        "--delete-rate",
+        type=float,
+        default=0.0,
+        metavar="PER_MIN",
+        help="random deletions per virtual minute",
+    )
+    parser.add_argument(
+        "--api-key", default="sk_sim_test", metavar="KEY", help="workspace-scoped API key to accept"
+    )
+    parser.add_argument(
+        "--org-key", default=None, metavar="KEY", help="also accept this organisation-scoped key"
+    )
+    parser.add_argument("--workspace-id", default="ws_sim_0001", metavar="ID")
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
@@ -76,6 +115,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         keys[args.org_key] = {"org_scoped": True}
     cfg = SimConfig(
         seed=args.seed,
+        epoch=args.start,
         keys=keys,
         api_key=args.api_key,
         workspace_id=args.workspace_id,
@@ -98,7 +138,11 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
 def run(args: argparse.Namespace) -> int:
     sim = Simulator(config_from_args(args))
     host, port = args.listen
-    sim.start(host=host, port=port)
+    try:
+        sim.start(host=host, port=port)
+    except OSError as exc:
+        print(f"extend-simulator: cannot listen on {host}:{port} (--listen): {exc.strerror}", file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -163,7 +207,9 @@ def start_demo_simulator(host: str = "127.0.0.1", port: int = 0) -> Simulator:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="extend-simulator", description=__doc__)
+    from ..cli import OneLineParser
+
+    parser = OneLineParser(prog="extend-simulator", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

@@ -62,6 +62,11 @@ def test_metrics_pass_promtool_and_cover_every_kind(exporter: ExporterProcess) -
         assert series(samples, "extend_runs_finished_total", kind=kind, status="FAILED"), kind
     build = series(samples, "extend_exporter_build_info")
     assert list(build.values()) == [1.0]
+    # The standard process metrics every exporter has, with plausible values.
+    assert series(samples, "process_resident_memory_bytes")[()] > 1e6
+    assert series(samples, "process_cpu_seconds_total")[()] > 0
+    assert series(samples, "process_open_fds")[()] >= 3
+    assert series(samples, "process_start_time_seconds")[()] > 1.7e9
 
 
 def test_all_kinds_move(exporter: ExporterProcess) -> None:
@@ -111,7 +116,7 @@ def test_up_drops_on_revoked_key_and_recovers(live_sim: Simulator, exporter: Exp
     assert exporter.get("/metrics").status_code == 200  # still served from the last snapshot
     live_sim.restore_key(live_sim.api_key)
     wait_until(
-        lambda: all(v == 1.0 for v in series(exporter.metrics(), "extend_up").values()),
+        lambda: {v for v in series(exporter.metrics(), "extend_up").values()} == {1.0},
         timeout=30,
         interval=0.2,
         message="extend_up back to 1",

@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,12 @@ def metrics(proc: ExporterProcess) -> Samples:
 
 def up_values(proc: ExporterProcess) -> dict[str, float]:
     return {dict(labels)["kind"]: v for labels, v in series(metrics(proc), "extend_up").items()}
+
+
+def every_kind_up_is(proc: ExporterProcess, kinds: Sequence[str], value: float) -> bool:
+    """extend_up equals `value` for every kind (a kind has no extend_up before its first sync ends)."""
+    up = up_values(proc)
+    return set(up) == set(kinds) and all(v == value for v in up.values())
 
 
 # --- /proc ----------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from tests.reliability.helpers import (
     RequestLog,
     counts_from_metrics,
     diff,
+    every_kind_up_is,
     max_in_window,
     metrics,
     scrape,
@@ -78,7 +79,7 @@ def counts_exact(w: World) -> bool:
 
 def wait_recovered(w: World, timeout: float = 30) -> None:
     def ok() -> bool:
-        return all(v == 1.0 for v in up_values(w.proc).values()) and counts_exact(w)
+        return every_kind_up_is(w.proc, KINDS, 1.0) and counts_exact(w)
 
     try:
         wait_until(ok, timeout=timeout, interval=0.1, message="extend_up 1 and counts equal to truth")
@@ -105,7 +106,7 @@ def failures(w: World) -> float:
 
 
 def all_down_and_unready(w: World) -> bool:
-    return all(v == 0.0 for v in up_values(w.proc).values()) and w.proc.get("/readyz").status_code == 503
+    return every_kind_up_is(w.proc, KINDS, 0.0) and w.proc.get("/readyz").status_code == 503
 
 
 @dataclass(frozen=True)

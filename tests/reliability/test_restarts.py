@@ -19,7 +19,14 @@ from exporter.engine import KindState
 from exporter.kinds import KINDS
 from exporter.simulator import Fault, SimConfig, Simulator
 from exporter.state import FORMAT, VERSION, StateStore
-from tests.reliability.helpers import RequestLog, counts_from_metrics, diff, metrics, truth_counts, up_values
+from tests.reliability.helpers import (
+    RequestLog,
+    counts_from_metrics,
+    diff,
+    every_kind_up_is,
+    metrics,
+    truth_counts,
+)
 from tests.support import ExporterProcess, series, start_exporter, wait_until
 
 KINDS_RUN = ("workflow_run", "extract_run")
@@ -50,9 +57,7 @@ def wait_exact(
 ) -> None:
     def ok() -> bool:
         ours = counts_from_metrics(metrics(proc), kinds)
-        return all(v == 1.0 for v in up_values(proc).values()) and not diff(
-            ours, truth_counts(sim, mark, kinds)
-        )
+        return every_kind_up_is(proc, kinds, 1.0) and not diff(ours, truth_counts(sim, mark, kinds))
 
     try:
         wait_until(ok, timeout=timeout, interval=0.1, message="counts equal to truth")
