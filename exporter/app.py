@@ -21,7 +21,7 @@ from .engine import KindState, ResourceLabels
 from .health import Health
 from .kinds import KINDS
 from .ratelimit import TokenBucket
-from .server import MetricsServer
+from .server import Limits, MetricsServer
 from .state import StateStore
 from .sync import KindSyncer, SyncSettings
 from .telemetry import Telemetry
@@ -202,6 +202,13 @@ class Exporter:
             self.health.problems,
             authorize=web.authorize if web else None,
             wrap_socket=web.wrap_server if web else None,
+            limits=Limits(
+                header_timeout=self.settings.http_header_timeout_seconds,
+                idle_timeout=self.settings.http_idle_timeout_seconds,
+                tls_handshake_timeout=self.settings.http_tls_handshake_timeout_seconds,
+                max_connections=self.settings.http_max_connections,
+            ),
+            rejected=self.telemetry.http_connections_rejected,
         )
         self._server.start()
         return self._server
