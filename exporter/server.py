@@ -85,7 +85,10 @@ class _Server(ThreadingHTTPServer):
     # Binds and listens only (and keeps wrap_socket's interface); MetricsServer runs the loop.
     # socketserver's default listen backlog is 5: a burst of scrapers overflowed it, and each dropped
     # SYN cost its client a 200 ms (then 400 ms) retransmission -- the whole p99 of the benchmark.
-    request_queue_size = 128
+    # 1024 (capped by net.core.somaxconn): under a flood of connections a full accept queue drops
+    # handshakes, and their clients then wait seconds for SYN-ACK retransmissions; the loop accepts
+    # (and makes room) quickly, so a longer queue costs only kernel memory.
+    request_queue_size = 1024
 
 
 class _Conn:
