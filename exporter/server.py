@@ -66,6 +66,10 @@ MAX_HEADER_BYTES = 32 * 1024
 WORKERS = 8
 # Requests waiting for a worker beyond this are answered 503 at once rather than queued for long.
 MAX_QUEUED = 64
+# After a refusal (431, 503) the request's unread bytes are read and dropped for at most this long
+# and this many bytes, so that closing does not reset the connection before the client reads why.
+DRAIN_SECONDS = 1.0
+DRAIN_BYTES = 256 * 1024
 # Sending one response (a large /metrics to a client that does not read) may take this long in total.
 WRITE_TIMEOUT_SECONDS = 10.0
 WARN_INTERVAL_SECONDS = 10.0
@@ -92,11 +96,12 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Conn:
-    __slots__ = ("buf", "deadline", "reason", "since", "sock", "stage")
+    __slots__ = ("buf", "deadline", "drained", "reason", "since", "sock", "stage")
 
     def __init__(self, sock: socket.socket, stage: str, deadline: float, reason: str | None) -> None:
         self.sock = sock
-        self.stage = stage  # "handshake", "head" (reading a request) or "idle" (kept alive)
+        self.stage = stage  # "handshake", "head" (reading a request), "idle" (kept alive) or "drain"
+        self.drained = 0
         self.deadline = deadline
         self.reason = reason  # counted when the deadline passes; None for an idle keep-alive
         self.buf = bytearray()
@@ -291,6 +296,9 @@ class MetricsServer:
 
     def _readable(self, conn: _Conn) -> None:
         sock = conn.sock
+        if conn.stage == "drain":
+            self._drain(conn)
+            return
         if conn.stage == "handshake":
             assert isinstance(sock, ssl.SSLSocket)
             try:
@@ -318,6 +326,17 @@ class MetricsServer:
             self._start_head(conn, time.monotonic())
             conn.buf += data
         self._try_dispatch(conn)
+
+    def _drain(self, conn: _Conn) -> None:
+        try:
+            data = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return
+        except (OSError, ValueError):
+            data = b""
+        conn.drained += len(data)
+        if not data or conn.drained >= DRAIN_BYTES:
+            self._close(conn)
 
     def _try_dispatch(self, conn: _Conn) -> None:
         end = _head_end(conn.buf)
@@ -348,9 +367,22 @@ class MetricsServer:
             + b"\r\nConnection: close\r\n\r\n"
             + body
         )
-        with contextlib.suppress(OSError, ValueError):
+        try:
             conn.sock.send(response)  # best effort, without blocking the loop
-        self._close(conn)
+        except (OSError, ValueError):
+            self._close(conn)
+            return
+        # Closing with unread bytes would reset the connection and could destroy the response before
+        # the client reads it: drain briefly (DRAIN_SECONDS, DRAIN_BYTES), then close.
+        with contextlib.suppress(OSError):
+            conn.sock.shutdown(socket.SHUT_WR)  # the client sees the end of the response
+        conn.stage = "drain"
+        conn.deadline = time.monotonic() + DRAIN_SECONDS
+        conn.reason = None
+        conn.buf = bytearray()
+        if conn.sock not in self._conns:  # handed over and given back (503)
+            self._conns[conn.sock] = conn
+            self._sel.register(conn.sock, selectors.EVENT_READ, conn)
 
     # --- workers -----------------------------------------------------------------------------------
 
