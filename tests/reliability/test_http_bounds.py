@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,16 @@ import trustme
 
 from exporter.server import WORKERS
 from exporter.simulator import SimConfig, Simulator
-from tests.support import REPO, ExporterProcess, exporter_env, free_port, parse_metrics, series, wait_until
+from tests.support import (
+    REPO,
+    ExporterProcess,
+    ManagedProcess,
+    exporter_env,
+    free_port,
+    parse_metrics,
+    series,
+    wait_until,
+)
 
 MIB = 1024 * 1024
 HEADER_TIMEOUT = 5.0
@@ -238,3 +248,105 @@ def test_huge_headers_are_refused_without_holding_memory(sim: Simulator, tmp_pat
         assert watch.max_threads <= THREAD_CAP, figures
         assert not watch.failures, watch.failures[:5]
         wait_until(lambda: _rejected(proc, "headers_too_large") >= 40, timeout=10, message="40 refused")
+
+
+def _own_cgroup_v1(controller: str) -> Path | None:
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            root = Path("/sys/fs/cgroup") / controller
+            return root / path.lstrip("/") if root.is_dir() else None
+    return None
+
+
+def _empty(cgroup: Path) -> bool:
+    return not (cgroup / "cgroup.procs").read_text().strip()
+
+
+@pytest.fixture
+def limited_cgroups() -> Iterator[tuple[Path, Path]]:
+    """A 128 MiB memory cgroup and a 32-task pids cgroup, children of this process's own (cgroup v1).
+
+    systemd-run --scope needs systemd as PID 1, which CI containers lack; a child cgroup works
+    wherever the tests run as root with the v1 memory and pids controllers mounted, else skip.
+    """
+    made: list[Path] = []
+    try:
+        for controller in ("memory", "pids"):
+            parent = _own_cgroup_v1(controller)
+            if parent is None:
+                pytest.skip(f"no cgroup v1 {controller} controller here")
+            child = parent / f"extend-exporter-test-{time.time_ns()}"
+            try:
+                child.mkdir()
+            except OSError as exc:
+                pytest.skip(f"cannot create a {controller} cgroup: {exc}")
+            made.append(child)
+        memory, pids = made
+        (memory / "memory.limit_in_bytes").write_text(str(128 * MIB))
+        (pids / "pids.max").write_text("32")
+        yield memory, pids
+    finally:
+        for child in reversed(made):
+            wait_until(partial(_empty, child), timeout=10, message=f"{child} empty")
+            child.rmdir()
+
+
+def test_abuse_under_a_128_mib_memory_and_32_task_limit(
+    sim: Simulator, tmp_path: Path, limited_cgroups: tuple[Path, Path]
+) -> None:
+    memory, pids = limited_cgroups
+    port = free_port()
+    env = exporter_env(
+        sim.url, sim.api_key, port=port, kinds="extract_run", extra_env={"EXTEND_EXPORTER_LOG_LEVEL": "info"}
+    )
+    join = f'echo $$ > {memory}/cgroup.procs && echo $$ > {pids}/cgroup.procs && exec "$0" -m exporter run'
+
+    class LimitedExporter(ExporterProcess):
+        def __init__(self) -> None:
+            self.port = port
+            ManagedProcess.__init__(
+                self,
+                ["sh", "-c", join, sys.executable],
+                env,
+                tmp_path / "exporter.log",
+                f"http://127.0.0.1:{port}",
+            )
+
+    with LimitedExporter() as proc:
+        assert str(proc.proc.pid) in (memory / "cgroup.procs").read_text().split()
+        _settle(proc)
+        seconds = 15
+        argv = [sys.executable, "-m", "tests.reliability.abuse"]
+        with _Watch(proc.proc.pid, port, None) as watch:
+            attackers = [
+                subprocess.Popen(
+                    [*argv, "half-open", "127.0.0.1", str(port), "--seconds", str(seconds)], cwd=REPO
+                ),
+                subprocess.Popen(
+                    [
+                        *argv,
+                        "big-headers",
+                        "127.0.0.1",
+                        str(port),
+                        "--connections",
+                        "40",
+                        "--seconds",
+                        str(seconds),
+                    ],
+                    cwd=REPO,
+                ),
+            ]
+            for attacker in attackers:
+                assert attacker.wait(timeout=seconds + 30) == 0
+        peak = int((memory / "memory.max_usage_in_bytes").read_text())
+        figures = (
+            f"cgroup peak {peak / MIB:.1f} MiB, tasks peak {(pids / 'pids.peak').read_text().strip()},"
+            f" RSS max {watch.max_rss / MIB:.1f} MiB,"
+            f" scrapes {len(watch.latencies)} p99 {watch.p99() * 1000:.1f} ms"
+        )
+        print(figures)
+        assert proc.proc.poll() is None, f"exporter died: {figures}\n{proc.logs()}"
+        assert not watch.failures, f"{watch.failures[:5]} ({figures})"
+        assert "WARNING" in proc.logs() and "refused or closed connections" in proc.logs()
+        assert (pids / "pids.events").read_text().split()[-1] == "0", "a thread could not start"
