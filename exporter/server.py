@@ -209,12 +209,17 @@ class MetricsServer:
                 now = time.monotonic()
                 soonest = min((c.deadline for c in self._conns.values()), default=now + 1.0)
                 for key, _ in self._sel.select(max(0.0, min(soonest - now, 1.0))):
-                    if key.data is None:
-                        self._accept()
-                    elif key.data == "wake":
-                        self._take_returned()
-                    else:
-                        self._readable(key.data)
+                    try:
+                        if key.data is None:
+                            self._accept()
+                        elif key.data == "wake":
+                            self._take_returned()
+                        else:
+                            self._readable(key.data)
+                    except Exception:  # one connection's surprise must not stop the server
+                        log.warning("HTTP server: unexpected error, connection dropped", exc_info=True)
+                        if isinstance(key.data, _Conn):
+                            self._close(key.data)
                 self._expire(time.monotonic())
         finally:
             for conn in list(self._conns.values()):
@@ -462,6 +467,7 @@ def _make_handler(
         def setup(self) -> None:
             super().setup()
             # The loop has read the whole request head; the body (if any) is refused below.
+            self.rfile.close()
             self.rfile = io.BytesIO(self._head)
 
         def handle(self) -> None:
