@@ -4,7 +4,7 @@ Three processes on loopback, so the load generator does not share the exporter's
 
 * the simulator (bench/simserver.py, real clock, 1,000 new runs per minute);
 * the exporter (this module with --serve): every kind (all seven, processor_run included), its real
-  MetricsServer (stdlib ThreadingHTTPServer) serving the cached exposition. 1k series: default
+  MetricsServer (a selector loop and 8 worker threads) serving the cached exposition. 1k series: default
   settings. 10k series: per-resource labels on (`--per-resource-max 500`) with ~420 processors and
   workflows per kind seeded through the engine API (the simulator's catalog has at most six per
   family): a large organisation's breakdown. With `--sync` it syncs every kind back to back against

@@ -406,6 +406,40 @@ fi
 hwm_kb=$(status_of VmHWM | awk '{print $1}')
 log "memory: RSS $((rss_kb / 1024)) MiB, peak $((hwm_kb / 1024)) MiB (limit $MEMORY_LIMIT)"
 
+# Abuse (issue 14): 3,000 half-open connections and 40 clients sending ~6 MB of headers for 20 s,
+# while a good client scrapes /metrics; the exporter must survive its memory limit and keep answering.
+cat >"$TMP/scrape-during.py" <<'PY'
+import sys, time, urllib.request
+base, seconds = f"http://127.0.0.1:{sys.argv[1]}", float(sys.argv[2])
+latencies, failures = [], []
+deadline = time.monotonic() + seconds
+while time.monotonic() < deadline:
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(base + "/metrics", timeout=5) as response:
+            response.read()
+    except OSError as exc:
+        failures.append(repr(exc))
+    latencies.append(time.perf_counter() - started)
+    time.sleep(0.2)
+latencies.sort()
+p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+print(f"{len(latencies)} scrapes, {len(failures)} failed, p99 {p99 * 1000:.0f} ms")
+sys.exit(1 if failures else 0)
+PY
+in_netns 90 python3 -m tests.reliability.abuse half-open 127.0.0.1 "$METRICS_PORT" --seconds 20 >"$TMP/abuse1.log" 2>&1 &
+abuse1=$!
+in_netns 90 python3 -m tests.reliability.abuse big-headers 127.0.0.1 "$METRICS_PORT" --connections 40 --seconds 20 \
+    >"$TMP/abuse2.log" 2>&1 &
+abuse2=$!
+during=$(in_netns 60 python3 "$TMP/scrape-during.py" "$METRICS_PORT" 20) || fail "scrapes failed under abuse: $during"
+wait "$abuse1" || { cat "$TMP/abuse1.log" >&2; fail "half-open attacker"; }
+wait "$abuse2" || { cat "$TMP/abuse2.log" >&2; fail "big-header attacker"; }
+[ "$(timeout 30 "${PODMAN[@]}" inspect --format '{{.State.Running}}' "$EXP")" = true ] || fail "exporter died under abuse"
+timeout 30 "${PODMAN[@]}" logs "$EXP" 2>&1 | grep -q 'refused or closed connections' || fail "no WARNING about refusals"
+abuse_hwm_kb=$(status_of VmHWM | awk '{print $1}')
+log "abuse survived: $during; peak RSS $((abuse_hwm_kb / 1024)) MiB, threads $(status_of Threads)"
+
 # SIGTERM: a clean exit within the grace period, with the state saved in the volume.
 timeout 60 "${PODMAN[@]}" stop --time 15 "$EXP" >/dev/null 2>>"$TMP/podman.log"
 exit_code=$(timeout 30 "${PODMAN[@]}" inspect --format '{{.State.ExitCode}}' "$EXP")

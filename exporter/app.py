@@ -25,7 +25,7 @@ from .identity import workspace_identity
 from .kinds import KINDS
 from .logs import RepeatThrottle
 from .ratelimit import TokenBucket
-from .server import MetricsServer
+from .server import Limits, MetricsServer
 from .state import StateStore
 from .sync import KindSyncer, SyncSettings
 from .telemetry import Telemetry
@@ -283,6 +283,13 @@ class Exporter:
             self.health.problems,
             authorize=web.authorize if web else None,
             wrap_socket=web.wrap_server if web else None,
+            limits=Limits(
+                header_timeout=self.settings.http_header_timeout_seconds,
+                idle_timeout=self.settings.http_idle_timeout_seconds,
+                tls_handshake_timeout=self.settings.http_tls_handshake_timeout_seconds,
+                max_connections=self.settings.http_max_connections,
+            ),
+            rejected=self.telemetry.http_connections_rejected,
         )
         self._server.start()
         return self._server

@@ -216,6 +216,31 @@ class Settings(BaseSettings):
         validation_alias="EXTEND_EXPORTER_WEB_CONFIG_FILE",
         description="Prometheus exporter-toolkit web config (TLS, basic auth) for the HTTP server.",
     )
+    http_header_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        validation_alias="EXTEND_EXPORTER_HTTP_HEADER_TIMEOUT_SECONDS",
+        description="Time a client has to send a request's line and headers, as a whole.",
+    )
+    http_idle_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias="EXTEND_EXPORTER_HTTP_IDLE_TIMEOUT_SECONDS",
+        description="How long a kept-alive connection may wait for its next request.",
+    )
+    http_tls_handshake_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        validation_alias="EXTEND_EXPORTER_HTTP_TLS_HANDSHAKE_TIMEOUT_SECONDS",
+        description="Time a client has to complete the TLS handshake (with TLS on).",
+    )
+    http_max_connections: int = Field(
+        256,
+        ge=16,
+        le=100000,
+        validation_alias="EXTEND_EXPORTER_HTTP_MAX_CONNECTIONS",
+        description="Open connections kept at most; past it the oldest idle or slow one is closed.",
+    )
 
     _split_kinds = field_validator("kinds", "per_resource_allow", "usage_tags", mode="before")(_split_list)
 

@@ -23,6 +23,15 @@ SYNC_ERROR_REASONS = (
     "client_error",
     "timeout",
 )
+# exporter.server.REJECT_REASONS (kept here so telemetry imports nothing of the server).
+HTTP_REJECT_REASONS = (
+    "header_timeout",
+    "tls_handshake_timeout",
+    "headers_too_large",
+    "connection_limit",
+    "overloaded",
+    "accept_failed",
+)
 RETRY_REASONS = ("rate_limited", "server_error", "transport_error", "bad_response", "timeout")
 
 # `*_created` series double the series count and no dashboard here uses them.
@@ -110,6 +119,15 @@ class Telemetry:
         self._api_version = api_version
         self._workspace = workspace
         self.build_info.labels(__version__, api_version, workspace).set(1)
+        self.http_connections_rejected = Counter(
+            "extend_exporter_http_connections_rejected",
+            "HTTP connections the exporter's server refused or closed, by reason (header_timeout,"
+            " tls_handshake_timeout, headers_too_large, connection_limit, overloaded, accept_failed).",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in HTTP_REJECT_REASONS:
+            self.http_connections_rejected.labels(reason)
         for kind in kinds:
             self.last_success.labels(kind).set(0)
             self.sync_duration.labels(kind)

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -63,20 +64,37 @@ def _cost(hashed: bytes) -> int:
         return 10
 
 
+# bcrypt is slow on purpose (~250 ms at cost 12) and holds a core: at most this many checks run at
+# once, and a check that finds no free slot fails at once instead of queueing. So failed logins
+# cannot take the HTTP workers or the CPU from authorised scrapes, whose credentials are cached after
+# their first success; the price is that a correct, not yet cached password may get a 401 while
+# someone is guessing, and Prometheus succeeds at a later scrape.
+BCRYPT_CONCURRENCY = 1
+
+
 @dataclass
 class WebConfig:
     users: dict[str, bytes]
     tls: ssl.SSLContext | None
     _verified: set[bytes] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _bcrypt_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(BCRYPT_CONCURRENCY)
+    )
     # Checked when the user is unknown, so a wrong user costs the same time as a wrong password: same
-    # work factor as the configured hashes (a fixed cheaper one would tell valid user names apart).
+    # work factor as the costliest configured hash (a fixed cheaper one would tell valid user names apart).
     _dummy: bytes = b""
+    # How long one check at that work factor takes here: every uncached check lasts at least this long,
+    # so users whose hashes have different costs are not told apart (nor from unknown users) by timing.
+    _check_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if self.users and not self._dummy:
             rounds = min(max(_cost(h) for h in self.users.values()), 31)
             self._dummy = bcrypt.hashpw(b"extend-exporter", bcrypt.gensalt(rounds=max(rounds, 4)))
+            started = time.perf_counter()
+            bcrypt.checkpw(b"", self._dummy)
+            self._check_seconds = time.perf_counter() - started
 
     def authorize(self, header: str | None) -> bool:
         if not self.users:
@@ -91,15 +109,22 @@ class WebConfig:
         except (binascii.Error, UnicodeDecodeError):
             return False
         hashed = self.users.get(user)
-        # bcrypt is slow on purpose; remember credentials that passed (keyed by a digest, not the text).
+        # Remember credentials that passed (keyed by a digest, not the text).
         digest = hashlib.sha256(f"{user}\0{password}".encode()).digest()
         with self._lock:
             if hashed is not None and any(hmac.compare_digest(digest, d) for d in self._verified):
                 return True
+        if not self._bcrypt_slots.acquire(blocking=False):
+            return False
+        started = time.perf_counter()
         try:
             ok = bcrypt.checkpw(password.encode(), hashed if hashed is not None else self._dummy)
         except ValueError:  # a hash bcrypt cannot read (caught at load; belt and braces)
-            return False
+            ok = False
+        finally:
+            self._bcrypt_slots.release()
+        # Outside the slot: waiting costs no CPU.
+        time.sleep(max(0.0, self._check_seconds - (time.perf_counter() - started)))
         if ok and hashed is not None:
             with self._lock:
                 self._verified.add(digest)
