@@ -127,6 +127,7 @@ def demo_config(seed: int = 7) -> SimConfig:
         # Start the virtual clock at the real now, so ages and timestamps look like a live workspace.
         epoch=datetime.now(UTC).replace(microsecond=0),
         history=20_000,
+        stuck_runs=3,  # every real workspace has a few runs Extend never finished
         rates={
             "workflow": 20.0,
             "extract": 40.0,
