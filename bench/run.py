@@ -39,6 +39,7 @@ class Step:
 
 STEPS = (
     Step("api_cost", "bench.api_cost", (), 240),
+    Step("stuck_cost", "bench.stuck_cost", (), 240),
     Step("ingest", "bench.ingest", ("--profile", "bench/out/ingest_profile.txt"), 120),
     Step("scrape", "bench.scrape", (), 240),
     Step("memory", "bench.memory", (), 180),
@@ -145,6 +146,24 @@ def rows_api_cost(r: dict[str, Any], cmd: str) -> list[Row]:
             )
         )
     return rows
+
+
+def rows_stuck_cost(r: dict[str, Any], cmd: str) -> list[Row]:
+    ws = r["workspaces"]
+    flat = len({w["idle_requests_per_sync"] for w in ws}) == 1
+    return [
+        (
+            f"1. API cost, idle with 5 stuck runs per kind, {w['history_per_kind']:,} runs per kind",
+            f"{w['idle_requests_per_sync']:g} req/sync ({w['idle_parse_requests_per_sync']:g} of them "
+            f"/parse_runs), {w['idle_bytes_per_sync'] / 1e3:,.0f} kB/sync; reconcile sync "
+            f"{w['reconcile_requests']} req, {w['reconcile_bytes'] / 1e3:,.0f} kB; baseline "
+            f"{w['baseline_requests']} req, {w['baseline_bytes'] / 1e3:,.0f} kB",
+            "independent of history",
+            yes(flat),
+            cmd + f" --sizes {w['history_per_kind']}",
+        )
+        for w in ws
+    ]
 
 
 def rows_ingest(r: dict[str, Any], cmd: str) -> list[Row]:
@@ -267,6 +286,7 @@ def rows_simulator(r: dict[str, Any], cmd: str) -> list[Row]:
 
 FORMATTERS: dict[str, Callable[[dict[str, Any], str], list[Row]]] = {
     "api_cost": rows_api_cost,
+    "stuck_cost": rows_stuck_cost,
     "ingest": rows_ingest,
     "scrape": rows_scrape,
     "memory": rows_memory,

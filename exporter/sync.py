@@ -16,8 +16,10 @@ The algorithm (see also engine.py for the counting rule):
    listing returns (a source value newer than this exporter) are counted under source UNKNOWN.
 
 `/parse_runs` cannot be sorted. The listing is checked page by page: newest-created first (what the
-API is reported to do) is handled by scanning down to the older of the last position minus overlap
-and the oldest active run's creation, so every active run is seen again; an updatedAt order is
+API is reported to do) is handled by scanning down to the last position minus overlap; active runs
+created before that are re-observed through the active-status listings, and one that left them is
+looked up by file name (`_reobserve_old_active`), so a run stuck for weeks does not make every sync
+read everything created since; an updatedAt order is
 handled as above; any other order falls back to reading the whole list each sync, which is exact but
 costly, and is logged. A prefix of the listing cannot always tell the two descending orders apart
 (a one-run page, runs created and updated in the same order), so a creation-order scan is made exact
