@@ -55,6 +55,10 @@ Notes (what the figures mean; see the module docstrings for the method):
   by the number of source values in use, not by the change rate: summaries carry no source, so new
   runs are attributed through one newest-first `source`-filtered page per source (31 of the ~39
   requests per sync here, where the simulator uses every source value).
+- API cost with stuck runs: 5 runs per kind left PENDING/PROCESSING for weeks. /parse_runs (creation
+  order) re-observes them through its two active-status listings: 3 requests per idle sync at any
+  history size (it used to read down to the oldest stuck run: 917 requests at worst per sync at 100k).
+  kB/sync follows the runs inside the overlap window (denser histories), not the history's length.
 - Ingest: the cold figure varies by about 10% between runs on a shared machine. About 40% of the
   time is orjson building every field of ~920-byte summaries (api.py) and about 40% the per-summary
   Python work of summaries.observation (2-4 RFC 3339 timestamps, the frozen Observation). Re-read

@@ -242,6 +242,10 @@ class KindState:
     finished_by_resource: dict[tuple[str, str], int] = field(default_factory=dict)
     resource_names: dict[str, str] = field(default_factory=dict)
     extra_statuses: set[str] = field(default_factory=set)
+    # File name of each active run of a creation-ordered kind: sync.py finds such a run by name once it
+    # leaves the active set (kept across restarts, so a run that finished while we were down costs one
+    # narrowed listing too). Bounded by the active set.
+    file_names: dict[str, str] = field(default_factory=dict)
     # status value -> its canonical string (the spec's), so entries share one string per status
     _canonical: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -472,6 +476,7 @@ class KindState:
             "finished_by_resource": [[*k, v] for k, v in self.finished_by_resource.items()],
             "resource_names": self.resource_names,
             "extra_statuses": sorted(self.extra_statuses),
+            "file_names": self.file_names,
         }
 
     def load_dict(self, data: Mapping[str, Any]) -> None:
@@ -509,4 +514,5 @@ class KindState:
         self.finished_by_resource = {(str(s), str(r)): int(v) for s, r, v in data["finished_by_resource"]}
         self.resource_names = {str(k): str(v) for k, v in data["resource_names"].items()}
         self.extra_statuses = {str(s) for s in data["extra_statuses"]}
+        self.file_names = {str(k): str(v) for k, v in data.get("file_names", {}).items()}
         self._init_series()

@@ -98,9 +98,6 @@ class KindSyncer:
         self._settled = True
         self._last_duration = 0.0
         self._last_in_window = 0
-        # File name of each active run met in a creation-ordered listing: the narrowed listing that
-        # finds a long-stuck run once it has left the active set (see _reobserve_old_active).
-        self._file_names: dict[str, str] = {}
         self._vanished: set[str] = set()  # old active runs no listing returns any more: deleted
         self._scan_floor = -math.inf  # the key the last scan read down to
 
@@ -281,13 +278,17 @@ class KindSyncer:
         listings of the active statuses (they hold only active runs: one request each while fewer
         than a page are active) say which old runs are still active; one missing from them and from
         the scan has left the active set, and is looked up by a listing narrowed with
-        `fileNameContains=<its file name>`, read down to its creation (by updatedAt, exact in either
-        descending order). Measured on the simulator with 1M parse runs: 1 request of ~1 kB per
-        departure; a get by ID is not documented for /parse_runs in 2026-02-09 (EXTEND_API.md §1.3),
-        and a full parse run would carry its output anyway. So an idle sync with stuck runs costs the
-        scan plus one request per active status, and a departure one more, at any history size.
-        A run whose file name is unknown (it left while the exporter was down, or its file is null)
-        falls back to a creation-order read down to it: exact, costly, once per such departure.
+        `fileNameContains=<its file name>` (names are kept in the state, so across restarts too),
+        read down to its creation by updatedAt (exact in either descending order).
+
+        Chosen by measurement (bench/stuck_cost.py, 5 stuck runs per kind, default settings):
+        /parse_runs costs 3 requests per idle sync at 10k, 100k and 1M runs per kind (before: 16.8
+        and 151.5 mean, 97 and 917 at worst, at 10k and 100k), and a departure one more request
+        whose page holds only the runs sharing that file name. A get by ID is not documented for
+        /parse_runs in 2026-02-09 (EXTEND_API.md lists only list endpoints for it) and a full parse
+        run would carry its output. A run whose file name is unknown (a null file, or a state file
+        from before this change) falls back to a creation-order read down to it: exact, costly,
+        once per such departure, logged.
         """
         old = {
             rid: e.created_at
@@ -296,7 +297,7 @@ class KindSyncer:
         }
         keep = {rid for rid, e in self.state.entries.items() if e.labels[0] in ACTIVE_STATUSES}
         keep.update(rid for rid, obs in seen.items() if obs.status in ACTIVE_STATUSES)
-        self._file_names = {rid: n for rid, n in self._file_names.items() if rid in keep}
+        self.state.file_names = {rid: n for rid, n in self.state.file_names.items() if rid in keep}
         if not old:
             return
         if not listed_active:
@@ -308,7 +309,7 @@ class KindSyncer:
         vanished: set[str] = set()
         unnamed: dict[str, float] = {}
         for rid, created in departed.items():
-            name = self._file_names.pop(rid, None)
+            name = self.state.file_names.get(rid)
             if name is None:
                 unnamed[rid] = created
             elif not self._find_by_name(seen, rid, name, created):
@@ -342,7 +343,7 @@ class KindSyncer:
         file = raw.get("file")
         name = file.get("name") if isinstance(file, Mapping) else None
         if isinstance(name, str) and name:
-            self._file_names[rid] = name
+            self.state.file_names[rid] = name
 
     def _scan_page_size(self) -> int:
         """Pages sized to what the last scan found inside its window (with headroom), not to 1000:
