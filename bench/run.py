@@ -39,6 +39,7 @@ class Step:
 
 STEPS = (
     Step("api_cost", "bench.api_cost", (), 240),
+    Step("stuck_cost", "bench.stuck_cost", (), 240),
     Step("ingest", "bench.ingest", ("--profile", "bench/out/ingest_profile.txt"), 120),
     Step("scrape", "bench.scrape", (), 240),
     Step("memory", "bench.memory", (), 180),
@@ -54,6 +55,10 @@ Notes (what the figures mean; see the module docstrings for the method):
   by the number of source values in use, not by the change rate: summaries carry no source, so new
   runs are attributed through one newest-first `source`-filtered page per source (31 of the ~39
   requests per sync here, where the simulator uses every source value).
+- API cost with stuck runs: 5 runs per kind left PENDING/PROCESSING for weeks. /parse_runs (creation
+  order) re-observes them through its two active-status listings: 3 requests per idle sync at any
+  history size (it used to read down to the oldest stuck run: 917 requests at worst per sync at 100k).
+  kB/sync follows the runs inside the overlap window (denser histories), not the history's length.
 - Ingest: the cold figure varies by about 10% between runs on a shared machine. About 40% of the
   time is orjson building every field of ~920-byte summaries (api.py) and about 40% the per-summary
   Python work of summaries.observation (2-4 RFC 3339 timestamps, the frozen Observation). Re-read
@@ -145,6 +150,24 @@ def rows_api_cost(r: dict[str, Any], cmd: str) -> list[Row]:
             )
         )
     return rows
+
+
+def rows_stuck_cost(r: dict[str, Any], cmd: str) -> list[Row]:
+    ws = r["workspaces"]
+    flat = len({w["idle_requests_per_sync"] for w in ws}) == 1
+    return [
+        (
+            f"1. API cost, idle with 5 stuck runs per kind, {w['history_per_kind']:,} runs per kind",
+            f"{w['idle_requests_per_sync']:g} req/sync ({w['idle_parse_requests_per_sync']:g} of them "
+            f"/parse_runs), {w['idle_bytes_per_sync'] / 1e3:,.0f} kB/sync; reconcile sync "
+            f"{w['reconcile_requests']} req, {w['reconcile_bytes'] / 1e3:,.0f} kB; baseline "
+            f"{w['baseline_requests']} req, {w['baseline_bytes'] / 1e3:,.0f} kB",
+            "independent of history",
+            yes(flat),
+            cmd + f" --sizes {w['history_per_kind']}",
+        )
+        for w in ws
+    ]
 
 
 def rows_ingest(r: dict[str, Any], cmd: str) -> list[Row]:
@@ -267,6 +290,7 @@ def rows_simulator(r: dict[str, Any], cmd: str) -> list[Row]:
 
 FORMATTERS: dict[str, Callable[[dict[str, Any], str], list[Row]]] = {
     "api_cost": rows_api_cost,
+    "stuck_cost": rows_stuck_cost,
     "ingest": rows_ingest,
     "scrape": rows_scrape,
     "memory": rows_memory,

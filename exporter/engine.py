@@ -284,6 +284,10 @@ class KindState:
     # What else a finish counts (failure reasons, pages, ...): one accumulator per family, built from
     # the spec; each owns its labels, zero-initialisation and state-file section.
     accumulators: tuple[accumulators.Accumulator, ...] = field(default=(), init=False, compare=False)
+    # File name of each active run of a creation-ordered kind: sync.py finds such a run by name once it
+    # leaves the active set (kept across restarts, so a run that finished while we were down costs one
+    # narrowed listing too). Bounded by the active set.
+    file_names: dict[str, str] = field(default_factory=dict)
     # status value -> its canonical string (the spec's), so entries share one string per status
     _canonical: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -524,6 +528,7 @@ class KindState:
             "resource_names": self.resource_names,
             "extra_statuses": sorted(self.extra_statuses),
             **{acc.section: acc.to_dict() for acc in self.accumulators},
+            "file_names": self.file_names,
         }
 
     def load_dict(self, data: Mapping[str, Any]) -> None:
@@ -567,4 +572,5 @@ class KindState:
             if acc.section in data:
                 acc.load_dict(data[acc.section])
         self.accumulators = fresh
+        self.file_names = {str(k): str(v) for k, v in data.get("file_names", {}).items()}
         self._init_series()

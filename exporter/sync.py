@@ -16,8 +16,10 @@ The algorithm (see also engine.py for the counting rule):
    listing returns (a source value newer than this exporter) are counted under source UNKNOWN.
 
 `/parse_runs` cannot be sorted. The listing is checked page by page: newest-created first (what the
-API is reported to do) is handled by scanning down to the older of the last position minus overlap
-and the oldest active run's creation, so every active run is seen again; an updatedAt order is
+API is reported to do) is handled by scanning down to the last position minus overlap; active runs
+created before that are re-observed through the active-status listings, and one that left them is
+looked up by file name (`_reobserve_old_active`), so a run stuck for weeks does not make every sync
+read everything created since; an updatedAt order is
 handled as above; any other order falls back to reading the whole list each sync, which is exact but
 costly, and is logged. A prefix of the listing cannot always tell the two descending orders apart
 (a one-run page, runs created and updated in the same order), so a creation-order scan is made exact
@@ -33,10 +35,11 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .api import ApiClient
 from .engine import ApplyResult, KindState, Observation
-from .kinds import KindSpec, Order
+from .kinds import ACTIVE_STATUSES, KindSpec, Order
 from .summaries import SummaryError, observation
 
 log = logging.getLogger(__name__)
@@ -95,6 +98,8 @@ class KindSyncer:
         self._settled = True
         self._last_duration = 0.0
         self._last_in_window = 0
+        self._vanished: set[str] = set()  # old active runs no listing returns any more: deleted
+        self._scan_floor = -math.inf  # the key the last scan read down to
 
     @property
     def overlap(self) -> float:
@@ -112,11 +117,15 @@ class KindSyncer:
         self._requests = 0
         self._rereads = 0
         self._settled = True
+        self._vanished = set()
         for _ in range(3):
             try:
                 seen, reconciled, position = self._collect(baseline, reconcile)
                 need = {rid for rid, obs in seen.items() if self.state.needs_source(obs, baseline)}
-                sources = self._attribute(need, seen) if need else {}
+                sources = self._attribute_old_active(need, seen) if need else {}
+                need.difference_update(sources)
+                if need:
+                    sources.update(self._attribute(need, seen))
                 break
             except _OrderChanged as change:
                 # Found while scanning or attributing: start the sync over in the order seen.
@@ -138,6 +147,10 @@ class KindSyncer:
             reconciled=reconciled,
             settled=self._settled,
         )
+        for rid in self._vanished:
+            entry = self.state.entries.get(rid)
+            if entry is not None and entry.labels[0] in ACTIVE_STATUSES:
+                del self.state.entries[rid]
         if reconcile:
             self._last_reconcile = started
         duration = self._clock() - started
@@ -159,12 +172,16 @@ class KindSyncer:
         listed: set[str] = set()
         last: Observation | None = None
         tags = bool(self.state.usage_tags)
+        by_created = self.state.effective_order is Order.CREATED
         for page in self.client.iter_pages(self.spec, params):
             self._requests += 1
             items: list[Observation] = []
             for raw in page.items:
                 try:
-                    items.append(observation(self.spec, raw, usage_tags=tags))
+                    obs = observation(self.spec, raw, usage_tags=tags)
+                    items.append(obs)
+                    if by_created and obs.status in ACTIVE_STATUSES:
+                        self._remember_name(obs.id, raw)
                 except SummaryError as exc:
                     log.warning("%s: skipping a run summary: %s", self.spec.name, exc)
                     if self._on_invalid:
@@ -215,9 +232,12 @@ class KindSyncer:
                         _merge(seen, obs)
                         reconciled.add(obs.id)
         bound = self._scan_bound(probe_top)
+        self._scan_floor = bound
         top, pages = self._scan(seen, bound)
         if order is not Order.NONE and pages > 1 and top is not None:
             self._reread(seen, top)
+        if order is Order.CREATED and not baseline:
+            self._reobserve_old_active(seen, bound, listed_active=reconciled is not None)
         if reconciled is not None:
             reconciled.update(seen)
         known = [self._key(obs) for obs in seen.values()]
@@ -241,11 +261,90 @@ class KindSyncer:
         start = self.state.window
         if start is None:
             start = probe_top - self.overlap if probe_top is not None else -math.inf
-        if order is Order.CREATED:
+        if order is Order.CREATED and self.state.window is None:
+            # Baseline: no ledger yet, so no active run to re-observe; the reconcile listings of the
+            # baseline hold every active run. Later syncs re-observe old ones: _reobserve_old_active.
             oldest = self.state.oldest_active_key()
             if oldest is not None:
                 start = min(start, oldest)
         return start
+
+    def _reobserve_old_active(
+        self, seen: dict[str, Observation], bound: float, *, listed_active: bool
+    ) -> None:
+        """Re-observe tracked active runs created before the scan window, at a cost free of history.
+
+        A creation-ordered scan would have to read down to the oldest active run on every sync (one
+        stuck run makes each sync read everything created since). Instead the status-filtered
+        listings of the active statuses (they hold only active runs: one request each while fewer
+        than a page are active) say which old runs are still active; one missing from them and from
+        the scan has left the active set, and is looked up by a listing narrowed with
+        `fileNameContains=<its file name>` (names are kept in the state, so across restarts too),
+        read down to its creation by updatedAt (exact in either descending order).
+
+        Chosen by measurement (bench/stuck_cost.py, 5 stuck runs per kind, default settings):
+        /parse_runs costs 3 requests per idle sync at 10k, 100k and 1M runs per kind (before: 16.8
+        and 151.5 mean, 97 and 917 at worst, at 10k and 100k), and a departure one more request
+        whose page holds only the runs sharing that file name. A get by ID is not documented for
+        /parse_runs in 2026-02-09 (EXTEND_API.md lists only list endpoints for it) and a full parse
+        run would carry its output. A run whose file name is unknown (a null file, or a state file
+        from before this change) falls back to a creation-order read down to it: exact, costly,
+        once per such departure, logged.
+        """
+        old = {
+            rid: e.created_at
+            for rid, e in self.state.entries.items()
+            if e.labels[0] in ACTIVE_STATUSES and e.created_at < bound
+        }
+        keep = {rid for rid, e in self.state.entries.items() if e.labels[0] in ACTIVE_STATUSES}
+        keep.update(rid for rid, obs in seen.items() if obs.status in ACTIVE_STATUSES)
+        self.state.file_names = {rid: n for rid, n in self.state.file_names.items() if rid in keep}
+        if not old:
+            return
+        if not listed_active:
+            for status in self.spec.active_statuses:
+                for items in self._pages(self._params(status=status)):
+                    for obs in items:
+                        _merge(seen, obs)
+        departed = {rid: created for rid, created in old.items() if rid not in seen}
+        vanished: set[str] = set()
+        unnamed: dict[str, float] = {}
+        for rid, created in departed.items():
+            name = self.state.file_names.get(rid)
+            if name is None:
+                unnamed[rid] = created
+            elif not self._find_by_name(seen, rid, name, created):
+                vanished.add(rid)
+        if unnamed:
+            log.info(
+                "%s: %d departed run(s) with no known file name; reading down to them",
+                self.spec.name,
+                len(unnamed),
+            )
+            floor = min(unnamed.values())
+            for items in self._pages(self._params()):
+                for obs in items:
+                    _merge(seen, obs)
+                if items and items[-1].updated_at < floor:
+                    break
+            vanished.update(rid for rid in unnamed if rid not in seen)
+        self._vanished = vanished
+
+    def _find_by_name(self, seen: dict[str, Observation], rid: str, name: str, created: float) -> bool:
+        for items in self._pages(self._params(MIN_SCAN_PAGE, fileNameContains=name)):
+            for obs in items:
+                if obs.id == rid:
+                    _merge(seen, obs)
+                    return True
+            if items and items[-1].updated_at < created:
+                break
+        return False
+
+    def _remember_name(self, rid: str, raw: Mapping[str, Any]) -> None:
+        file = raw.get("file")
+        name = file.get("name") if isinstance(file, Mapping) else None
+        if isinstance(name, str) and name:
+            self.state.file_names[rid] = name
 
     def _scan_page_size(self) -> int:
         """Pages sized to what the last scan found inside its window (with headroom), not to 1000:
@@ -314,6 +413,32 @@ class KindSyncer:
             log.info(
                 "%s: %d run(s) matched no known source; counted as UNKNOWN", self.spec.name, len(remaining)
             )
+        return found
+
+    def _attribute_old_active(self, need: set[str], seen: Mapping[str, Observation]) -> dict[str, str]:
+        """Sources of active runs older than the scan window, from source- and status-filtered listings.
+
+        Those listings hold only active runs, so this costs at most one request per (source, active
+        status) pair while fewer than a page are active, at any history size; the source listings
+        read by `_attribute` would instead reach down to the oldest such run (all of history below a
+        run stuck for weeks). A run that changed status meanwhile is left to `_attribute`.
+        """
+        floor = self._scan_floor
+        old = {rid: seen[rid].status for rid in need if seen[rid].status in ACTIVE_STATUSES}
+        old = {rid: st for rid, st in old.items() if self._key(seen[rid]) < floor}
+        found: dict[str, str] = {}
+        if not old:
+            return found
+        statuses = [st for st in self.spec.active_statuses if st in set(old.values())]
+        ranked = sorted(self.spec.sources, key=lambda s: -self._source_weight(s))
+        for source in ranked:
+            for status in statuses:
+                if len(found) == len(old):
+                    return found
+                for items in self._pages(self._params(source=source, status=status)):
+                    for obs in items:
+                        if obs.id in old:
+                            found[obs.id] = source
         return found
 
     def _source_weight(self, source: str) -> int:

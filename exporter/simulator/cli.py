@@ -28,6 +28,16 @@ def _rate(value: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"bad rate {per_min!r}") from exc
 
 
+def _count(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value!r}")
+    return n
+
+
 def _listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or int(port) > 65535:
@@ -65,6 +75,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed [default: 0]")
     parser.add_argument(
         "--history", type=int, default=20_000, metavar="N", help="finished runs before the start"
+    )
+    parser.add_argument(
+        "--stuck-runs",
+        type=_count,
+        default=0,
+        help="long-stuck active runs per family (created weeks ago, never finishing)",
     )
     parser.add_argument(
         "--rate",
@@ -125,6 +141,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         parse_order=args.parse_order,
         qps_limit=args.qps_limit or None,
         history=args.history,
+        stuck_runs=args.stuck_runs,
         failure_rate=args.failure_rate,
         delete_rate_per_min=args.delete_rate,
         realtime=args.realtime,
@@ -171,6 +188,7 @@ def demo_config(seed: int = 7) -> SimConfig:
         # Start the virtual clock at the real now, so ages and timestamps look like a live workspace.
         epoch=datetime.now(UTC).replace(microsecond=0),
         history=20_000,
+        stuck_runs=3,  # every real workspace has a few runs Extend never finished
         rates={
             "workflow": 20.0,
             "extract": 40.0,

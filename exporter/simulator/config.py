@@ -115,6 +115,12 @@ class SimConfig:
     history: int | dict[str, int] = 2000
     """Finished runs before the epoch: a total (split by history_weights) or a per-family dict."""
     history_days: float = 30.0
+    stuck_runs: int | dict[str, int] = 0
+    """Long-stuck active runs per family (an int: that many in every family), added to the history: created
+    ``stuck_days`` ago and left PENDING or PROCESSING for good (parse: half are batch runs left PENDING for
+    ``stuck_batch_hours``). They never move on their own; ``Simulator.finish_run`` ends one."""
+    stuck_days: tuple[float, float] = (21.0, 28.0)
+    stuck_batch_hours: tuple[float, float] = (2.0, 8.0)
     history_weights: dict[str, float] = field(default_factory=_default_history_weights)
     rates: dict[str, float] = field(default_factory=_default_rates)
     sources: dict[str, dict[str, float]] = field(default_factory=_default_sources)
@@ -172,6 +178,11 @@ class SimConfig:
                 counts[f] += 1
                 rest -= 1
         return counts
+
+    def stuck_counts(self) -> dict[str, int]:
+        if isinstance(self.stuck_runs, dict):
+            return {f: int(self.stuck_runs.get(f, 0)) for f in FAMILIES}
+        return dict.fromkeys(FAMILIES, int(self.stuck_runs))
 
     def rate_for(self, value: float | dict[str, float], family: str) -> float:
         if isinstance(value, dict):

@@ -206,6 +206,12 @@ class Simulator:
             seq = self._seq_of(run_id_)
             return seq is not None and self.workload.touch(seq)
 
+    def finish_run(self, run_id_: str, status: str) -> bool:
+        """End an active run now with a terminal status (e.g. a long-stuck one); False if not active."""
+        with self.lock:
+            seq = self._seq_of(run_id_)
+            return seq is not None and self.workload.end_run(seq, status)
+
     def get_run(self, run_id_: str) -> Run | None:
         """The current (immutable) record of a run, or None if unknown/deleted."""
         with self.lock:

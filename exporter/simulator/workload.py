@@ -370,6 +370,52 @@ class Workload:
                 groups.append((self._q(t), fi, src, proc, size, is_batch))
         groups.sort(key=lambda g: (g[0], g[1]))
         self.world.bulk_load(self._history_runs(groups, end_ms))
+        self._add_stuck_runs(end_ms)
+
+    def _add_stuck_runs(self, end_ms: int) -> None:
+        """Runs Extend never finished: created weeks (parse batches: hours) ago, active for good."""
+        cfg = self.cfg
+        rng = self.rng
+        counts = cfg.stuck_counts()
+        for fam in FAMILIES:
+            for i in range(counts[fam]):
+                src = self.sources[fam].pick(rng.random())
+                pending_batch = fam == "parse" and i % 2 == 1
+                if pending_batch:
+                    src = "BATCH_PARSER_RUN"
+                    age_h = rng.uniform(*cfg.stuck_batch_hours)
+                    created = self._q(end_ms - int(age_h * 3_600_000))
+                else:
+                    if src in BATCH_SOURCES:
+                        src = "API"
+                    created = self._q(end_ms - int(rng.uniform(*cfg.stuck_days) * DAY_MS))
+                proc = rng.randrange(len(self.catalog[fam])) if self.catalog[fam] else 0
+                batch = self.world.new_batch(fam, proc, created) if pending_batch else None
+                seq = self.world.next_seq()
+                starts_pending = pending_batch or (fam not in ("parse", "edit") and i % 2 == 1)
+                status = PENDING if starts_pending else PROCESSING
+                run = Run(seq, fam, status, src, proc, created, created, batch=batch.index if batch else -1)
+                if status == PROCESSING:
+                    run.started = self._q(created + int(rng.uniform(1, 60) * 1000))
+                    run.updated = run.started
+                if batch is not None:
+                    batch.seqs.append(seq)
+                self.world.add(run)
+                self.truth.on_created(run)
+
+    def end_run(self, seq: int, status: str) -> bool:
+        """End an active run now with a terminal status (PROCESSED gets credits)."""
+        run = self.world.get(seq)
+        if run is None or run.status not in (PENDING, PROCESSING, NEEDS_REVIEW, CANCELLING):
+            return False
+        new = run.copy()
+        new.status = status
+        new.updated = max(run.updated, self._q(self.clock.now_ms))
+        new.ended = new.updated
+        if status == PROCESSED:
+            new.credits = self._credits(run.fam)
+        self._install(run, new)
+        return True
 
     def _history_runs(
         self, groups: list[tuple[int, int, str | None, int, int, bool]], end_ms: int

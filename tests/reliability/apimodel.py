@@ -34,11 +34,19 @@ class ModelRun:
 
 class ModelApi:
     def __init__(
-        self, spec: KindSpec, order: ListOrder = "updated", *, duplicate_first: bool = False
+        self,
+        spec: KindSpec,
+        order: ListOrder = "updated",
+        *,
+        duplicate_first: bool = False,
+        file_names: bool = False,
     ) -> None:
         self.spec = spec
         self.order = order
         self.duplicate_first = duplicate_first  # each page repeats its first item (duplicates)
+        # Summaries carry file {name} (a few shared names, so a fileNameContains listing holds several
+        # runs) and listings take `fileNameContains`; otherwise summaries have no file at all.
+        self.file_names = file_names
         self.runs: dict[str, ModelRun] = {}
         self.now = 1_800_000_000.0
         self.requests = 0
@@ -97,10 +105,13 @@ class ModelApi:
     def _listing(self, params: Mapping[str, str | int]) -> list[ModelRun]:
         status = params.get("status")
         source = params.get("source")
+        name = params.get("fileNameContains") if self.file_names else None
         runs = [
             r
             for r in self.runs.values()
-            if (status is None or r.status == status) and (source is None or r.source == source)
+            if (status is None or r.status == status)
+            and (source is None or r.source == source)
+            and (name is None or str(name) in _file_name(r))
         ]
         if self.order == "created":
             runs.sort(key=lambda r: (r.created, r.id), reverse=True)
@@ -111,13 +122,16 @@ class ModelApi:
         return runs
 
     def _summary(self, run: ModelRun) -> dict[str, object]:
-        return {
+        summary: dict[str, object] = {
             "object": self.spec.name,
             "id": run.id,
             "status": run.status,
             "createdAt": _rfc3339(run.created),
             "updatedAt": _rfc3339(run.updated),
         }
+        if self.file_names:
+            summary["file"] = {"object": "file", "name": _file_name(run)}
+        return summary
 
     def iter_pages(self, spec: KindSpec, params: Mapping[str, str | int]) -> Iterator[Page]:
         assert spec is self.spec
@@ -138,6 +152,10 @@ class ModelApi:
             yield Page(items, token)
             if token is None:
                 return
+
+
+def _file_name(run: ModelRun) -> str:
+    return f"doc_{int(run.id.rsplit('_', 1)[1]) % 5}.pdf"
 
 
 def _rfc3339(t: float) -> str:

@@ -35,7 +35,12 @@ class Harness:
     def __init__(self, data: st.DataObject, spec: KindSpec, order: ListOrder) -> None:
         self.data = data
         self.spec = spec
-        self.api = ModelApi(spec, order, duplicate_first=data.draw(st.booleans(), label="duplicate items"))
+        self.api = ModelApi(
+            spec,
+            order,
+            duplicate_first=data.draw(st.booleans(), label="duplicate items"),
+            file_names=data.draw(st.booleans(), label="summaries carry file names"),
+        )
         self.settings = SyncSettings(
             page_size=data.draw(st.integers(1, 6), label="page size"),
             overlap_seconds=data.draw(st.sampled_from([0.0, 1.0, 10.0, 120.0]), label="overlap"),
@@ -159,6 +164,47 @@ def test_updated_order_counts_equal_truth(kind: str, data: st.DataObject) -> Non
 @given(data=st.data())
 def test_parse_run_created_order_counts_equal_truth(data: st.DataObject) -> None:
     run_scenario(data, KINDS["parse_run"], "created")
+
+
+@hypothesis_settings(ci_examples=200)
+@given(data=st.data())
+def test_parse_run_long_lived_active_runs_and_departures(data: st.DataObject) -> None:
+    """Active runs far older than the scan window leave the active set (finish or are deleted) while
+    history grows below them; they are re-observed without reading down to them, and counted exactly."""
+    h = Harness(data, KINDS["parse_run"], "created")
+    spec, api = h.spec, h.api
+    for _ in range(data.draw(st.integers(1, 5), label="long-lived runs")):
+        api.create(data.draw(st.sampled_from(spec.active_statuses)), data.draw(st.sampled_from(h.sources())))
+    api.now += 1
+    assert h.sync(churn=False), "baseline"
+    api.counting = True
+    deleted = False
+    for _ in range(data.draw(st.integers(1, 12), label="steps")):
+        action = data.draw(
+            st.sampled_from(["age", "history", "depart", "delete", "sync", "churning sync", "restart"])
+        )
+        old = [rid for rid in api.active_ids() if api.runs[rid].created < api.now - 300]
+        if action == "age":
+            api.now += data.draw(st.sampled_from([200.0, 1000.0, 86_400.0]))
+        elif action == "history":
+            for _ in range(data.draw(st.integers(1, 8), label="finished runs")):
+                api.create(data.draw(st.sampled_from(spec.terminal_statuses)), spec.sources[0])
+                api.now += 1
+        elif action == "depart" and old:
+            rid = data.draw(st.sampled_from(old), label="departing run")
+            choices = [s for s in spec.all_statuses if s != api.runs[rid].status]
+            api.transition(rid, data.draw(st.sampled_from(choices), label="to status"))
+        elif action == "delete" and old:
+            api.delete(data.draw(st.sampled_from(old), label="deleted run"))
+            deleted = True
+        elif action == "restart":
+            h.restart()
+        elif action in ("sync", "churning sync"):
+            h.sync(churn=action == "churning sync")
+    api.now += 1
+    # A deleted run inside the scan window leaves the gauges only at a reconcile.
+    assert h.sync(churn=False, reconcile=deleted)
+    h.assert_exact()
 
 
 @hypothesis_settings(ci_examples=300)
