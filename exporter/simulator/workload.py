@@ -42,6 +42,7 @@ from .enums import (
     PROCESSOR_FAMILIES,
     REJECTED,
     SOURCES,
+    STATUSES,
     Family,
 )
 from .model import Run, World
@@ -392,7 +393,8 @@ class Workload:
                 proc = rng.randrange(len(self.catalog[fam])) if self.catalog[fam] else 0
                 batch = self.world.new_batch(fam, proc, created) if pending_batch else None
                 seq = self.world.next_seq()
-                starts_pending = pending_batch or (fam not in ("parse", "edit") and i % 2 == 1)
+                # Half of the stuck runs of a kind that has PENDING sit there (edit and verify have none).
+                starts_pending = pending_batch or (fam != "parse" and PENDING in STATUSES[fam] and i % 2 == 1)
                 status = PENDING if starts_pending else PROCESSING
                 run = Run(seq, fam, status, src, proc, created, created, batch=batch.index if batch else -1)
                 if status == PROCESSING:

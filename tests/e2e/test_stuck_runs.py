@@ -87,8 +87,7 @@ def test_stuck_runs_that_finish_count_once(sim_factory: Any, tmp_path: Path, res
             assert sim.finish_run(sim.run_id_of(run), status)
         ended[kind] = len(old)
     if restart:
-        exporter.save_state()
-        exporter.client.close()
+        exporter.stop()  # flushes the state file and releases its lock
         sim.advance(30)
         exporter = make_exporter(sim, kinds=DEFAULT, state_file=state_file)
         exporter.load_state()
