@@ -328,7 +328,8 @@ class KindSyncer:
     def _attribute(self, need: set[str], seen: Mapping[str, Observation]) -> dict[str, str]:
         found: dict[str, str] = {}
         remaining = set(need)
-        ranked = sorted(self.spec.sources, key=lambda s: -self._source_weight(s))
+        weights = {s: self._source_weight(s) for s in self.spec.sources}
+        ranked = sorted(self.spec.sources, key=lambda s: -weights[s])
         # In no usable order a run can be on any page of a source's listing: read it to the end.
         ordered = self.state.effective_order is not Order.NONE
         for _ in range(self.settings.attribution_rounds):
@@ -336,10 +337,16 @@ class KindSyncer:
                 break
             oldest = min(self._key(seen[rid]) for rid in remaining)
             known, unknown = self._window_sources(seen, oldest)
+            total = sum(weights.values())
             for source in ranked:
                 if not remaining:
                     break
-                size = self._attribution_page_size(known[source] + max(0, unknown - len(found)))
+                # Runs of unknown source are expected in the proportions counted so far (all of them
+                # when nothing is counted yet); a short guess costs one more page, not a miss.
+                unknown_left = max(0, unknown - len(found))
+                if total:
+                    unknown_left = min(unknown_left, int(unknown_left * weights[source] / total * 1.5) + 1)
+                size = self._attribution_page_size(known[source] + unknown_left)
                 for items in self._listed_pages(self._params(size, source=source)):
                     for obs in items:
                         if obs.id in remaining:

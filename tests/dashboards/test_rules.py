@@ -21,7 +21,7 @@ def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
 def test_promtool_check_rules() -> None:
     result = promtool("check", "rules", str(PROMETHEUS_RULES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 10 rules found" in result.stdout
+    assert "SUCCESS: 11 rules found" in result.stdout
 
 
 def test_promtool_unit_tests() -> None:
