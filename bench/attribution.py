@@ -9,7 +9,7 @@ measured rounds every counter and gauge is compared with the simulator's truth, 
 Query types: `scan` (the updatedAt-ordered listing and its re-reads), `reconcile` (status-filtered),
 `attribution` (source-filtered listings that find the source of new runs).
 
-Usage: .venv/bin/python -m bench.attribution [--runs-per-min 1000] [--interval 15] [--rounds 16]
+Usage: .venv/bin/python -m bench.attribution [--runs-per-min 1000] [--intervals 15,60] [--rounds 16]
 """
 
 from __future__ import annotations
@@ -106,6 +106,7 @@ def measure(history: int, per_min: float, interval: float, rounds: int) -> dict[
     minutes = rounds * interval / 60
     return {
         "history": history,
+        "nominal_runs_per_min": per_min,
         "runs_per_min": round(created / minutes),
         "interval_s": interval,
         "rounds": rounds,
@@ -121,12 +122,16 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--history", type=int, default=10000)
     ap.add_argument("--runs-per-min", default="100,1000")
-    ap.add_argument("--interval", type=float, default=15.0)
+    ap.add_argument("--intervals", default="15,60", help="seconds between sync rounds, comma list")
     ap.add_argument("--rounds", type=int, default=16)
     json_arg(ap)
     args = ap.parse_args()
     rows = [
-        measure(args.history, float(r), args.interval, args.rounds) for r in args.runs_per_min.split(",") if r
+        measure(args.history, float(r), float(i), args.rounds)
+        for i in args.intervals.split(",")
+        if i
+        for r in args.runs_per_min.split(",")
+        if r
     ]
     emit({"rows": rows}, args.json)
     return 0 if all(r["counts_exact"] for r in rows) else 1

@@ -39,6 +39,7 @@ class Step:
 
 STEPS = (
     Step("api_cost", "bench.api_cost", (), 240),
+    Step("attribution", "bench.attribution", (), 120),
     Step("ingest", "bench.ingest", ("--profile", "bench/out/ingest_profile.txt"), 120),
     Step("scrape", "bench.scrape", (), 240),
     Step("memory", "bench.memory", (), 180),
@@ -142,6 +143,26 @@ def rows_api_cost(r: dict[str, Any], cmd: str) -> list[Row]:
                 "reported (1,000 changes/min)",
                 "reported",
                 cmd + f" --sizes {w['history']}",
+            )
+        )
+    return rows
+
+
+def rows_attribution(r: dict[str, Any], cmd: str) -> list[Row]:
+    rows: list[Row] = []
+    for w in r["rows"]:
+        req, kib = w["requests_per_round"], w["kib_per_round"]
+        by_type = ", ".join(f"{k} {req[k]:g} req / {kib[k]:,.0f} KiB" for k in sorted(req))
+        rows.append(
+            (
+                f"1b. Sync round by query type, {w['nominal_runs_per_min']:g} runs/min "
+                f"(nominal), every {w['interval_s']:g} s",
+                f"{w['runs_per_min']} runs created/min; per round of 6 kinds: {by_type}; "
+                f"{sum(req.values()):g} req = {sum(req.values()) / w['interval_s']:.2f} req/s; "
+                f"sync-thread CPU {w['sync_cpu_s_per_round']:g} s/round (noisy)",
+                "counts equal the simulator's truth",
+                yes(w["counts_exact"]),
+                cmd,
             )
         )
     return rows
@@ -267,6 +288,7 @@ def rows_simulator(r: dict[str, Any], cmd: str) -> list[Row]:
 
 FORMATTERS: dict[str, Callable[[dict[str, Any], str], list[Row]]] = {
     "api_cost": rows_api_cost,
+    "attribution": rows_attribution,
     "ingest": rows_ingest,
     "scrape": rows_scrape,
     "memory": rows_memory,
