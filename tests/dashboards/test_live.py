@@ -160,7 +160,7 @@ def test_steady_workload_stays_silent_and_a_failed_spike_trips_the_alert(fresh_s
     assert failed_after > failed_before, "the steady workload should include some FAILED runs"
     # The rule engine agrees (and every shipped rule evaluates without error on real data).
     rules = [r for g in prom.api("rules")["groups"] for r in g["rules"]]
-    assert len(rules) == 10 and all(r["health"] == "ok" for r in rules), rules
+    assert len(rules) == 11 and all(r["health"] == "ok" for r in rules), rules
     assert _rule_state(stack, "ExtendRunsFailedSpike") == "inactive"
 
     # Script the spike: every extract run finishing from now on fails.
