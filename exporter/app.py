@@ -92,12 +92,15 @@ class Exporter:
         )
         self.exposition = Exposition(self.registry, self.runs)
         self.health = Health(self.kinds, settings.poll_interval_seconds)
+        self.telemetry.budget_rate.set(settings.max_requests_per_second)
+        self.telemetry.sync_configured_interval.set(settings.poll_interval_seconds)
+        self._sync_started: dict[str, float] = {}  # time.monotonic() at the last sync start, per kind
         self.client = ApiClient(
             settings.api_base_url,
             api_key,
             api_version=settings.api_version,
             workspace_id=settings.workspace_id,
-            bucket=TokenBucket(settings.max_requests_per_second),
+            bucket=TokenBucket(settings.max_requests_per_second, on_wait=self.telemetry.budget_wait.inc),
             telemetry=self.telemetry,
             timeout=settings.request_timeout_seconds,
             retry=RetryPolicy(max_retries=settings.max_retries),
@@ -161,6 +164,7 @@ class Exporter:
         if self.stop_event.is_set():
             return False
         started = time.perf_counter()
+        self._note_start(kind)
         try:
             with self._locks[kind]:
                 report = self.syncers[kind].sync()
@@ -211,6 +215,15 @@ class Exporter:
         self.save_state()
         self.exposition.refresh()
         return True
+
+    def _note_start(self, kind: str) -> None:
+        """The actual interval between this kind's syncs: configured, unless the budget or slow
+        syncs hold them back (the scheduler then skips a start while the previous sync runs)."""
+        now = time.monotonic()
+        previous = self._sync_started.get(kind)
+        self._sync_started[kind] = now
+        if previous is not None:
+            self.telemetry.sync_interval.labels(kind).set(now - previous)
 
     def _failed(self, kind: str, reason: str, message: str) -> None:
         level = (

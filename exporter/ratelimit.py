@@ -13,6 +13,7 @@ class TokenBucket:
         rate: float,
         burst: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_wait: Callable[[float], None] | None = None,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be > 0")
@@ -22,6 +23,7 @@ class TokenBucket:
         self._clock = clock
         self._stamp = clock()
         self._lock = threading.Lock()
+        self._on_wait = on_wait  # told every wait for a token, so a saturated budget is visible
 
     def _reserve(self) -> float:
         """Take one token, possibly going into debt; return how long the caller must wait."""
@@ -37,6 +39,8 @@ class TokenBucket:
         wait = self._reserve()
         if wait <= 0:
             return True
+        if self._on_wait is not None:
+            self._on_wait(wait)
         if stop is None:
             time.sleep(wait)
             return True

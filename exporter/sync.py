@@ -33,20 +33,45 @@ import itertools
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from .api import ApiClient
 from .engine import ApplyResult, KindState, Observation
 from .kinds import ACTIVE_STATUSES, KindSpec, Order
-from .summaries import SummaryError, observation
+from .summaries import SummaryError, observation, parse_time
 
 log = logging.getLogger(__name__)
 
 
 # Smallest page the scan asks for, so a quiet kind still stops after one request.
 MIN_SCAN_PAGE = 100
+# Smallest page (and rounding step) of a source listing: most sources hold few of a round's new runs.
+MIN_ATTRIBUTION_PAGE = 20
+
+
+class _Ordered(Protocol):
+    """What the order checks read of a listed run."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def created_at(self) -> float: ...
+    @property
+    def updated_at(self) -> float: ...
+
+
+class Listed(NamedTuple):
+    """A run as attribution reads it: only what matching and the stop rule need."""
+
+    id: str
+    created_at: float
+    updated_at: float
+
+
+_T = TypeVar("_T", bound=_Ordered)
 
 
 @dataclass(frozen=True)
@@ -189,9 +214,20 @@ class KindSyncer:
             last = self._check_order(items, last, listed)
             yield items
 
-    def _check_order(
-        self, items: list[Observation], last: Observation | None, listed: set[str]
-    ) -> Observation | None:
+    def _listed_pages(self, params: Mapping[str, str | int]) -> Iterator[list[Listed]]:
+        """Pages decoded only as far as attribution needs: id and updatedAt (and createdAt where the
+        listing's order must be checked), not a full Observation per summary. Summaries the scan
+        could not read were reported there; here they are skipped without a second report."""
+        listed: set[str] = set()
+        last: Listed | None = None
+        check = not self.spec.sortable
+        for page in self.client.iter_pages(self.spec, params):
+            self._requests += 1
+            items = [run for raw in page.items if (run := _listed(raw, check)) is not None]
+            last = self._check_order(items, last, listed)
+            yield items
+
+    def _check_order(self, items: list[_T], last: _T | None, listed: set[str]) -> _T | None:
         """An unsortable listing's order is checked on every page and across pages.
 
         Across pages only runs not listed before count: cursor shifts repeat runs, but in either
@@ -391,17 +427,26 @@ class KindSyncer:
     def _attribute(self, need: set[str], seen: Mapping[str, Observation]) -> dict[str, str]:
         found: dict[str, str] = {}
         remaining = set(need)
-        ranked = sorted(self.spec.sources, key=lambda s: -self._source_weight(s))
+        weights = {s: self._source_weight(s) for s in self.spec.sources}
+        ranked = sorted(self.spec.sources, key=lambda s: -weights[s])
         # In no usable order a run can be on any page of a source's listing: read it to the end.
         ordered = self.state.effective_order is not Order.NONE
         for _ in range(self.settings.attribution_rounds):
             if not remaining:
                 break
             oldest = min(self._key(seen[rid]) for rid in remaining)
+            known, unknown = self._window_sources(seen, oldest)
+            total = sum(weights.values())
             for source in ranked:
                 if not remaining:
                     break
-                for items in self._pages(self._params(source=source)):
+                # Runs of unknown source are expected in the proportions counted so far (all of them
+                # when nothing is counted yet); a short guess costs one more page, not a miss.
+                unknown_left = max(0, unknown - len(found))
+                if total:
+                    unknown_left = min(unknown_left, int(unknown_left * weights[source] / total * 1.5) + 1)
+                size = self._attribution_page_size(known[source] + unknown_left)
+                for items in self._listed_pages(self._params(size, source=source)):
                     for obs in items:
                         if obs.id in remaining:
                             found[obs.id] = source
@@ -441,6 +486,30 @@ class KindSyncer:
                             found[obs.id] = source
         return found
 
+    def _window_sources(self, seen: Mapping[str, Observation], oldest: float) -> tuple[Counter[str], int]:
+        """Of the runs seen updated since `oldest` (what a source listing holds above its stop
+        point): how many the ledger knows per source, and how many are of unknown source."""
+        known: Counter[str] = Counter()
+        unknown = 0
+        entries = self.state.entries
+        for rid, obs in seen.items():
+            if obs.updated_at >= oldest:
+                entry = entries.get(rid)
+                if entry is None:
+                    unknown += 1
+                else:
+                    known[entry.source] += 1
+        return known, unknown
+
+    def _attribution_page_size(self, expected: int) -> int:
+        """A source listing's page sized to the runs expected above the stop point (with headroom for
+        runs that changed since the scan), not to 1000: the page is what costs bytes and CPU. In no
+        usable order the whole listing is read, so fewer, larger pages are cheaper."""
+        if self.state.effective_order is Order.NONE:
+            return self.settings.page_size
+        wanted = int(expected * 1.25) + MIN_ATTRIBUTION_PAGE
+        return min(self.settings.page_size, -(-wanted // MIN_ATTRIBUTION_PAGE) * MIN_ATTRIBUTION_PAGE)
+
     def _source_weight(self, source: str) -> int:
         return sum(v for (s, _), v in self.state.created.items() if s == source)
 
@@ -452,6 +521,18 @@ def _merge(seen: dict[str, Observation], obs: Observation) -> None:
         seen[obs.id] = obs
 
 
-def _descending(items: list[Observation], order: Order) -> bool:
+def _listed(raw: dict[str, Any], with_created: bool) -> Listed | None:
+    run_id = raw.get("id")
+    if not isinstance(run_id, str) or not run_id:
+        return None
+    try:
+        updated = parse_time(raw.get("updatedAt"))
+        created = parse_time(raw.get("createdAt")) if with_created else updated
+    except SummaryError:
+        return None
+    return Listed(run_id, created, updated)
+
+
+def _descending(items: list[_T], order: Order) -> bool:
     keys = [o.created_at for o in items] if order is Order.CREATED else [o.updated_at for o in items]
     return all(a >= b for a, b in itertools.pairwise(keys))

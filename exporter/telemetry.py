@@ -128,9 +128,33 @@ class Telemetry:
         )
         for reason in HTTP_REJECT_REASONS:
             self.http_connections_rejected.labels(reason)
+        self.budget_rate = Gauge(
+            "extend_exporter_request_budget_requests_per_second",
+            "Configured request budget shared by every sync (EXTEND_EXPORTER_MAX_REQUESTS_PER_SECOND).",
+            registry=registry,
+        )
+        self.budget_wait = Counter(
+            "extend_exporter_request_budget_wait_seconds",
+            "Time requests waited for the request budget; a rate near the number of kinds syncing at "
+            "once means the budget, not the API, paces the syncs.",
+            registry=registry,
+        )
+        self.sync_interval = Gauge(
+            "extend_sync_interval_seconds",
+            "Seconds between the starts of the last two syncs of this run kind (0 before the second); "
+            "above extend_sync_configured_interval_seconds when syncs fall behind.",
+            ["kind"],
+            registry=registry,
+        )
+        self.sync_configured_interval = Gauge(
+            "extend_sync_configured_interval_seconds",
+            "Configured seconds between syncs of each run kind (EXTEND_EXPORTER_POLL_INTERVAL_SECONDS).",
+            registry=registry,
+        )
         for kind in kinds:
             self.last_success.labels(kind).set(0)
             self.sync_duration.labels(kind)
+            self.sync_interval.labels(kind).set(0)
             for result in ("success", "failure"):
                 self.syncs.labels(kind, result)
             for reason in SYNC_ERROR_REASONS:

@@ -102,6 +102,10 @@ class Knobs:
     # Failed writes of the state file within this window (counts then survive no restart).
     state_write_window: str = "15m"
     state_write_for: str = "5m"
+    # Syncs of a kind starting this many times the configured interval apart: the request budget or
+    # slow listings cannot keep up (scheduler jitter moves an interval by at most 20%).
+    sync_behind_ratio: float = 1.5
+    sync_behind_for: str = "15m"
     # How long Prometheus remembers which job/workspace pairs have an exporter: one scraped within this
     # look-back and not now is down (while its job still has targets), or, for all of them, absent.
     exporter_down_lookback: str = "1d"
@@ -379,6 +383,34 @@ extend_up == 0""",
                 "A sync is hanging or the scheduler stopped. Check the exporter's log and /readyz, and the "
                 "sync duration panel. Restart the exporter; with a state file it resumes without losing "
                 "counts. If a sync legitimately takes this long (a huge first listing), raise the knob."
+            ),
+            lookback="5m",
+            dashboard_uid=HEALTH_DASHBOARD_UID,
+            panel_title="Time since last successful sync",
+        ),
+        Alert(
+            name="ExtendSyncFallingBehind",
+            expr=per_workspace(
+                f"""\
+extend_sync_interval_seconds
+> on (job, instance) group_left ()
+({k.sync_behind_ratio} * extend_sync_configured_interval_seconds)""",
+                "kind",
+            ),
+            for_=k.sync_behind_for,
+            severity="warning",
+            summary="Syncs of {{ $labels.kind }} run " + f"{{{{ {VALUE} | humanizeDuration }}}} apart",
+            description=(
+                "An exporter of workspace {{ $labels.workspace }} starts syncs of {{ $labels.kind }} "
+                f"{{{{ {VALUE} | humanizeDuration }}}} apart, more than {k.sync_behind_ratio} times its "
+                "configured interval: counts and alerts arrive late."
+            ),
+            runbook=(
+                "Compare rate(extend_exporter_request_budget_wait_seconds_total[5m]) and the API request "
+                "rate with extend_exporter_request_budget_requests_per_second: a saturated budget paces the "
+                "syncs. Raise EXTEND_EXPORTER_MAX_REQUESTS_PER_SECOND (within the organisation's quota), "
+                "raise EXTEND_EXPORTER_POLL_INTERVAL_SECONDS, or drop kinds you do not need (README: "
+                "request budget per workload). Slow API answers show in the request duration panel."
             ),
             lookback="5m",
             dashboard_uid=HEALTH_DASHBOARD_UID,
