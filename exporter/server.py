@@ -40,7 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import Counter
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from . import __version__
+from . import __version__, fatal
 from .collector import Exposition
 
 log = logging.getLogger(__name__)
@@ -216,6 +216,8 @@ class MetricsServer:
                             self._take_returned()
                         else:
                             self._readable(key.data)
+                    except MemoryError:  # a subclass of Exception, but the process cannot go on
+                        fatal.out_of_memory("the HTTP server")
                     except Exception:  # one connection's surprise must not stop the server
                         log.warning("HTTP server: unexpected error, connection dropped", exc_info=True)
                         if isinstance(key.data, _Conn):
@@ -406,6 +408,8 @@ class MetricsServer:
                     peer = ("", 0)
                 handler = self._handler(sock, peer, self._httpd, head=head)  # type: ignore[call-arg]
                 keep = not handler.close_connection and not self._stopping
+            except MemoryError:
+                fatal.out_of_memory("an HTTP worker")
             except Exception:
                 log.debug("request failed", exc_info=True)
             finally:
