@@ -272,11 +272,15 @@ class KindSyncer:
         top, pages = self._scan(seen, bound)
         if order is not Order.NONE and pages > 1 and top is not None:
             self._reread(seen, top)
+        # The position is where the scan's coverage ends. The listings read after it (re-observing old
+        # active runs) may return runs created since the scan read the top; anchoring on those would
+        # put the runs created and finished meanwhile, which no status listing holds, below the next
+        # window: never counted.
+        known = [self._key(obs) for obs in seen.values()]
         if order is Order.CREATED and not baseline:
             self._reobserve_old_active(seen, bound, listed_active=reconciled is not None)
         if reconciled is not None:
             reconciled.update(seen)
-        known = [self._key(obs) for obs in seen.values()]
         known += [k for k in (probe_top, self.state.position) if k is not None]
         # An empty list has no server timestamp to anchor on (and our clock may be skewed from the
         # server's): anchor at the epoch, so every run that appears later counts as new.

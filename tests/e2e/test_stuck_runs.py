@@ -109,3 +109,35 @@ def test_stuck_runs_that_finish_count_once(sim_factory: Any, tmp_path: Path, res
     sync_all(exporter)
     assert_matches_truth(exporter, sim, mark)
     assert not any(exporter.states["parse_run"].snapshot().active.values())
+
+
+def test_runs_created_while_stuck_runs_are_re_observed_are_not_skipped(sim_factory: Any) -> None:
+    """Time passes between the /parse_runs scan and the re-observation of old active runs (a busy API,
+    a slow sync): the status listings then hold runs created after the scan read the top. The sync
+    position must stay where the scan's coverage ends, or the runs that were created and finished
+    meanwhile (in no status listing) fall below the next window and are never counted."""
+    sim = sim_factory(seed=5, history=500, touch_rate=0.0, stuck_runs=3)
+    exporter = make_exporter(sim, kinds=("parse_run",), sync_overlap_seconds=5)
+    mark = sim.mark()
+    sync_all(exporter)  # baseline
+    sim.advance(60)
+    sync_all(exporter)
+    client = exporter.syncers["parse_run"].client
+    real_iter_pages = client.iter_pages
+    advanced: list[bool] = []
+
+    def iter_pages(spec: Any, params: Any) -> Any:
+        if "status" in params and not advanced:  # the first status listing, after the scan
+            advanced.append(True)
+            sim.advance(45)  # runs are created, and some finish, while the sync goes on
+        return real_iter_pages(spec, params)
+
+    client.iter_pages = iter_pages  # type: ignore[method-assign]
+    sim.advance(30)
+    sync_all(exporter)
+    assert advanced, "the sync re-observed no old active run"
+    client.iter_pages = real_iter_pages  # type: ignore[method-assign]
+    for _ in range(2):
+        sim.advance(60)
+        sync_all(exporter)
+        assert_matches_truth(exporter, sim, mark)
