@@ -11,9 +11,12 @@ After a warm-up (every kind's first sync done), arrivals start; the exporter is 
   filter). A round is one sync of every kind; rounds = first scan pages seen / number of kinds.
 - actual/minimum: all listing requests over the requests the API forces. The minimum is, for every
   sync of every kind (a sync = a first scan page, one without `nextPageToken`), 1 (that scan page)
-  plus the number of distinct non-empty source values among that kind's runs created between the
-  kind's previous sync start (which may fall before the window) and this one (summaries carry no
-  source, so each such source needs at least one `source`-filtered listing).
+  plus, for a kind whose summaries carry no source (its spec has sources and not
+  `source_in_summary`: not workflow_run, not verify_run), the number of distinct non-empty source
+  values among that kind's runs created between the kind's previous sync start (which may fall
+  before the window) and this one: each such source needs at least one `source`-filtered listing.
+  syncs/kind/min counts whole syncs in the window: at a 60 s interval a 150 s window holds 2 or 3
+  per kind (0.8-1.2/min), so the widest sync interval is the better sign of falling behind.
 - CPU s/min of the exporter process (utime + stime from /proc/<pid>/stat), peak RSS (VmHWM).
 - syncs per kind per minute (`extend_syncs_total{result="success"}` delta), requests/s against the
   budget, seconds waited for the budget per minute, the widest actual sync interval.
@@ -55,6 +58,7 @@ from urllib.parse import parse_qs
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import DEFAULT_KIND_NAMES, ROOT, emit, free_port, json_arg
+from exporter.kinds import KINDS
 from exporter.simulator import SimConfig, Simulator
 from exporter.simulator.config import _default_rates
 from exporter.simulator.truth import labels3
@@ -169,10 +173,13 @@ def minimum_requests(rec: Recorder, t0: float, t1: float) -> tuple[int, int]:
             starts[kind].append(at)
     syncs = forced = 0
     for kind, times in starts.items():
+        spec = KINDS[kind]
+        attributed = bool(spec.sources) and not spec.source_in_summary
         for prev, cur in itertools.pairwise(times):
             if not t0 <= cur < t1:
                 continue
             sources = {s for at, k, s in rec.created if k == kind and s and prev <= at < cur}
+            sources = sources if attributed else set()
             syncs += 1
             forced += 1 + len(sources)
     return syncs, forced
