@@ -6,7 +6,8 @@ in a child process with default settings (the 2.0 req/s budget included) except 
 After a warm-up (every kind's first sync done), arrivals start; the exporter is then measured for
 `--seconds`:
 
-- requests and response bytes per sync round by query type, recorded at the simulator's API handler:
+- requests and response bytes per sync round by query type, recorded at the simulator's API handler
+  (for the syncs that start in the window, each counted whole, up to its kind's next first scan page):
   `scan` (no `source`/`status` filter), `reconcile` (`status` filter), `attribution` (`source`
   filter). A round is one sync of every kind; rounds = first scan pages seen / number of kinds.
 - actual/minimum: all listing requests over the requests the API forces. The minimum is, for every
@@ -39,7 +40,6 @@ Usage: .venv/bin/python -m bench.busy [--runs-per-min 1000] [--interval 15] [--s
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import statistics
@@ -165,24 +165,31 @@ class Recorder:
         setattr(sim.truth, "on_transition", record_transition)  # noqa: B010
 
 
-def minimum_requests(rec: Recorder, t0: float, t1: float) -> tuple[int, int]:
-    """(kind syncs, forced requests) in [t0, t1): see the module docstring."""
+def per_sync(rec: Recorder, t0: float, t1: float) -> tuple[int, int, Counter[str], Counter[str]]:
+    """(kind syncs started in [t0, t1), forced requests, requests and bytes by query type) of those
+    syncs: see the module docstring. A sync's requests are its kind's from its first scan page to the
+    next one, so a sync still running at t1 is counted whole."""
     starts: dict[str, list[float]] = defaultdict(list)
     for at, kind, qtype, first, _ in rec.requests:
         if qtype == "scan" and first:
             starts[kind].append(at)
     syncs = forced = 0
+    requests: Counter[str] = Counter()
+    nbytes: Counter[str] = Counter()
     for kind, times in starts.items():
         spec = KINDS[kind]
         attributed = bool(spec.sources) and not spec.source_in_summary
-        for prev, cur in itertools.pairwise(times):
+        for prev, cur, nxt in zip(times, times[1:], [*times[2:], float("inf")], strict=True):
             if not t0 <= cur < t1:
                 continue
             sources = {s for at, k, s in rec.created if k == kind and s and prev <= at < cur}
-            sources = sources if attributed else set()
             syncs += 1
-            forced += 1 + len(sources)
-    return syncs, forced
+            forced += 1 + (len(sources) if attributed else 0)
+            for at, k, qtype, _, size in rec.requests:
+                if k == kind and cur <= at < nxt:
+                    requests[qtype] += 1
+                    nbytes[qtype] += size
+    return syncs, forced, requests, nbytes
 
 
 def freeze(sim: Simulator) -> None:
@@ -285,12 +292,9 @@ def measure(per_min: float, interval: float, seconds: float, root: Path) -> dict
 
     minutes = (t1 - t0) / 60
     kinds = len(DEFAULT_KIND_NAMES)
-    syncs, forced = minimum_requests(rec, t0, t1)
+    syncs, forced, req_by, bytes_by = per_sync(rec, t0, t1)
     rounds = syncs / kinds
     window = [r for r in rec.requests if t0 <= r[0] < t1]
-    req_by, bytes_by = Counter(r[2] for r in window), Counter()
-    for r in window:
-        bytes_by[r[2]] += r[4]
     latencies: list[float] = []
     exported = set(DEFAULT_KIND_NAMES)  # the truth also counts processor_run, not a default kind
     for kind, times in rec.failed.items():
