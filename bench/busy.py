@@ -179,7 +179,7 @@ def per_sync(rec: Recorder, t0: float, t1: float) -> tuple[int, int, Counter[str
     for kind, times in starts.items():
         spec = KINDS[kind]
         attributed = bool(spec.sources) and not spec.source_in_summary
-        for prev, cur, nxt in zip(times, times[1:], [*times[2:], float("inf")], strict=True):
+        for prev, cur, nxt in zip(times[:-1], times[1:], [*times[2:], float("inf")], strict=True):
             if not t0 <= cur < t1:
                 continue
             sources = {s for at, k, s in rec.created if k == kind and s and prev <= at < cur}
