@@ -17,6 +17,12 @@ exporter runs in-process on the simulator's virtual clock, so a 900 s reconcile 
 
 req/s is amortised over the reconcile cycle: (requests of 15 syncs incl. one reconcile) / 900 s.
 
+This is a cost-per-sync measurement on the simulator's virtual clock with the request budget raised to
+100 req/s (nothing waits), not a timing one: for the real clock and the real 2 req/s budget see
+bench/busy.py. After the idle cycle and again after the busy cycle, every created/finished/active
+series of every kind is compared with the simulator's truth since before the exporter started; a
+workspace whose counts differ fails its rows (exit 1): an exporter that skipped work would not score.
+
 Usage: .venv/bin/python -m bench.api_cost [--sizes 10000,100000,1000000] [--busy-runs-per-min 1000]
 """
 
@@ -31,6 +37,7 @@ from typing import Any
 import httpx
 import orjson
 
+from bench.attribution import mismatches
 from bench.common import DEFAULT_KIND_NAMES, PAYG_QUOTA_RPS, emit, json_arg, make_exporter
 from exporter.app import Exporter
 from exporter.kinds import API_2026, KINDS
@@ -122,12 +129,14 @@ def measure(history: int, busy_per_min: float) -> dict[str, Any]:
     sim.start()
     build = time.perf_counter() - t0
     try:
+        counts_mark = sim.mark()
         exporter = make_exporter(sim)
         before = total_requests(sim)
         for kind in exporter.kinds:
             assert exporter.sync_kind(kind), kind
         baseline = total_requests(sim) - before
         idle = cycle(sim, exporter)
+        wrong_idle = mismatches(exporter, sim, counts_mark)
         counts = runs_per_listing(sim)
         naive_idle = naive_sync(sim)
         formula_ok = naive_idle == naive_formula(counts)
@@ -155,6 +164,7 @@ def measure(history: int, busy_per_min: float) -> dict[str, Any]:
         finished = sum(v for (k, *_), v in sim.truth.finished_since(mark).items() if k in exporter.kinds)
         busy["runs_created_per_min"] = round(created / minutes)
         busy["runs_finished_per_min"] = round(finished / minutes)
+        wrong_busy = mismatches(exporter, sim, counts_mark)
         naive_busy = naive_formula(runs_per_listing(sim))
         exporter.client.close()
     finally:
@@ -165,6 +175,9 @@ def measure(history: int, busy_per_min: float) -> dict[str, Any]:
         "baseline_sync_requests": baseline,
         "idle": idle,
         "busy": busy,
+        "counts_exact_idle": not wrong_idle,
+        "counts_exact_busy": not wrong_busy,
+        "mismatches": wrong_idle + wrong_busy,
         "naive_idle_per_sync": naive_idle,
         "naive_formula_matches": formula_ok,
         "naive_busy_per_sync": naive_busy,
@@ -190,7 +203,8 @@ def main() -> int:
         "workspaces": [measure(n, args.busy_runs_per_min) for n in sizes],
     }
     emit(results, args.json)
-    return 0
+    ok = all(w["counts_exact_idle"] and w["counts_exact_busy"] for w in results["workspaces"])
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

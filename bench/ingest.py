@@ -5,7 +5,10 @@ shapes), then replayed through the exporter's own code path without a network: t
 httpx.MockTransport that returns the captured bytes: orjson parse, envelope checks, telemetry), the
 syncer's page reader (summary -> Observation), the merge of a sync and `KindState.apply`. Every
 summary is new to the state and counts (created, and finished when terminal), the costliest path.
-cProfile of the same loop says where the time goes.
+cProfile of the same loop says where the time goes. The timing is also given as a ratio to a
+baseline measured in the same run: a plain `orjson.loads` and a plain `json.loads` of the same pages,
+interleaved with the ingest in each of `--repeat` runs (min/median/max of the per-run ratios), so a
+slower or busier machine moves the absolute figure but not the ratio much.
 
 Usage: .venv/bin/python -m bench.ingest [--history 120000] [--pages 20] [--profile bench/profiles/ingest.txt]
 """
@@ -16,7 +19,9 @@ import argparse
 import cProfile
 import gc
 import io
+import json
 import pstats
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -165,6 +170,28 @@ def phases(captured: Pages, sources: dict[str, dict[str, str]]) -> dict[str, flo
     return out
 
 
+def baseline_ratios(captured: Pages, run_all: Callable[[], int], repeat: int) -> dict[str, dict[str, float]]:
+    """Ingest time over a plain `orjson.loads` / `json.loads` of the same pages, interleaved in each of
+    `repeat` runs (so machine load hits both alike): min/median/max of the per-run ratios."""
+    raws = [raw for pages in captured.values() for raw in pages]
+    out: dict[str, list[float]] = {"orjson": [], "json": []}
+
+    def decode_all(loads: Callable[[bytes], Any]) -> None:
+        for raw in raws:  # one page alive at a time, as in the ingest (keeping all makes GC the cost)
+            loads(raw)
+
+    for _ in range(repeat):
+        t_ingest = timed(run_all)
+        t_orjson = timed(lambda: decode_all(orjson.loads))
+        t_json = timed(lambda: decode_all(json.loads))
+        out["orjson"].append(t_ingest / t_orjson)
+        out["json"].append(t_ingest / t_json)
+    return {
+        k: {"min": round(min(v), 2), "median": round(statistics.median(v), 2), "max": round(max(v), 2)}
+        for k, v in out.items()
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--history", type=int, default=120_000)
@@ -198,6 +225,7 @@ def main() -> int:
         )
         per_kind[kind] = round(len(pages) * 1000 / best)
     best_all = min(timed(run_all) for _ in range(args.repeat))
+    ratios = baseline_ratios(captured, run_all, args.repeat)
     phase_s = phases(captured, sources)
 
     profile = cProfile.Profile()
@@ -219,6 +247,9 @@ def main() -> int:
         "summaries_per_second": round(summaries / best_all),
         "mb_per_second": round(total_bytes / best_all / 1e6, 1),
         "per_kind_summaries_per_second": per_kind,
+        "ratio_runs": args.repeat,
+        "vs_orjson_loads": ratios["orjson"],
+        "vs_json_loads": ratios["json"],
         "phase_us_per_summary": {k: round(v / summaries * 1e6, 2) for k, v in phase_s.items()},
         "profile_top_tottime_percent": top,
     }

@@ -14,6 +14,12 @@ Three processes on loopback, so the load generator does not share the exporter's
   behind the 19 others). "paced": each scrapes every 100 ms (200 scrapes/s in total), still far
   above what Prometheus servers do, so latency is the service time plus interference from the sync.
 
+Idle rows also compare the exporter with a baseline in the same process and run: a plain
+prometheus_client `start_http_server` on a registry holding the same series (parsed back from the
+exporter's exposition), both scraped saturated (closed, plain, a new connection per scrape as the
+baseline speaks HTTP/1.0) for `--baseline-seconds`, alternating, 3 runs: the exporter's rps and
+p50/p99 over the baseline's, min/median/max of the per-run ratios.
+
 A last row repeats 10k series with a sync running at CPython's default 5 ms switch interval (the
 exporter sets 0.5 ms when its server starts, see server.py): what the GIL hand-over costs a scrape.
 
@@ -30,7 +36,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 from bench.common import ROOT, emit, exporter_for, free_port, json_arg, sim_process
 from exporter.engine import Observation
@@ -62,6 +74,19 @@ def seed_resources(exporter: Any, per_kind: int) -> None:
         state.entries.clear()  # only the label values stay; the next sync starts from scratch
 
 
+def serve_baseline(text: bytes, port: int) -> None:
+    """A plain prometheus_client server (`start_http_server`) on a registry holding the same series."""
+    families = list(text_string_to_metric_families(text.decode()))
+
+    class Same(Collector):
+        def collect(self) -> Iterator[Metric]:
+            return iter(families)
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Same())
+    start_http_server(port, addr="127.0.0.1", registry=registry)
+
+
 def serve(args: argparse.Namespace) -> int:
     per_resource = args.resources > 0
     exporter = exporter_for(
@@ -77,6 +102,8 @@ def serve(args: argparse.Namespace) -> int:
     for kind in exporter.kinds:  # baseline, so that the exposition is complete before measuring
         exporter.sync_kind(kind)
     exporter.start_server()
+    if args.baseline_port:
+        serve_baseline(exporter.exposition.current.text, args.baseline_port)
     if args.default_switch_interval:  # experiment: undo what the server set
         sys.setswitchinterval(0.005)
     stop = threading.Event()
@@ -139,12 +166,40 @@ async def _client(
         writer.close()
 
 
-async def _load(port: int, clients: int, gzip: bool, seconds: float, interval: float) -> dict[str, Any]:
+async def _client_fresh(port: int, deadline: float, samples: list[float], errors: list[str]) -> None:
+    """A new connection per scrape (the plain prometheus_client server speaks HTTP/1.0: one each)."""
+    request = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = -1
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await (reader.readexactly(length) if length >= 0 else reader.read())
+        finally:
+            writer.close()
+        samples.append(time.perf_counter() - t0)
+        if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")):
+            errors.append(head.split(b"\r\n", 1)[0].decode())
+
+
+async def _load(
+    port: int, clients: int, gzip: bool, seconds: float, interval: float, fresh: bool = False
+) -> dict[str, Any]:
     samples: list[float] = []
     errors: list[str] = []
     start = time.perf_counter()
     deadline = start + seconds
-    await asyncio.gather(*(_client(port, gzip, deadline, interval, samples, errors) for _ in range(clients)))
+    if fresh:
+        await asyncio.gather(*(_client_fresh(port, deadline, samples, errors) for _ in range(clients)))
+    else:
+        await asyncio.gather(
+            *(_client(port, gzip, deadline, interval, samples, errors) for _ in range(clients))
+        )
     elapsed = time.perf_counter() - start
     samples.sort()
     n = len(samples)
@@ -158,6 +213,30 @@ async def _load(port: int, clients: int, gzip: bool, seconds: float, interval: f
     }
 
 
+def versus_baseline(port: int, baseline_port: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Saturated plain scrapes of the exporter and of the plain server, alternating, 3 runs, a new
+    connection per scrape for both (the plain server is HTTP/1.0): the exporter's figure over the
+    baseline's per run (min/median/max), rps and p50/p99 latency."""
+    ratios: dict[str, list[float]] = {"rps": [], "p50": [], "p99": []}
+    runs: list[dict[str, Any]] = []
+    for _ in range(3):
+        ours = asyncio.run(_load(port, args.clients, False, args.baseline_seconds, 0.0, fresh=True))
+        plain = asyncio.run(_load(baseline_port, args.clients, False, args.baseline_seconds, 0.0, fresh=True))
+        runs.append({"exporter": ours, "plain": plain})
+        ratios["rps"].append(ours["rps"] / max(1, plain["rps"]))
+        ratios["p50"].append(ours["p50_ms"] / plain["p50_ms"])
+        ratios["p99"].append(ours["p99_ms"] / plain["p99_ms"])
+    return {
+        "ratios": {
+            k: {"min": round(min(v), 2), "median": round(statistics.median(v), 2), "max": round(max(v), 2)}
+            for k, v in ratios.items()
+        },
+        "plain_rps_median": statistics.median(r["plain"]["rps"] for r in runs),
+        "exporter_rps_median": statistics.median(r["exporter"]["rps"] for r in runs),
+        "runs": runs,
+    }
+
+
 def measure(
     sim: dict[str, str],
     resources: int,
@@ -166,6 +245,7 @@ def measure(
     default_switch_interval: bool = False,
 ) -> dict[str, Any]:
     port = free_port()
+    baseline_port = free_port() if not sync else 0
     cmd = [
         sys.executable,
         "-m",
@@ -179,6 +259,8 @@ def measure(
         str(port),
         "--resources",
         str(resources),
+        "--baseline-port",
+        str(baseline_port),
     ]
     if sync:
         cmd.append("--sync")
@@ -204,6 +286,8 @@ def measure(
             for mode, interval in (("closed", 0.0), ("paced", 0.1)):
                 name = f"{mode}_{'gzip' if gzip else 'plain'}"
                 row[name] = asyncio.run(_load(port, args.clients, gzip, args.seconds, interval))
+        if baseline_port:
+            row["vs_plain_prometheus_client"] = versus_baseline(port, baseline_port, args)
         proc.stdin.write("done\n")
         proc.stdin.flush()
         tail = proc.stdout.readline()
@@ -230,6 +314,8 @@ def main() -> int:
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--resources", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--sync", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--baseline-port", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--baseline-seconds", type=float, default=3.0, help="per baseline comparison run")
     ap.add_argument("--default-switch-interval", action="store_true", help=argparse.SUPPRESS)
     json_arg(ap)
     args = ap.parse_args()
