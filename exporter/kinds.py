@@ -1,7 +1,7 @@
 """One declarative description per run kind: where to list it and how to read its summaries.
 
 Adding a kind means adding one `KindSpec` entry here; the sync engine has no per-kind code paths.
-Facts come from ../shared/EXTEND_API.md (§2 endpoints, §3 enums).
+Facts come from the team's Extend API reference (§2 endpoints, §3 enums), which is not vendored here.
 """
 
 from __future__ import annotations
