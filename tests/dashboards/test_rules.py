@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -25,6 +26,16 @@ def test_promtool_check_rules() -> None:
     result = promtool("check", "rules", str(PROMETHEUS_RULES))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(alerts(Knobs()))} rules found" in result.stdout
+
+
+def _unit_tests_failing_with(rules: dict[str, Any], tmp_path: Path) -> str:
+    """Run the shipped promtool unit tests against mutated `rules`; they must fail: their output."""
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "extend-alerts.yaml").write_text(yaml.safe_dump(rules))
+    shutil.copy(PROMETHEUS_RULE_TESTS, tmp_path / "tests" / PROMETHEUS_RULE_TESTS.name)
+    result = promtool("test", "rules", str(tmp_path / "tests" / PROMETHEUS_RULE_TESTS.name))
+    assert result.returncode != 0, "the unit tests pass against the mutated rules"
+    return result.stdout + result.stderr
 
 
 def test_promtool_unit_tests() -> None:
@@ -48,12 +59,7 @@ def test_unit_tests_catch_a_spike_rule_without_the_catch_up_guard(tmp_path: Path
     guard = re.compile(r"\n    unless on \(job, instance, kind\)\n    \(\n.*?\n    \)", re.DOTALL)
     spike["expr"], removed = guard.subn("", spike["expr"])
     assert removed == 1, spike["expr"]
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "extend-alerts.yaml").write_text(yaml.safe_dump(rules))
-    shutil.copy(PROMETHEUS_RULE_TESTS, tmp_path / "tests" / PROMETHEUS_RULE_TESTS.name)
-    result = promtool("test", "rules", str(tmp_path / "tests" / PROMETHEUS_RULE_TESTS.name))
-    assert result.returncode != 0
-    output = result.stdout + result.stderr
+    output = _unit_tests_failing_with(rules, tmp_path)
     failed_cases = [line for line in output.splitlines() if line.strip().startswith("name:")]
     assert failed_cases and all("catch-up after a 30-minute API outage" in line for line in failed_cases), (
         output
@@ -69,12 +75,7 @@ def test_unit_tests_catch_a_liveness_rule_keyed_on_the_pod_address(tmp_path: Pat
         "max without (version, api_version) (max_over_time(extend_exporter_build_info[1d]))\n"
         "unless on (job, instance)\nextend_exporter_build_info"
     )
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "extend-alerts.yaml").write_text(yaml.safe_dump(rules))
-    shutil.copy(PROMETHEUS_RULE_TESTS, tmp_path / "tests" / PROMETHEUS_RULE_TESTS.name)
-    result = promtool("test", "rules", str(tmp_path / "tests" / PROMETHEUS_RULE_TESTS.name))
-    assert result.returncode != 0
-    output = result.stdout + result.stderr
+    output = _unit_tests_failing_with(rules, tmp_path)
     failed_cases = {line.strip() for line in output.splitlines() if line.strip().startswith("name:")}
     assert any("a rollout (old pod gone at 20m" in line for line in failed_cases), output
     assert any("a reschedule (eviction at 30m" in line for line in failed_cases), output
