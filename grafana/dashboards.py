@@ -25,7 +25,17 @@ from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import prometheus as pm
 
-from .alerts import FAILURE_REASONS_PANEL, HEALTH_DASHBOARD_UID, RUNS_DASHBOARD_UID, Knobs, seconds
+from .knobs import Knobs
+from .names import FAILURE_REASONS_PANEL, HEALTH_DASHBOARD_UID, RUNS_DASHBOARD_UID
+from .promql import (
+    AGE_LABELS,
+    BY_RESOURCE_LABELS,
+    CREATED_LABELS,
+    DURATION_LABELS,
+    FAILED_REASON_LABELS,
+    RUN_LABELS,
+    seconds,
+)
 
 DS = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 TAG = "extend-exporter"
@@ -41,13 +51,6 @@ WORKSPACE_OF_TARGET = (
     "group by (job, instance, workspace) "
     '(extend_exporter_build_info{job=~"$job", instance=~"$instance", workspace=~"$workspace"})'
 )
-# Every label of each run metric (besides job/instance): per_workspace() must keep them all apart.
-RUN_LABELS = ("kind", "status", "source", "processor_type")
-CREATED_LABELS = ("kind", "source", "processor_type")
-DURATION_LABELS = ("kind", "processor_type", "status", "le")
-AGE_LABELS = ("kind", "status")
-BY_RESOURCE_LABELS = ("kind", "resource_id", "status")
-FAILED_REASON_LABELS = ("kind", "failure_reason")
 
 
 def per_workspace(series: str, labels: Sequence[str]) -> str:

@@ -16,8 +16,11 @@ from typing import Any, NoReturn
 
 import yaml
 
-from .alerts import DATASOURCE_UID, GRAFANA_FOLDER, Knobs, grafana_alert_rules, prometheus_rules, runbook
+from .alerts import prometheus_rules, runbook
 from .dashboards import dashboards
+from .knobs import Knobs
+from .managed_rules import grafana_alert_rules
+from .names import DATASOURCE_UID, GRAFANA_FOLDER
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Where the dashboard provider reads the JSON files of grafana/dashboards/ inside a Grafana container.
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="override a knob of grafana/alerts.py",
+        help="override a knob of grafana/knobs.py",
     )
     parser.add_argument(
         "--prometheus-url",

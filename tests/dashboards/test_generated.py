@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from grafana.alerts import DATASOURCE_UID, Knobs, alerts
+from grafana.alerts import alerts
 from grafana.generate import drift, main, render
+from grafana.knobs import Knobs
+from grafana.names import DATASOURCE_UID
 
 from .promql import (
     DASHBOARDS,
