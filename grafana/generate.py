@@ -17,10 +17,10 @@ from typing import Any, NoReturn
 import yaml
 
 from .alerts import prometheus_rules, runbook
-from .dashboards import dashboards
 from .knobs import Knobs
 from .managed_rules import grafana_alert_rules
 from .names import DATASOURCE_UID, GRAFANA_FOLDER
+from .panels import dashboards
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Where the dashboard provider reads the JSON files of grafana/dashboards/ inside a Grafana container.

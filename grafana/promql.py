@@ -10,6 +10,7 @@ number or a page, and two workspaces are never mixed.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -55,4 +56,21 @@ def per_workspace_alert(expr: str, *by: str) -> str:
     return (
         f"max by ({labels}) (\n  (\n{body}\n  )\n"
         f"  * on (job, instance) group_left (workspace)\n  {WORKSPACE_OF_TARGET}\n)"
+    )
+
+
+#: Per scraped exporter, the workspace it polls, filtered by the dashboard variables; value 1.
+SELECTED_WORKSPACE_OF_TARGET = (
+    "group by (job, instance, workspace) "
+    '(extend_exporter_build_info{job=~"$job", instance=~"$instance", workspace=~"$workspace"})'
+)
+
+
+def per_workspace_panel(series: str, labels: Sequence[str]) -> str:
+    """`series` (per exporter: a selector, or a rate()/increase() of one) as one series per workspace and
+    `labels`, the max across the exporters polling that workspace. Every panel on run metrics reads
+    through this; `labels` must be all the metric's own labels (the *_LABELS tuples above)."""
+    return (
+        f"max by (workspace, {', '.join(labels)}) "
+        f"({series} * on (job, instance) group_left (workspace) {SELECTED_WORKSPACE_OF_TARGET})"
     )
