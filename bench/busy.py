@@ -50,6 +50,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,8 @@ from exporter.simulator.truth import labels3
 
 MATRIX = ((100.0, 15.0), (1000.0, 15.0), (100.0, 60.0), (1000.0, 60.0))
 Key = tuple[str, ...]
+#: Family -> series -> value, for created, finished and active runs.
+Counts = dict[str, dict[Key, float]]
 
 
 def scrape(port: int) -> dict[str, dict[Key, float]]:
@@ -89,9 +92,11 @@ def exported_counts(m: dict[str, dict[Key, float]]) -> dict[str, dict[Key, float
 
     # sorted label names: created (kind, processor_type, source); finished (kind, processor_type, source,
     # status); active likewise: reorder to the truth's (kind, [status,] source, processor_type)
-    created = {(k[0], k[2], k[1]): v for k, v in keyed("extend_runs_created_total").items()}
-    finished = {(k[0], k[3], k[2], k[1]): v for k, v in keyed("extend_runs_finished_total").items()}
-    active = {(k[0], k[3], k[2], k[1]): v for k, v in keyed("extend_runs_active").items()}
+    created: dict[Key, float] = {(k[0], k[2], k[1]): v for k, v in keyed("extend_runs_created_total").items()}
+    finished: dict[Key, float] = {
+        (k[0], k[3], k[2], k[1]): v for k, v in keyed("extend_runs_finished_total").items()
+    }
+    active: dict[Key, float] = {(k[0], k[3], k[2], k[1]): v for k, v in keyed("extend_runs_active").items()}
     return {"created": created, "finished": finished, "active": active}
 
 
@@ -199,7 +204,8 @@ def freeze(sim: Simulator) -> None:
         driver.stop()
 
 
-def measure(per_min: float, interval: float, seconds: float, root: Path) -> dict[str, Any]:
+def start_simulator() -> Simulator:
+    """A real-clock simulator (speed 1, epoch now) with 10k runs of history and no arrivals yet."""
     cfg = SimConfig(
         seed=2,
         history=10_000,
@@ -211,11 +217,11 @@ def measure(per_min: float, interval: float, seconds: float, root: Path) -> dict
         epoch=datetime.now(UTC).replace(microsecond=0),
         rates={},
     )
-    sim = Simulator(cfg)
-    rec = Recorder(sim)
-    sim.start()
-    mark = sim.mark()
-    port = free_port()
+    return Simulator(cfg)
+
+
+def start_exporter(sim: Simulator, port: int, interval: float, root: Path) -> subprocess.Popen[bytes]:
+    """`python -m exporter run` of the tree at `root`, default settings but the poll interval."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EXTEND_")}
     env.update(
         EXTEND_API_KEY=sim.api_key,
@@ -225,16 +231,46 @@ def measure(per_min: float, interval: float, seconds: float, root: Path) -> dict
         EXTEND_EXPORTER_LOG_LEVEL="warning",
         PYTHONPATH=str(root),
     )
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "exporter", "run"], env=env, cwd=root, stdout=subprocess.DEVNULL
     )
-    seen: dict[str, list[float]] = defaultdict(list)  # kind -> when /metrics first showed k FAILED
-    widest = [0.0]
-    stop = threading.Event()
 
-    def poll_once() -> None:
+
+def wait_first_syncs(port: int) -> None:
+    """Until every default kind has synced once (the warm-up), at most 90 s."""
+    deadline = time.monotonic() + 90
+    while True:
         try:
-            m = scrape(port)
+            if total(scrape(port), "extend_syncs_total", "success") >= len(DEFAULT_KIND_NAMES):
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the exporter never finished its first syncs")
+        time.sleep(0.5)
+
+
+def set_arrivals(sim: Simulator, per_min: float) -> None:
+    """Runs created per minute in the default mix (0 stops arrivals)."""
+    scale = per_min / sum(_default_rates().values())
+    for fam, rate in _default_rates().items():
+        sim.set_rate(fam, rate * scale)
+
+
+class FailureWatch:
+    """Reads the exporter's /metrics every 0.25 s in a thread: when each kind's k-th FAILED run first
+    showed there (`seen[kind][k - 1]`), and the widest sync interval it reported."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.seen: dict[str, list[float]] = defaultdict(list)
+        self.widest = 0.0
+        self.stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def poll_once(self) -> None:
+        try:
+            m = scrape(self.port)
         except OSError:
             return
         now = time.monotonic()
@@ -243,67 +279,108 @@ def measure(per_min: float, interval: float, seconds: float, root: Path) -> dict
             if k[3] == "FAILED":  # sorted labels: kind, processor_type, source, status
                 failed[k[0]] += int(v)
         for kind, n in failed.items():
-            while len(seen[kind]) < n:
-                seen[kind].append(now)
-        widest[0] = max([widest[0], *m.get("extend_sync_interval_seconds", {}).values()])
+            while len(self.seen[kind]) < n:
+                self.seen[kind].append(now)
+        self.widest = max([self.widest, *m.get("extend_sync_interval_seconds", {}).values()])
 
-    def poll() -> None:
-        while not stop.wait(0.25):
-            poll_once()
+    def _run(self) -> None:
+        while not self.stop.wait(0.25):
+            self.poll_once()
 
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if total(scrape(port), "extend_syncs_total", "success") >= len(DEFAULT_KIND_NAMES):
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the exporter never finished its first syncs")
-            time.sleep(0.5)
-        poller = threading.Thread(target=poll, daemon=True)
-        poller.start()
-        scale = per_min / sum(_default_rates().values())
-        for fam, rate in _default_rates().items():
-            sim.set_rate(fam, rate * scale)
-        time.sleep(min(interval, 20))  # the first busy syncs size their pages
-        first, cpu0, t0, created0 = scrape(port), cpu_seconds(proc.pid), time.monotonic(), sim.mark()
-        time.sleep(seconds)
-        last, cpu1, t1 = scrape(port), cpu_seconds(proc.pid), time.monotonic()
-        created = sum(v for k, v in sim.truth.created_since(created0).items() if k[0] != "processor_run")
-        rss = peak_rss_mib(proc.pid)
-        for fam in _default_rates():
-            sim.set_rate(fam, 0.0)
-        freeze(sim)
-        settle_by = time.monotonic() + 2 * interval + 60
+    def start(self) -> None:
+        self._thread.start()
+
+    def finish(self) -> None:
+        """Stop the thread, then look once more: the exporter may have shown the last failures since."""
+        self.stop.set()
+        self._thread.join(timeout=15)
+        self.poll_once()
+
+
+@dataclass(frozen=True)
+class Window:
+    """The measured window: /metrics, exporter CPU seconds and monotonic time at both ends."""
+
+    first: dict[str, dict[Key, float]]
+    last: dict[str, dict[Key, float]]
+    cpu0: float
+    cpu1: float
+    t0: float
+    t1: float
+    #: Runs the simulator created in the window (processor_run, not a default kind, left out).
+    created: float
+    peak_rss_mib: float
+
+    @property
+    def minutes(self) -> float:
+        return (self.t1 - self.t0) / 60
+
+    def delta(self, name: str, contains: str = "") -> float:
+        return total(self.last, name, contains) - total(self.first, name, contains)
+
+
+def measure_window(sim: Simulator, pid: int, port: int, seconds: float) -> Window:
+    first, cpu0, t0, created0 = scrape(port), cpu_seconds(pid), time.monotonic(), sim.mark()
+    time.sleep(seconds)
+    last, cpu1, t1 = scrape(port), cpu_seconds(pid), time.monotonic()
+    created = sum(v for k, v in sim.truth.created_since(created0).items() if k[0] != "processor_run")
+    return Window(first, last, cpu0, cpu1, t0, t1, created, peak_rss_mib(pid))
+
+
+def settle(sim: Simulator, port: int, mark: int, interval: float) -> tuple[Counts, Counts]:
+    """Arrivals stopped and the clock frozen: the exporter's counts and the truth, once equal or after
+    the deadline (2 intervals + 60 s)."""
+    set_arrivals(sim, 0.0)
+    freeze(sim)
+    settle_by = time.monotonic() + 2 * interval + 60
+    ours, truth = exported_counts(scrape(port)), truth_counts(sim, mark)
+    while ours != truth and time.monotonic() < settle_by:
+        time.sleep(1)
         ours, truth = exported_counts(scrape(port)), truth_counts(sim, mark)
-        while ours != truth and time.monotonic() < settle_by:
-            time.sleep(1)
-            ours, truth = exported_counts(scrape(port)), truth_counts(sim, mark)
-        stop.set()
-        poller.join(timeout=15)
-        poll_once()  # the exporter may have shown the last failures since the poller's last look
+    return ours, truth
+
+
+def measure(per_min: float, interval: float, seconds: float, root: Path) -> dict[str, Any]:
+    """One configuration: warm-up, `seconds` of arrivals at `per_min`, then the exact-count check."""
+    sim = start_simulator()
+    rec = Recorder(sim)
+    sim.start()
+    mark = sim.mark()
+    port = free_port()
+    proc = start_exporter(sim, port, interval, root)
+    watch = FailureWatch(port)
+    try:
+        wait_first_syncs(port)
+        watch.start()
+        set_arrivals(sim, per_min)
+        time.sleep(min(interval, 20))  # the first busy syncs size their pages
+        window = measure_window(sim, proc.pid, port, seconds)
+        ours, truth = settle(sim, port, mark, interval)
+        watch.finish()
     finally:
-        stop.set()
+        watch.stop.set()
         proc.terminate()
         proc.wait(timeout=30)
         sim.stop()
+    return row(per_min, interval, rec, watch, window, mismatches(ours, truth))
 
-    minutes = (t1 - t0) / 60
-    kinds = len(DEFAULT_KIND_NAMES)
-    syncs, forced, req_by, bytes_by = per_sync(rec, t0, t1)
-    rounds = syncs / kinds
-    window = [r for r in rec.requests if t0 <= r[0] < t1]
+
+def detection_latencies(rec: Recorder, watch: FailureWatch, t0: float, t1: float) -> tuple[int, list[float]]:
+    """(FAILED runs of default kinds in [t0, t1), seconds from each to its showing on /metrics)."""
     latencies: list[float] = []
     exported = set(DEFAULT_KIND_NAMES)  # the truth also counts processor_run, not a default kind
     for kind, times in rec.failed.items():
         if kind not in exported:
             continue
-        for at, shown in zip(times, seen[kind], strict=False):
+        for at, shown in zip(times, watch.seen[kind], strict=False):
             if t0 <= at < t1:
                 latencies.append(shown - at)
     failures = sum(1 for k, times in rec.failed.items() if k in exported for at in times if t0 <= at < t1)
+    return failures, latencies
+
+
+def mismatches(ours: Counts, truth: Counts) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per family, the series whose exported count differs from the truth: (exported, truth)."""
     wrong = {
         name: {
             str(k): (ours[name].get(k, 0.0), truth[name].get(k, 0.0))
@@ -312,16 +389,28 @@ def measure(per_min: float, interval: float, seconds: float, root: Path) -> dict
         }
         for name in ("created", "finished", "active")
     }
-    wrong = {k: v for k, v in wrong.items() if v}
+    return {k: v for k, v in wrong.items() if v}
 
-    def delta(name: str, contains: str = "") -> float:
-        return total(last, name, contains) - total(first, name, contains)
 
+def row(
+    per_min: float,
+    interval: float,
+    rec: Recorder,
+    watch: FailureWatch,
+    w: Window,
+    wrong: dict[str, dict[str, tuple[float, float]]],
+) -> dict[str, Any]:
+    """The configuration's figures, as bench/run.py reads them."""
+    kinds = len(DEFAULT_KIND_NAMES)
+    syncs, forced, req_by, bytes_by = per_sync(rec, w.t0, w.t1)
+    rounds = syncs / kinds
+    requests = sum(1 for r in rec.requests if w.t0 <= r[0] < w.t1)
+    failures, latencies = detection_latencies(rec, watch, w.t0, w.t1)
     return {
         "nominal_runs_per_min": per_min,
-        "runs_per_min": round(created / minutes),
+        "runs_per_min": round(w.created / w.minutes),
         "interval_s": interval,
-        "seconds": round(t1 - t0),
+        "seconds": round(w.t1 - w.t0),
         "rounds": round(rounds, 1),
         "requests_per_round": {k: round(v / rounds, 2) for k, v in sorted(req_by.items())} if rounds else {},
         "kib_per_round": {k: round(v / rounds / 1024, 1) for k, v in sorted(bytes_by.items())}
@@ -329,16 +418,16 @@ def measure(per_min: float, interval: float, seconds: float, root: Path) -> dict
         else {},
         "minimum_per_round": round(forced / rounds, 2) if rounds else None,
         "actual_over_minimum": round(sum(req_by.values()) / forced, 2) if forced else None,
-        "cpu_s_per_min": round((cpu1 - cpu0) / minutes, 2),
-        "peak_rss_mib": rss,
-        "syncs_per_kind_per_min": round(delta("extend_syncs_total", "success") / kinds / minutes, 2),
+        "cpu_s_per_min": round((w.cpu1 - w.cpu0) / w.minutes, 2),
+        "peak_rss_mib": w.peak_rss_mib,
+        "syncs_per_kind_per_min": round(w.delta("extend_syncs_total", "success") / kinds / w.minutes, 2),
         "target_syncs_per_kind_per_min": round(60 / interval, 2),
-        "failed_syncs": delta("extend_syncs_total", "failure"),
-        "requests_per_s": round(len(window) / (t1 - t0), 2),
+        "failed_syncs": w.delta("extend_syncs_total", "failure"),
+        "requests_per_s": round(requests / (w.t1 - w.t0), 2),
         "budget_wait_s_per_min": round(
-            delta("extend_exporter_request_budget_wait_seconds_total") / minutes, 1
+            w.delta("extend_exporter_request_budget_wait_seconds_total") / w.minutes, 1
         ),
-        "widest_sync_interval_s": round(widest[0], 1),
+        "widest_sync_interval_s": round(watch.widest, 1),
         "failures": failures,
         "detected": len(latencies),
         "detection_mean_s": round(statistics.mean(latencies), 2) if latencies else None,

@@ -16,8 +16,11 @@ from typing import Any, NoReturn
 
 import yaml
 
-from .alerts import DATASOURCE_UID, GRAFANA_FOLDER, Knobs, grafana_alert_rules, prometheus_rules, runbook
-from .dashboards import dashboards
+from .alerts import prometheus_rules, runbook
+from .knobs import Knobs
+from .managed_rules import grafana_alert_rules
+from .names import DATASOURCE_UID, GRAFANA_FOLDER
+from .panels import dashboards
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Where the dashboard provider reads the JSON files of grafana/dashboards/ inside a Grafana container.
@@ -51,6 +54,14 @@ DEFAULT_PROMETHEUS_URL = "http://prometheus:9090"
 
 def render(knobs: Knobs, prometheus_url: str = DEFAULT_PROMETHEUS_URL) -> dict[str, str]:
     """Relative path -> content of every generated file."""
+    files, panel_ids = _dashboard_files(knobs)
+    files.update(_alert_files(knobs, panel_ids))
+    files.update(_provisioning_files(prometheus_url))
+    return files
+
+
+def _dashboard_files(knobs: Knobs) -> tuple[dict[str, str], dict[tuple[str, str], int]]:
+    """The dashboards' JSON files, and (dashboard uid, panel title) -> panel id for the alert rules' links."""
     files: dict[str, str] = {}
     generated = dashboards(knobs)
     panel_ids: dict[tuple[str, str], int] = {}
@@ -65,7 +76,12 @@ def render(knobs: Knobs, prometheus_url: str = DEFAULT_PROMETHEUS_URL) -> dict[s
                 }
         files[f"grafana/dashboards/{name}"] = to_json(dash.model)
         panel_ids.update({(dash.uid, title): pid for title, pid in dash.panel_ids.items()})
+    return files, panel_ids
 
+
+def _alert_files(knobs: Knobs, panel_ids: dict[tuple[str, str], int]) -> dict[str, str]:
+    """The Prometheus rule file, the runbook and the Grafana-managed rules."""
+    files: dict[str, str] = {}
     files["deploy/prometheus/extend-alerts.yaml"] = to_yaml(
         prometheus_rules(knobs),
         "# Prometheus alerting rules for extend-exporter (rule_files: in prometheus.yml, or the spec of a\n"
@@ -78,6 +94,12 @@ def render(knobs: Knobs, prometheus_url: str = DEFAULT_PROMETHEUS_URL) -> dict[s
         "# Grafana-managed alert rules: the same alerts as deploy/prometheus/extend-alerts.yaml, querying\n"
         f"# the data source with UID {DATASOURCE_UID} (../datasources/). `$$` is Grafana's escape for `$`.\n",
     )
+    return files
+
+
+def _provisioning_files(prometheus_url: str) -> dict[str, str]:
+    """Grafana's data source and dashboard provider."""
+    files: dict[str, str] = {}
     files["grafana/provisioning/datasources/extend-prometheus.yaml"] = to_yaml(
         {
             "apiVersion": 1,
@@ -143,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="override a knob of grafana/alerts.py",
+        help="override a knob of grafana/knobs.py",
     )
     parser.add_argument(
         "--prometheus-url",

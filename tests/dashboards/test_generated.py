@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from grafana.alerts import DATASOURCE_UID, Knobs, alerts
+from grafana.alerts import alerts
 from grafana.generate import drift, main, render
+from grafana.knobs import Knobs
+from grafana.names import DATASOURCE_UID
 
 from .promql import (
     DASHBOARDS,
@@ -90,7 +92,7 @@ RUN_METRICS = re.compile(r"extend_runs?_\w+")
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
 def test_run_panels_count_each_workspace_once(path: Path) -> None:
-    """Every query on a run metric reads it through per_workspace(): the max across the exporters of a
+    """Every query on a run metric reads it through per_workspace_panel(): the max across the exporters of a
     workspace, joined on the exporters' build info (filtered by $workspace), never a plain sum."""
     for query in dashboard_queries(path):
         for metric in set(RUN_METRICS.findall(query.text)) - {"extend_resource_info"}:

@@ -11,7 +11,8 @@ from typing import Any
 
 import yaml
 
-from grafana.alerts import Knobs, alerts
+from grafana.alerts import alerts
+from grafana.knobs import Knobs
 
 from .promql import PROMETHEUS_RULE_TESTS, PROMETHEUS_RULES, all_exprs, load_yaml, references
 
