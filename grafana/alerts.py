@@ -46,7 +46,7 @@ RUNBOOK_INTRO = """\
 # extend-exporter runbook
 
 One section per alert of `deploy/prometheus/extend-alerts.yaml` (the same alerts as the Grafana-managed
-rules); each alert's `runbook_url` annotation links to its section. Generated from `grafana/alerts.py`
+rules); each alert's `runbook_url` annotation links to its section. Generated from `grafana/rules/`
 by `make dashboards`: edit the alert there, not this file.
 
 Labels: run and sync alerts carry `job`, `workspace` (the workspace ID, or `key-<12 hex>`, a fingerprint

@@ -85,7 +85,7 @@ def _alert_files(knobs: Knobs, panel_ids: dict[tuple[str, str], int]) -> dict[st
     files["deploy/prometheus/extend-alerts.yaml"] = to_yaml(
         prometheus_rules(knobs),
         "# Prometheus alerting rules for extend-exporter (rule_files: in prometheus.yml, or the spec of a\n"
-        "# Kubernetes PrometheusRule). Thresholds are knobs in grafana/alerts.py; promtool unit tests in\n"
+        "# Kubernetes PrometheusRule). Thresholds are knobs in grafana/knobs.py; promtool unit tests in\n"
         "# deploy/prometheus/tests/.\n",
     )
     files["docs/runbook.md"] = runbook(knobs)
