@@ -2,7 +2,7 @@
 
 Quick use::
 
-    from exporter.simulator import Simulator, SimConfig
+    from extend_simulator import Simulator, SimConfig
     sim = Simulator(SimConfig(seed=1, history=500, qps_limit=None))
     sim.start()                      # HTTP on 127.0.0.1:<free port>
     mark = sim.mark()
