@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # A plain (not editable) install, redone when the code changes.
-$(DEMO_STAMP): pyproject.toml requirements.lock $(wildcard exporter/*.py exporter/*/*.py)
+$(DEMO_STAMP): pyproject.toml requirements.lock $(wildcard exporter/*.py exporter/*/*.py extend_simulator/*.py)
 	@test -x $(DEMO_VENV)/bin/python || $(PYTHON) -m venv $(DEMO_VENV)
 	$(DEMO_VENV)/bin/python -m pip install -q --upgrade pip
 	$(DEMO_VENV)/bin/python -m pip install -q -c requirements.lock .
@@ -38,8 +38,8 @@ lock: ## re-pin requirements.lock (the image's and the demo's dependency version
 	mv requirements.lock.new requirements.lock && rm -rf .venv-lock
 
 lint: $(STAMP) ## ruff lint and format check
-	$(BIN)/ruff check exporter tests deploy/kubernetes grafana
-	$(BIN)/ruff format --check exporter tests deploy/kubernetes grafana
+	$(BIN)/ruff check exporter extend_simulator tests deploy/kubernetes grafana
+	$(BIN)/ruff format --check exporter extend_simulator tests deploy/kubernetes grafana
 
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy

@@ -41,8 +41,8 @@ from bench.attribution import mismatches
 from bench.common import DEFAULT_KIND_NAMES, PAYG_QUOTA_RPS, emit, json_arg, make_exporter
 from exporter.app import Exporter
 from exporter.kinds import API_2026, KINDS
-from exporter.simulator import SimConfig, Simulator
-from exporter.simulator.config import _default_rates
+from extend_simulator import SimConfig, Simulator
+from extend_simulator.config import _default_rates
 
 POLL = 60.0
 RECONCILE = 900.0

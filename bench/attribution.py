@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 
 from bench.common import emit, json_arg, make_exporter
-from exporter.simulator import SimConfig, Simulator
-from exporter.simulator.config import _default_rates
+from extend_simulator import SimConfig, Simulator
+from extend_simulator.config import _default_rates
 
 
 def query_type(request: httpx.Request) -> str:

@@ -60,9 +60,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import DEFAULT_KIND_NAMES, ROOT, emit, free_port, json_arg
 from exporter.kinds import KINDS
-from exporter.simulator import SimConfig, Simulator
-from exporter.simulator.config import _default_rates
-from exporter.simulator.truth import labels3
+from extend_simulator import SimConfig, Simulator
+from extend_simulator.config import _default_rates
+from extend_simulator.truth import labels3
 
 MATRIX = ((100.0, 15.0), (1000.0, 15.0), (100.0, 60.0), (1000.0, 60.0))
 Key = tuple[str, ...]

@@ -22,7 +22,7 @@ from exporter.config import load_settings  # noqa: E402
 from exporter.kinds import API_2026, DEFAULT_KINDS  # noqa: E402
 
 if TYPE_CHECKING:  # the simulator is heavy; memory figures must not include it
-    from exporter.simulator import Simulator
+    from extend_simulator import Simulator
 
 DEFAULT_KIND_NAMES: tuple[str, ...] = DEFAULT_KINDS[API_2026]
 PAYG_QUOTA_RPS = 10.0

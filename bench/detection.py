@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.common import DEFAULT_KIND_NAMES, emit, exporter_for, free_port, json_arg
-from exporter.simulator import SimConfig, Simulator
-from exporter.simulator.config import _default_rates
+from extend_simulator import SimConfig, Simulator
+from extend_simulator.config import _default_rates
 
 
 def failed_on_metrics(port: int) -> int:

@@ -37,9 +37,9 @@ from exporter.api import ApiClient
 from exporter.engine import KindState, Observation
 from exporter.kinds import API_2026, KINDS, KindSpec
 from exporter.ratelimit import TokenBucket
-from exporter.simulator import SimConfig, Simulator
 from exporter.sync import KindSyncer, SyncSettings, _merge
 from exporter.telemetry import Telemetry
+from extend_simulator import SimConfig, Simulator
 
 Pages = dict[str, list[bytes]]
 

@@ -15,7 +15,7 @@ import threading
 from datetime import UTC, datetime
 
 from bench.common import ROOT  # noqa: F401  (puts the repository on sys.path)
-from exporter.simulator import SimConfig, Simulator
+from extend_simulator import SimConfig, Simulator
 
 
 def main() -> int:

@@ -17,7 +17,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from exporter.simulator import SimConfig, Simulator
+from extend_simulator import SimConfig, Simulator
 
 
 def _proc_status(field: str) -> float:

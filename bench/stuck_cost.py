@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 
 from bench.common import DEFAULT_KIND_NAMES, emit, json_arg, make_exporter
-from exporter.simulator import SimConfig, Simulator
-from exporter.simulator.enums import FAMILIES
+from extend_simulator import SimConfig, Simulator
+from extend_simulator.enums import FAMILIES
 
 POLL = 60.0
 CYCLE = 15

@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate = sub.add_parser("simulate", help="serve the built-in Extend API simulator")
     try:
-        from .simulator.cli import add_arguments
+        from extend_simulator.cli import add_arguments
     except ImportError:  # pragma: no cover - the simulator ships with the package
         pass
     else:
@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             return _demo(args)
         if args.command == "simulate":
-            from .simulator.cli import run as run_simulator
+            from extend_simulator.cli import run as run_simulator
 
             return run_simulator(args)
         return _healthcheck(args)
@@ -374,7 +374,7 @@ def _elapsed(started: float) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .simulator.cli import start_demo_simulator
+    from extend_simulator.cli import start_demo_simulator
 
     sim = start_demo_simulator()
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.simulator import SimConfig, Simulator
+from extend_simulator import SimConfig, Simulator
 from tests.support import free_port
 from tests.test_cli import CANARY
 
@@ -194,7 +194,7 @@ def test_standalone_simulator_clock_starts_now() -> None:
     import time
 
     from exporter.cli import build_parser
-    from exporter.simulator.cli import config_from_args
+    from extend_simulator.cli import config_from_args
 
     config = config_from_args(build_parser().parse_args(["simulate"]))
     assert abs(config.epoch.timestamp() - time.time()) < 60

@@ -9,7 +9,7 @@ import pytest
 from exporter.apikey import ApiKeySource
 from exporter.app import Exporter
 from exporter.config import load_settings
-from exporter.simulator import SimConfig, Simulator
+from extend_simulator import SimConfig, Simulator
 from tests.support import parse_metrics, series
 
 

@@ -12,7 +12,7 @@ from exporter.app import ERROR_REPEAT_LOG_SECONDS, Exporter
 from exporter.config import load_settings
 from exporter.kinds import API_2026, DEFAULT_KINDS
 from exporter.logs import REDACTED, redact, setup_logging
-from exporter.simulator import SimConfig, Simulator
+from extend_simulator import SimConfig, Simulator
 from tests.support import start_exporter, wait_until
 
 

@@ -19,7 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.identity import key_fingerprint
-from exporter.simulator import FailureSpike, Fault, SimConfig, Simulator
+from extend_simulator import FailureSpike, Fault, SimConfig, Simulator
 from grafana.alerts import alerts
 from grafana.knobs import Knobs
 from tests.support import ExporterProcess, start_exporter, wait_until

@@ -18,8 +18,8 @@ from exporter.apikey import ApiKeySource
 from exporter.app import Exporter
 from exporter.config import load_settings
 from exporter.kinds import KINDS, Order
-from exporter.simulator import SimConfig, Simulator
-from exporter.simulator.faults import Fault
+from extend_simulator import SimConfig, Simulator
+from extend_simulator.faults import Fault
 from tests.simulator.simhelpers import client, list_all
 
 ALL_KINDS = tuple(KINDS)  # every kind, processor_run included

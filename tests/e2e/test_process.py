@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from exporter.kinds import API_2026, DEFAULT_KINDS
-from exporter.simulator import SimConfig, Simulator
+from extend_simulator import SimConfig, Simulator
 from tests.support import ExporterProcess, parse_metrics, series, start_exporter, wait_until
 
 KINDS = "workflow_run,extract_run,classify_run,split_run,parse_run,edit_run,processor_run"

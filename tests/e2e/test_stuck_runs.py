@@ -13,7 +13,7 @@ import pytest
 
 from exporter.app import Exporter
 from exporter.kinds import API_2026, DEFAULT_KINDS
-from exporter.simulator.enums import ACTIVE
+from extend_simulator.enums import ACTIVE
 from tests.e2e.test_exact_counts import assert_matches_truth, make_exporter, sim_factory, sync_all
 
 __all__ = ["sim_factory"]  # the fixture, re-used

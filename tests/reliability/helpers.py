@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from exporter.simulator import Simulator
+from extend_simulator import Simulator
 from tests.support import ExporterProcess, Samples, parse_metrics, series
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from exporter.simulator import SimConfig, Simulator
 from exporter.webconfig import load_web_config
+from extend_simulator import SimConfig, Simulator
 from tests.support import ExporterProcess, exporter_env, free_port
 
 PASSWORD = "correct horse battery staple"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from exporter.simulator import Fault, SimConfig, Simulator
+from extend_simulator import Fault, SimConfig, Simulator
 from tests.reliability.helpers import (
     RequestLog,
     counts_from_metrics,

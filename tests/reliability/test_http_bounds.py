@@ -22,7 +22,7 @@ import pytest
 import trustme
 
 from exporter.server import WORKERS
-from exporter.simulator import SimConfig, Simulator
+from extend_simulator import SimConfig, Simulator
 from tests.support import (
     REPO,
     ExporterProcess,

@@ -13,8 +13,8 @@ from typing import Any
 from exporter.engine import KindState
 from exporter.fatal import EXIT_OUT_OF_MEMORY
 from exporter.kinds import KINDS
-from exporter.simulator import Fault, SimConfig, Simulator
 from exporter.state import StateStore
+from extend_simulator import Fault, SimConfig, Simulator
 from tests.reliability.helpers import RequestLog, cpu_seconds, metrics, scrape, up_values
 from tests.support import REPO, free_port, series, start_exporter, wait_until
 

@@ -17,8 +17,8 @@ import pytest
 
 from exporter.engine import KindState
 from exporter.kinds import KINDS
-from exporter.simulator import Fault, SimConfig, Simulator
 from exporter.state import FORMAT, VERSION, StateStore
+from extend_simulator import Fault, SimConfig, Simulator
 from tests.reliability.helpers import (
     RequestLog,
     counts_from_metrics,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from exporter.simulator import Fault, SimConfig, Simulator
+from extend_simulator import Fault, SimConfig, Simulator
 from tests.support import ExporterProcess, start_exporter, wait_until
 from tests.test_cli import run_cli
 

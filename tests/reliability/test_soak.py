@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from exporter.server import WORKERS
-from exporter.simulator import Fault, SimConfig, Simulator
+from extend_simulator import Fault, SimConfig, Simulator
 from tests.reliability.common import SOAK_SECONDS
 from tests.reliability.helpers import open_fds, rss_kib, scrape, threads
 from tests.support import parse_metrics, series, start_exporter, wait_until

@@ -13,8 +13,8 @@ import pytest
 
 from exporter.engine import KindState
 from exporter.kinds import KINDS
-from exporter.simulator import SimConfig, Simulator
 from exporter.state import StateLockedError, StateStore
+from extend_simulator import SimConfig, Simulator
 from tests.reliability.test_restarts import KINDS_RUN, start, wait_exact
 from tests.support import REPO, exporter_env, free_port
 

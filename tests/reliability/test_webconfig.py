@@ -22,8 +22,8 @@ import pytest
 import trustme
 from prometheus_client import CollectorRegistry
 
-from exporter.simulator import SimConfig, Simulator
 from exporter.webconfig import load_web_config
+from extend_simulator import SimConfig, Simulator
 from tests.support import REPO, exporter_env, free_port, wait_until
 from tests.test_cli import run_cli
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from exporter.simulator import SimConfig, Simulator
+from extend_simulator import SimConfig, Simulator
 
 MakeSim = Callable[..., Simulator]
 

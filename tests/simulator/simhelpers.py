@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from exporter.simulator import Simulator
+from extend_simulator import Simulator
 
 V_NEW = "2026-02-09"
 V_OLD = "2025-04-21"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from exporter.simulator import KeyRevocation, Simulator
+from extend_simulator import KeyRevocation, Simulator
 
 from .conftest import MakeSim
 from .simhelpers import V_NEW, V_OLD, client

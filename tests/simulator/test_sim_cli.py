@@ -12,8 +12,8 @@ import time
 
 import httpx
 
-from exporter.simulator import SimConfig, Simulator
-from exporter.simulator.cli import add_arguments, config_from_args, start_demo_simulator
+from extend_simulator import SimConfig, Simulator
+from extend_simulator.cli import add_arguments, config_from_args, start_demo_simulator
 
 from .simhelpers import V_NEW, client, wait_for
 
@@ -54,7 +54,7 @@ def test_cli_serves_until_sigterm() -> None:
     cmd = [
         sys.executable,
         "-m",
-        "exporter.simulator",
+        "extend_simulator",
         "--listen",
         "127.0.0.1:0",
         "--history",

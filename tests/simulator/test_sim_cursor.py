@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.simulator import Simulator
+from extend_simulator import Simulator
 
 from .conftest import MakeSim
 from .simhelpers import client, list_all

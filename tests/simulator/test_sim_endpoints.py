@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from exporter.simulator import Simulator, derive
-from exporter.simulator.enums import PARSE_SOURCES, RUN_SOURCES, STATUSES, WORKFLOW_STATUSES
-from exporter.simulator.model import Run
+from extend_simulator import Simulator, derive
+from extend_simulator.enums import PARSE_SOURCES, RUN_SOURCES, STATUSES, WORKFLOW_STATUSES
+from extend_simulator.model import Run
 
 from .conftest import MakeSim
 from .simhelpers import FAMILY_OF, NEW_ENDPOINTS, V_NEW, V_OLD, client, envelope_key, iter_pages, list_all

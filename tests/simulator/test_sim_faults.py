@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from exporter.simulator import Fault, Simulator
+from extend_simulator import Fault, Simulator
 
 from .conftest import MakeSim
 from .simhelpers import V_NEW, V_OLD, client

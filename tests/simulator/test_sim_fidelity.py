@@ -30,7 +30,7 @@ from extend_ai.types.workflow_run_summary import WorkflowRunSummary
 from extend_ai.verify_runs.types.verify_runs_list_response import VerifyRunsListResponse
 from extend_ai.workflow_runs.types.workflow_runs_list_response import WorkflowRunsListResponse
 
-from exporter.simulator import Simulator
+from extend_simulator import Simulator
 
 from .conftest import MakeSim
 from .sdkcheck import RFC3339_UTC, Mismatch, check_model, field_keys
@@ -72,7 +72,7 @@ _DELETE = object()
 
 @pytest.fixture(scope="module")
 def world() -> Any:
-    from exporter.simulator import SimConfig
+    from extend_simulator import SimConfig
 
     s = Simulator(
         SimConfig(

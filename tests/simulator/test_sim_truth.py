@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from exporter.simulator import DeleteRate, FailureSpike, Simulator
-from exporter.simulator.enums import ACTIVE, EDIT_SOURCES, PARSE_SOURCES, RUN_SOURCES, TERMINAL
+from extend_simulator import DeleteRate, FailureSpike, Simulator
+from extend_simulator.enums import ACTIVE, EDIT_SOURCES, PARSE_SOURCES, RUN_SOURCES, TERMINAL
 
 from .conftest import MakeSim
 from .simhelpers import V_NEW, V_OLD, WORKFLOW_STATUSES, client, list_all, wait_for

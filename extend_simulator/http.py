@@ -10,7 +10,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .api import Api, Response
+from .api import Api
+from .response import Response
 
 
 class SimHTTPServer(ThreadingHTTPServer):

@@ -26,12 +26,12 @@ from __future__ import annotations
 import itertools
 import math
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 
+from .control import handle_control
 from .enums import API_V_CURRENT, KNOWN_VERSIONS
 from .faults import POST_FAULTS, Fault
 from .query import (
@@ -45,12 +45,9 @@ from .query import (
     page_snapshot,
     parse_list_query,
 )
+from .response import Response, json_response
+from .state import SimState
 from .views import JSON
-
-if TYPE_CHECKING:
-    from .simulator import Simulator
-
-Action = Literal["send", "reset", "short_read"]
 
 _HTML_502 = (
     b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center>"
@@ -62,22 +59,8 @@ _HTML_503 = (
 )
 
 
-@dataclass
-class Response:
-    status: int
-    body: bytes = b""
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    action: Action = "send"
-    delay: float = 0.0
-    content_type: str = "application/json"
-
-
-def json_response(status: int, obj: Any, headers: list[tuple[str, str]] | None = None) -> Response:
-    return Response(status, orjson.dumps(obj), headers or [])
-
-
 class Api:
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: SimState) -> None:
         self.sim = sim
         self._request_no = itertools.count(1)
         self.snapshots: OrderedDict[int, list[Any]] = OrderedDict()
@@ -110,8 +93,6 @@ class Api:
     ) -> Response:
         """``headers`` keys are lower-case."""
         if path.startswith("/_sim/") or path == "/_sim":
-            from .control import handle_control
-
             return handle_control(self.sim, method, path, query, body)
         template = self.template_of(path)
         resp = self._handle_api(method, path, template, query, headers)

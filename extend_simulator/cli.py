@@ -1,4 +1,4 @@
-"""``extend-exporter simulate``: the simulator as a standalone server (also ``python -m exporter.simulator``).
+"""``extend-exporter simulate``: the simulator as a standalone server (also ``python -m extend_simulator``).
 
 Prints one line with the URL and the API key, serves until SIGINT/SIGTERM, exits 0.
 """
@@ -11,11 +11,18 @@ import sys
 import threading
 from datetime import UTC, datetime
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from .config import SimConfig
 from .enums import FAMILIES
 from .simulator import Simulator
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr and exit 2, the way the exporter's own parser reports them."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
 def _rate(value: str) -> tuple[str, float]:
@@ -225,8 +232,6 @@ def start_demo_simulator(host: str = "127.0.0.1", port: int = 0) -> Simulator:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..cli import OneLineParser
-
     parser = OneLineParser(prog="extend-simulator", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -1,4 +1,9 @@
-"""The ``Simulator`` facade: one world, one lock, one HTTP server."""
+"""``SimState``: the simulated workspace and every operation on it, without sockets.
+
+What the request handlers (``api``, ``control``) and the ``Simulator`` facade share: the world, its
+lock, the clock, the workload, the ground truth, faults and keys.  It imports none of those three
+modules, so the imports run one way: handlers -> state, facade -> handlers + server + state.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,11 @@ import gc
 import threading
 from datetime import datetime
 
-from .api import Api
 from .catalog import build_catalog
-from .clock import RealtimeDriver, TimestampFormatter, VirtualClock
+from .clock import TimestampFormatter, VirtualClock
 from .config import SimConfig
 from .enums import FAMILIES, Family
 from .faults import Fault, FaultInjector, TokenBucket
-from .http import ServerThread
 from .ids import parse_run_id, run_id
 from .model import Batch, Run, World
 from .query import TokenCodec
@@ -22,8 +25,8 @@ from .views import Views
 from .workload import Workload
 
 
-class Simulator:
-    """A faithful fake of Extend's run-list endpoints with a seeded workload, faults and ground truth.
+class SimState:
+    """A seeded workload of runs with faults, keys and ground truth; ``Simulator`` serves it over HTTP.
 
     Everything that touches the world holds ``self.lock`` (an RLock shared with ``truth``).
     """
@@ -48,41 +51,6 @@ class Simulator:
         self.faults = FaultInjector(cfg.seed)
         self.bucket = TokenBucket(cfg.qps_limit, cfg.qps_burst)
         self.revoked: set[str] = set()
-        self.api = Api(self)
-        self._server: ServerThread | None = None
-        self._driver: RealtimeDriver | None = None
-
-    # -- lifecycle --------------------------------------------------------------------------------
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        if self._server is not None:
-            raise RuntimeError("simulator already started")
-        self._server = ServerThread(self.api, host, port)
-        self._server.start()
-        if self.config.realtime:
-            self._driver = RealtimeDriver(self.advance, self.config.speed, self.config.tick_seconds)
-            self._driver.start()
-
-    def stop(self) -> None:
-        if self._driver is not None:
-            self._driver.stop()
-            self._driver = None
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> Simulator:
-        if self._server is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("simulator not started")
-        return f"http://{self._server.host!s}:{self._server.port}"
 
     @property
     def api_key(self) -> str:

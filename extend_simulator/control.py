@@ -20,22 +20,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 
 from .faults import Fault
+from .response import Response, json_response
+from .state import SimState
 from .workload import FailureSpike
 
-if TYPE_CHECKING:
-    from .api import Response
-    from .simulator import Simulator
 
-
-def handle_control(sim: Simulator, method: str, path: str, query: str, body: bytes) -> Response:
-    from .api import json_response
-
+def handle_control(sim: SimState, method: str, path: str, query: str, body: bytes) -> Response:
     q = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
     try:
         if path == "/_sim/truth" and method == "GET":

@@ -2,7 +2,7 @@
 
 Quick use::
 
-    from exporter.simulator import Simulator, SimConfig
+    from extend_simulator import Simulator, SimConfig
     sim = Simulator(SimConfig(seed=1, history=500, qps_limit=None))
     sim.start()                      # HTTP on 127.0.0.1:<free port>
     mark = sim.mark()
@@ -12,10 +12,12 @@ Quick use::
 
 Modules: ``config`` (SimConfig), ``clock`` (virtual clock), ``model`` (runs and indices), ``workload``
 (history + live transitions), ``views`` (JSON summaries per endpoint/version), ``query`` (filters, ordering,
-cursor modes, tokens), ``faults`` (fault injection, QPS limit), ``api`` (request handling and documented
-choices), ``control`` (/_sim/ endpoints), ``http`` (server), ``truth`` (ground truth), ``scenarios``,
-``cli``.  Cursor semantics are documented in ``query``; fault kinds in ``faults``; label semantics in
-``truth``.
+cursor modes, tokens), ``faults`` (fault injection, QPS limit), ``state`` (SimState: all of the above
+and the operations on it), ``response`` (what handlers answer), ``api`` (request handling and documented
+choices), ``control`` (/_sim/ endpoints), ``http`` (server), ``simulator`` (the facade: state + server),
+``truth`` (ground truth), ``scenarios``, ``cli``.  Cursor semantics are documented in ``query``; fault
+kinds in ``faults``; label semantics in ``truth``.  The package imports nothing of ``exporter``: the
+exporter's ``demo`` and ``simulate`` commands import it, never the other way round.
 """
 
 from .config import SimConfig

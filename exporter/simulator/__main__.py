@@ -1,7 +1,0 @@
-"""``python -m exporter.simulator``: the standalone simulator server (see cli.py)."""
-
-import sys
-
-from .cli import main
-
-sys.exit(main())
