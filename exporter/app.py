@@ -132,6 +132,11 @@ class Exporter:
         self._succeeded(ws, kind, report, snapshot)
         return True
 
+    def sync_now(self, kind: str) -> bool:
+        """Pull the kind's next scheduled sync forward (a webhook's hint); bursts coalesce into one
+        sync. False when nothing is scheduled (before start_scheduler, while stopping)."""
+        return not self.stop_event.is_set() and self._schedule.run_soon(kind)
+
     def _succeeded(self, ws: Workspace, kind: str, report: SyncReport, snapshot: KindSnapshot) -> None:
         self.runs.update(snapshot)
         self.telemetry.up.labels(kind).set(1)

@@ -2,6 +2,8 @@
 
 A job runs at most once at a time and missed runs coalesce into one, so a slow sync or a tight
 request budget stretches the interval (extend_sync_interval_seconds shows it) instead of piling up.
+`run_soon` pulls a job forward (a webhook's hint, later): asks before a run starts are all answered by
+that run; asks while it runs get one more run right after it.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from . import fatal
@@ -28,6 +31,8 @@ class Schedule:
         self.interval = interval
         self._refresh = refresh
         self._scheduler: BackgroundScheduler | None = None
+        self._wanted: set[str] = set()  # jobs asked to run soon since their last run started
+        self._wanted_lock = threading.Lock()
 
     def start(self, jobs: Sequence[tuple[str, Callable[[], object]]]) -> None:
         """Start one interval job per (id, function); the first runs are staggered from now."""
@@ -46,10 +51,11 @@ class Schedule:
             # Stagger first syncs a little so kinds do not all hit the API in the same instant.
             first = now + min(i * 0.2, interval / 2)
             scheduler.add_job(
-                run,
+                self._run,
                 "interval",
                 seconds=interval,
                 jitter=min(interval * 0.1, 10.0),
+                args=[job_id, run],
                 id=job_id,
                 next_run_time=datetime.fromtimestamp(first, UTC),
             )
@@ -61,8 +67,43 @@ class Schedule:
             executor="refresh",
         )
         scheduler.add_listener(_fatal_job_error, EVENT_JOB_ERROR)
+        scheduler.add_listener(self._after_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         scheduler.start()
         self._scheduler = scheduler
+
+    def run_soon(self, job_id: str) -> bool:
+        """Run the job now rather than at its next time; False when it is not scheduled."""
+        with self._wanted_lock:
+            self._wanted.add(job_id)
+        return self._pull_forward(job_id)
+
+    def next_run(self, job_id: str) -> datetime | None:
+        """When the job runs next (None when it is not scheduled)."""
+        job = self._scheduler.get_job(job_id) if self._scheduler is not None else None
+        return None if job is None else job.next_run_time
+
+    def _run(self, job_id: str, run: Callable[[], object]) -> None:
+        with self._wanted_lock:
+            self._wanted.discard(job_id)  # this run answers every ask before it
+        run()
+
+    def _after_run(self, event: JobExecutionEvent) -> None:
+        # Asked while it ran: the scheduler skipped that run (one instance at a time), so run it now.
+        # Listeners see the run as ended, so this one is not skipped.
+        with self._wanted_lock:
+            again = event.job_id in self._wanted
+        if again:
+            self._pull_forward(event.job_id)
+
+    def _pull_forward(self, job_id: str) -> bool:
+        scheduler = self._scheduler
+        if scheduler is None:
+            return False
+        try:
+            scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
+        except JobLookupError:
+            return False
+        return True
 
     def shutdown(self, deadline_seconds: float) -> bool:
         """Stop scheduling and wait for running jobs; False when one still runs at the deadline."""
