@@ -19,6 +19,7 @@ if str(ROOT) not in sys.path:  # `python bench/x.py` as well as `python -m bench
 from exporter.apikey import ApiKeySource  # noqa: E402
 from exporter.app import Exporter  # noqa: E402
 from exporter.config import load_settings  # noqa: E402
+from exporter.factory import build_exporter  # noqa: E402
 from exporter.kinds import API_2026, DEFAULT_KINDS  # noqa: E402
 
 if TYPE_CHECKING:  # the simulator is heavy; memory figures must not include it
@@ -79,7 +80,7 @@ def exporter_for(
     values.update(overrides)
     settings = load_settings(values)
     key = ApiKeySource(settings.api_key, None)
-    return Exporter(settings, key) if clock is None else Exporter(settings, key, clock=clock)
+    return build_exporter(settings, key) if clock is None else build_exporter(settings, key, clock=clock)
 
 
 @contextlib.contextmanager

@@ -1,47 +1,39 @@
-"""Wires settings, API client, sync jobs, scheduler, state file and HTTP server together."""
+"""The running exporter: syncs each (workspace, kind) on its schedule and reports how each sync went
+(metrics, readiness, logs), keeps the state file and serves /metrics. `factory.build_exporter` builds
+one from settings.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-
-from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
-from prometheus_client import CollectorRegistry, Counter, ProcessCollector
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING
 
 from . import fatal
-from .api import ApiClient, ApiError, Cancelled, RetryPolicy
-from .apikey import ApiKeySource
-from .collector import Exposition, RunsCollector
+from .api import ApiError, Cancelled
 from .config import Settings, parse_listen_address
-from .engine import KindState, ResourceLabels
-from .health import Health
-from .identity import workspace_identity
-from .kinds import KINDS
 from .logs import RepeatThrottle
-from .ratelimit import TokenBucket
+from .schedule import Schedule
 from .server import Limits, MetricsServer
-from .state import StateStore
-from .sync import KindSyncer, SyncSettings
-from .telemetry import Telemetry
 
 if TYPE_CHECKING:
+    from prometheus_client import Counter
+
+    from .api import ApiClient
+    from .collector import Exposition, RunsCollector
+    from .engine import KindSnapshot, KindState
+    from .health import Health
+    from .state import StateStore
+    from .sync import KindSyncer, SyncReport
+    from .telemetry import Telemetry
     from .webconfig import WebConfig
+    from .workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-# Besides after every sync, /metrics is re-assembled on this period, so that the exporter's own request
-# and retry counters and the oldest-active ages stay live while a sync spends minutes in Retry-After
-# holds. A refresh costs ~5 ms at 10k series (bench/results.md, "refresh").
-EXPOSITION_REFRESH_SECONDS = 5.0
-# A sync never waits out a Retry-After hold longer than this many poll intervals: it fails at once
-# (rate_limited), so extend_up is 0 for the hold instead of 1 (the hold itself is still respected).
-HOLD_BOUND_INTERVALS = 2.0
 # A failure identical to one already logged (a revoked key fails every sync of every kind) is counted,
 # and logged again with the count at most this often.
 ERROR_REPEAT_LOG_SECONDS = 600.0
@@ -55,123 +47,73 @@ class Exporter:
     def __init__(
         self,
         settings: Settings,
-        api_key: ApiKeySource,
+        workspaces: Sequence[Workspace],
         *,
+        telemetry: Telemetry,
+        runs: RunsCollector,
+        exposition: Exposition,
+        health: Health,
+        store: StateStore | None,
+        state_write_failures: Counter,
+        stop_event: threading.Event,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
-        self.kinds = settings.effective_kinds
-        self._clock = clock
-        self.stop_event = threading.Event()
-        self.registry = CollectorRegistry(auto_describe=False)
-        self._api_key = api_key
-        self.telemetry = Telemetry(
-            self.registry,
-            self.kinds,
-            settings.api_version,
-            tuple(KINDS[k].path for k in self.kinds),
-            workspace=self._workspace_identity(),
-        )
-        self.invalid_summaries = Counter(
-            "extend_invalid_summaries",
-            "Run summaries skipped because they lack id, status or timestamps.",
-            ["kind"],
-            registry=self.registry,
-        )
-        self.state_write_failures = Counter(
-            "extend_exporter_state_write_failures",
-            "Failed writes of the state file (counts then live only in memory).",
-            registry=self.registry,
-        )
-        for kind in self.kinds:
-            self.invalid_summaries.labels(kind)
-        # process_* (memory, CPU, open fds, start time) as every exporter has; Linux /proc only.
-        ProcessCollector(registry=self.registry)
-        self.runs = RunsCollector(
-            per_resource=settings.per_resource_labels, clock=clock, usage_tags=bool(settings.usage_tags)
-        )
-        self.exposition = Exposition(self.registry, self.runs)
-        self.health = Health(self.kinds, settings.poll_interval_seconds)
-        self.telemetry.budget_rate.set(settings.max_requests_per_second)
-        self.telemetry.sync_configured_interval.set(settings.poll_interval_seconds)
-        self._sync_started: dict[str, float] = {}  # time.monotonic() at the last sync start, per kind
-        self.client = ApiClient(
-            settings.api_base_url,
-            api_key,
-            api_version=settings.api_version,
-            workspace_id=settings.workspace_id,
-            bucket=TokenBucket(settings.max_requests_per_second, on_wait=self.telemetry.budget_wait.inc),
-            telemetry=self.telemetry,
-            timeout=settings.request_timeout_seconds,
-            retry=RetryPolicy(max_retries=settings.max_retries),
-            stop=self.stop_event,
-            max_response_bytes_per_run=settings.max_response_bytes_per_run,
-            max_runs_per_listing=settings.max_runs_per_listing,
-            max_retry_after=settings.max_retry_after_seconds,
-            max_hold=HOLD_BOUND_INTERVALS * settings.poll_interval_seconds,
-        )
-        resource_labels = ResourceLabels(
-            enabled=settings.per_resource_labels,
-            allow=frozenset(settings.per_resource_allow),
-            max_values=settings.per_resource_max,
-        )
-        usage_tags = frozenset(settings.usage_tags)
-        self.states = {k: KindState(KINDS[k], resource_labels, usage_tags) for k in self.kinds}
-        self._locks = {k: threading.Lock() for k in self.kinds}
-        sync_settings = SyncSettings(
-            page_size=settings.page_size,
-            overlap_seconds=settings.sync_overlap_seconds,
-            reconcile_interval_seconds=settings.reconcile_interval_seconds,
-        )
-        self.syncers = {
-            k: KindSyncer(
-                self.states[k],
-                self.client,
-                sync_settings,
-                clock=clock,
-                on_invalid_summary=lambda kind: self.invalid_summaries.labels(kind).inc(),
-            )
-            for k in self.kinds
-        }
-        self.store = (
-            StateStore(settings.state_file, base_url=settings.api_base_url, api_version=settings.api_version)
-            if settings.state_file
-            else None
-        )
+        self.workspaces = tuple(workspaces)
+        self.kinds = tuple(dict.fromkeys(kind for ws in self.workspaces for kind in ws.kinds))
+        self.telemetry = telemetry
+        self.runs = runs
+        self.exposition = exposition
+        self.health = health
+        self.store = store
+        self.state_write_failures = state_write_failures
+        self.stop_event = stop_event
         self._save_lock = threading.Lock()
-        # What the state file gets for each kind: a copy taken when its last sync completed (or at load),
-        # so flushing never waits for a sync in flight (a hung request must not block shutdown).
-        self._persisted: dict[str, dict[str, Any]] = {}
-        self._scheduler: BackgroundScheduler | None = None
+        self._schedule = Schedule(settings.poll_interval_seconds, self.refresh_exposition)
         self._server: MetricsServer | None = None
         self.web: WebConfig | None = None
         self._error_log = RepeatThrottle(ERROR_REPEAT_LOG_SECONDS, clock=clock)
-        self._failures_in_a_row = dict.fromkeys(self.kinds, 0)
-        self._synced: set[str] = set()  # kinds with a successful sync in this process
 
-    def _workspace_identity(self) -> str:
-        return workspace_identity(self.settings.workspace_id, self._api_key())
+    # The one workspace, and its parts (tests and benchmarks reach them this way).
+
+    @property
+    def workspace(self) -> Workspace:
+        (only,) = self.workspaces
+        return only
+
+    @property
+    def states(self) -> dict[str, KindState]:
+        return self.workspace.states
+
+    @property
+    def syncers(self) -> dict[str, KindSyncer]:
+        return self.workspace.syncers
+
+    @property
+    def client(self) -> ApiClient:
+        return self.workspace.client
 
     def refresh_exposition(self) -> None:
         """The periodic re-assembly; also follows a rotated key file into the workspace label."""
-        self.telemetry.set_workspace(self._workspace_identity())
+        self.telemetry.set_workspace(self.workspace.identity())
         self.exposition.refresh()
 
     # --- one sync ------------------------------------------------------------------------------------
 
-    def sync_kind(self, kind: str) -> bool:
-        """Sync one kind; never raises. Returns whether it succeeded."""
+    def sync_kind(self, kind: str, workspace: Workspace | None = None) -> bool:
+        """Sync one kind of a workspace (the one, unless given); never raises. Returns whether it
+        succeeded."""
+        ws = workspace or self.workspace
         if self.stop_event.is_set():
             return False
         started = time.perf_counter()
-        self._note_start(kind)
+        # The actual interval between this kind's syncs: configured, unless the budget or slow syncs
+        # hold them back (the scheduler then skips a start while the previous sync runs).
+        interval = ws.started(kind)
+        if interval is not None:
+            self.telemetry.sync_interval.labels(kind).set(interval)
         try:
-            with self._locks[kind]:
-                report = self.syncers[kind].sync()
-                self.states[kind].last_success = self._clock()
-                snapshot = self.states[kind].snapshot()
-                if self.store is not None:
-                    self._persisted[kind] = self.states[kind].to_dict()
+            report, snapshot = ws.sync(kind)
         except Cancelled:
             log.info("%s: sync abandoned (shutting down)", kind)
             return False
@@ -179,24 +121,31 @@ class Exporter:
             fatal.out_of_memory(f"the {kind} sync")
             raise
         except ApiError as exc:
-            self._failed(kind, exc.reason, str(exc))
+            self._failed(kind, exc.reason, str(exc), ws)
             return False
         except Exception as exc:  # a bug must not stop the other kinds or the server
             log.exception("%s: sync crashed", kind)
-            self._failed(kind, "bad_response", type(exc).__name__)
+            self._failed(kind, "bad_response", type(exc).__name__, ws)
             return False
         finally:
             self.telemetry.sync_duration.labels(kind).observe(time.perf_counter() - started)
+        self._succeeded(ws, kind, report, snapshot)
+        return True
+
+    def sync_now(self, kind: str) -> bool:
+        """Pull the kind's next scheduled sync forward (a webhook's hint); bursts coalesce into one
+        sync. False when nothing is scheduled (before start_scheduler, while stopping)."""
+        return not self.stop_event.is_set() and self._schedule.run_soon(kind)
+
+    def _succeeded(self, ws: Workspace, kind: str, report: SyncReport, snapshot: KindSnapshot) -> None:
         self.runs.update(snapshot)
         self.telemetry.up.labels(kind).set(1)
-        self.telemetry.last_success.labels(kind).set(self.states[kind].last_success or 0.0)
+        self.telemetry.last_success.labels(kind).set(ws.states[kind].last_success or 0.0)
         self.telemetry.syncs.labels(kind, "success").inc()
         self.health.success(kind)
-        failures, self._failures_in_a_row[kind] = self._failures_in_a_row[kind], 0
+        failures, first = ws.succeeded(kind)
         if failures:
             log.info("%s: sync succeeded again after %d failed sync(s)", kind, failures)
-        first = kind not in self._synced
-        self._synced.add(kind)
         log.log(
             logging.INFO if first else logging.DEBUG,
             "%s: %s in %.2fs, %d requests, %d runs seen, %d created, %d finished, %d active%s",
@@ -214,22 +163,12 @@ class Exporter:
         )
         self.save_state()
         self.exposition.refresh()
-        return True
 
-    def _note_start(self, kind: str) -> None:
-        """The actual interval between this kind's syncs: configured, unless the budget or slow
-        syncs hold them back (the scheduler then skips a start while the previous sync runs)."""
-        now = time.monotonic()
-        previous = self._sync_started.get(kind)
-        self._sync_started[kind] = now
-        if previous is not None:
-            self.telemetry.sync_interval.labels(kind).set(now - previous)
-
-    def _failed(self, kind: str, reason: str, message: str) -> None:
+    def _failed(self, kind: str, reason: str, message: str, workspace: Workspace | None = None) -> None:
         level = (
             logging.ERROR if reason in ("unauthorized", "forbidden", "payment_required") else logging.WARNING
         )
-        self._failures_in_a_row[kind] += 1
+        (workspace or self.workspace).failed(kind)
         # One cause on any endpoint is one failure: "/extract_runs: HTTP 401" ~ "/parse_runs: HTTP 401".
         cause = message.split(": ", 1)[1] if message.startswith("/") and ": " in message else message
         log_now, held_back = self._error_log.check((reason, cause))
@@ -262,7 +201,7 @@ class Exporter:
         if self.store is None:
             return
         with self._save_lock:
-            kinds = dict(self._persisted)  # consistent copies taken between two syncs
+            kinds = {k: v for ws in self.workspaces for k, v in ws.persisted().items()}
             if not self.store.save(kinds):
                 self.state_write_failures.inc()
 
@@ -272,15 +211,14 @@ class Exporter:
         """Lock the state file (StateLockedError when another exporter has it) and restore from it."""
         if self.store is not None:
             self.store.lock()
-            self.store.load(self.states)
-            for kind, state in self.states.items():
-                with self._locks[kind]:
-                    self._persisted[kind] = state.to_dict()
-        for kind, state in self.states.items():
-            self.runs.update(state.snapshot())
-            if state.last_success is not None:
-                # Alerts on staleness must see through a restart, not a fresh 0.
-                self.telemetry.last_success.labels(kind).set(state.last_success)
+            for ws in self.workspaces:
+                ws.restore(self.store)
+        for ws in self.workspaces:
+            for kind, state in ws.states.items():
+                self.runs.update(state.snapshot())
+                if state.last_success is not None:
+                    # Alerts on staleness must see through a restart, not a fresh 0.
+                    self.telemetry.last_success.labels(kind).set(state.last_success)
         self.exposition.refresh()
 
     def start_server(self) -> MetricsServer:
@@ -308,39 +246,10 @@ class Exporter:
         return self._server
 
     def start_scheduler(self) -> None:
-        interval = self.settings.poll_interval_seconds
-        scheduler = BackgroundScheduler(
-            # The refresh has a thread of its own: when every kind's sync is stuck, it still runs.
-            executors={
-                "default": ThreadPoolExecutor(max_workers=len(self.kinds)),
-                "refresh": ThreadPoolExecutor(max_workers=1),
-            },
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            timezone="UTC",
+        """One job per (workspace, kind), named by the kind while there is one workspace."""
+        self._schedule.start(
+            [(kind, partial(self.sync_kind, kind, ws)) for ws in self.workspaces for kind in ws.kinds]
         )
-        now = time.time()
-        for i, kind in enumerate(self.kinds):
-            # Stagger first syncs a little so kinds do not all hit the API in the same instant.
-            first = now + min(i * 0.2, interval / 2)
-            scheduler.add_job(
-                self.sync_kind,
-                "interval",
-                seconds=interval,
-                jitter=min(interval * 0.1, 10.0),
-                args=[kind],
-                id=kind,
-                next_run_time=datetime.fromtimestamp(first, UTC),
-            )
-        scheduler.add_job(
-            self.refresh_exposition,
-            "interval",
-            seconds=EXPOSITION_REFRESH_SECONDS,
-            id="refresh-exposition",
-            executor="refresh",
-        )
-        scheduler.add_listener(_fatal_job_error, EVENT_JOB_ERROR)
-        scheduler.start()
-        self._scheduler = scheduler
 
     def stop(self, deadline_seconds: float = 10.0) -> bool:
         """Abandon in-flight syncs within the deadline, flush the state file, stop serving.
@@ -349,31 +258,17 @@ class Exporter:
         deadline: its thread cannot be interrupted, so the caller should exit without joining it.
         """
         self.stop_event.set()
-        self.client.abort()  # a request in flight ends now, not at its timeout
-        stopped = True
-        if self._scheduler is not None:
-            done = threading.Event()
-
-            def _shutdown() -> None:
-                assert self._scheduler is not None
-                self._scheduler.shutdown(wait=True)
-                done.set()
-
-            threading.Thread(target=_shutdown, daemon=True).start()
-            if not done.wait(deadline_seconds):
-                log.warning("a sync did not stop within %.0fs; exiting anyway", deadline_seconds)
-                stopped = False
+        for ws in self.workspaces:
+            ws.client.abort()  # a request in flight ends now, not at its timeout
+        stopped = self._schedule.shutdown(deadline_seconds)
+        if not stopped:
+            log.warning("a sync did not stop within %.0fs; exiting anyway", deadline_seconds)
         self.save_state()  # the state of the last completed syncs; never waits for one in flight
         if self.store is not None:
             self.store.unlock()
         if stopped:
-            self.client.close()
+            for ws in self.workspaces:
+                ws.client.close()
         if self._server is not None:
             self._server.stop()
         return stopped
-
-
-def _fatal_job_error(event: JobExecutionEvent) -> None:
-    """APScheduler catches what a job raises; a MemoryError there (e.g. in the refresh) is fatal too."""
-    if isinstance(event.exception, MemoryError):
-        fatal.out_of_memory(f"job {event.job_id}")

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any, Literal, NoReturn, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, get_args, get_origin
 
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
@@ -35,6 +35,9 @@ from .healthcheck import add_arguments as add_healthcheck_arguments
 from .healthcheck import check as check_health
 from .healthcheck import default_url as default_health_url
 from .logs import MIN_REDACTED_LENGTH, redactable, setup_logging
+
+if TYPE_CHECKING:
+    from .app import Exporter
 
 log = logging.getLogger("exporter")
 
@@ -231,11 +234,11 @@ def serve(
     listen_setting: str = "EXTEND_EXPORTER_LISTEN_ADDRESS (--listen-address)",
 ) -> int:
     """Run the exporter until SIGTERM/SIGINT; flushes the state file on the way out."""
-    from .app import Exporter
+    from .factory import build_exporter
     from .state import StateLockedError
 
     install_fatal_hooks()
-    exporter = Exporter(settings, keys)
+    exporter = build_exporter(settings, keys)
     try:
         exporter.load_state()
     except StateLockedError as exc:
@@ -258,13 +261,29 @@ def serve(
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     exporter.start_scheduler()
+    _log_start(settings, exporter, server.port, keys)
+    if ready_message:
+        print(ready_message.format(port=server.port), flush=True)
+    stop.wait()
+    if not exporter.stop(SHUTDOWN_DEADLINE_SECONDS):
+        # A sync thread is stuck in a request; the interpreter would join it at exit (ThreadPoolExecutor
+        # workers are joined), so leave now: the state file is already flushed.
+        log.info("stopped")
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(0)
+    log.info("stopped")
+    return 0
+
+
+def _log_start(settings: Settings, exporter: Exporter, port: int, keys: ApiKeySource) -> None:
     web = exporter.web
     log.info(
         "extend-exporter %s listening on %s (port %d, TLS %s, basic auth %s); Extend API %s version %s%s; "
         "kinds: %s; every %gs; state file: %s",
         __version__,
         settings.listen_address,
-        server.port,
+        port,
         "on" if web and web.tls else "off",
         "on" if web and web.users else "off",
         settings.api_base_url,
@@ -280,18 +299,6 @@ def serve(
             "the API key is shorter than %d characters, so it is not masked in logs; is it the real key?",
             MIN_REDACTED_LENGTH,
         )
-    if ready_message:
-        print(ready_message.format(port=server.port), flush=True)
-    stop.wait()
-    if not exporter.stop(SHUTDOWN_DEADLINE_SECONDS):
-        # A sync thread is stuck in a request; the interpreter would join it at exit (ThreadPoolExecutor
-        # workers are joined), so leave now: the state file is already flushed.
-        log.info("stopped")
-        logging.shutdown()
-        sys.stdout.flush()
-        os._exit(0)
-    log.info("stopped")
-    return 0
 
 
 def _warn_both_keys(settings: Settings) -> None:
@@ -312,12 +319,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from prometheus_client import CollectorRegistry
-
-    from .api import ApiClient, ApiError, Cancelled, RetryPolicy
+    from .api import ApiError, Cancelled
+    from .factory import build_check_client
     from .kinds import KINDS
-    from .ratelimit import TokenBucket
-    from .telemetry import Telemetry
 
     settings = _settings_from(args)
     keys = _key_source(settings)
@@ -325,19 +329,7 @@ def _check(args: argparse.Namespace) -> int:
     if getattr(args, "api_key", None) is not None:
         print(f"extend-exporter: warning: {KEY_FLAG_WARNING}", file=sys.stderr)
     _warn_both_keys(settings)
-    client = ApiClient(
-        settings.api_base_url,
-        keys,
-        api_version=settings.api_version,
-        workspace_id=settings.workspace_id,
-        bucket=TokenBucket(settings.max_requests_per_second),
-        telemetry=Telemetry(CollectorRegistry(), settings.effective_kinds, settings.api_version),
-        timeout=settings.request_timeout_seconds,
-        max_response_bytes_per_run=settings.max_response_bytes_per_run,
-        max_runs_per_listing=settings.max_runs_per_listing,
-        max_retry_after=settings.max_retry_after_seconds,
-        retry=RetryPolicy(max_retries=settings.max_retries),
-    )
+    client = build_check_client(settings, keys)
     rows: list[tuple[str, str, str, str]] = []
     first_failure: str | None = None
     for kind in settings.effective_kinds:

@@ -35,7 +35,7 @@ def config_table() -> str:
 
 
 def metrics_table() -> str:
-    from .app import Exporter  # heavy import only when generating
+    from .factory import build_exporter  # heavy import only when generating
 
     settings = load_settings(
         {
@@ -46,7 +46,7 @@ def metrics_table() -> str:
             "api_base_url": "http://127.0.0.1:1",
         }
     )
-    exporter = Exporter(settings, ApiKeySource(SecretStr("docs"), None))
+    exporter = build_exporter(settings, ApiKeySource(SecretStr("docs"), None))
     exporter.load_state()
     text = exporter.exposition.refresh().text.decode()
     exporter.client.close()

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from exporter.apikey import ApiKeySource
-from exporter.app import Exporter
 from exporter.config import load_settings
+from exporter.factory import build_exporter
 from extend_simulator import SimConfig, Simulator
 from tests.support import parse_metrics, series
 
@@ -25,7 +25,7 @@ def test_extend_up_is_absent_until_the_first_sync_ends(sim: Simulator) -> None:
     settings = load_settings(
         {"api_key": sim.api_key, "api_base_url": sim.url, "kinds": "extract_run,parse_run"}
     )
-    exporter = Exporter(settings, ApiKeySource(settings.api_key, None))
+    exporter = build_exporter(settings, ApiKeySource(settings.api_key, None))
     try:
         exporter.load_state()
         before = parse_metrics(exporter.exposition.refresh().text.decode())

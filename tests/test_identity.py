@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.apikey import ApiKeySource
 from exporter.app import Exporter
 from exporter.config import load_settings
+from exporter.factory import build_exporter
 from exporter.identity import key_fingerprint, workspace_identity
 
 KEY = "sk_live_0123456789abcdefghijklmnopqrstuv"
@@ -46,7 +47,7 @@ def test_build_info_follows_a_rotated_key_file_and_never_shows_the_key(tmp_path:
     key_file = tmp_path / "api-key"
     key_file.write_text(KEY + "\n")
     settings = load_settings({"api_key_file": str(key_file), "api_base_url": "http://127.0.0.1:9"})
-    exporter = Exporter(settings, ApiKeySource(None, key_file))
+    exporter = build_exporter(settings, ApiKeySource(None, key_file))
     assert _build_info_workspaces(exporter) == [key_fingerprint(KEY)]
 
     rotated = "sk_live_rotated_9876543210zyxwvutsrqponm"
@@ -62,5 +63,5 @@ def test_build_info_carries_the_workspace_id_when_set() -> None:
     settings = load_settings(
         {"api_key": KEY, "workspace_id": "ws_abc123", "api_base_url": "http://127.0.0.1:9"}
     )
-    exporter = Exporter(settings, ApiKeySource(settings.api_key, None))
+    exporter = build_exporter(settings, ApiKeySource(settings.api_key, None))
     assert _build_info_workspaces(exporter) == ["ws_abc123"]

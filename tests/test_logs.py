@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from exporter.apikey import ApiKeySource
-from exporter.app import ERROR_REPEAT_LOG_SECONDS, Exporter
+from exporter.app import ERROR_REPEAT_LOG_SECONDS
 from exporter.config import load_settings
+from exporter.factory import build_exporter
 from exporter.kinds import API_2026, DEFAULT_KINDS
 from exporter.logs import REDACTED, redact, setup_logging
 from extend_simulator import SimConfig, Simulator
@@ -63,7 +64,7 @@ def test_revoked_key_logs_a_bounded_number_of_lines_per_hour(
         }
     )
     clock = FakeClock()
-    exporter = Exporter(settings, ApiKeySource(settings.api_key, None), clock=clock)
+    exporter = build_exporter(settings, ApiKeySource(settings.api_key, None), clock=clock)
     caplog.set_level(logging.INFO, logger="exporter")
     interval = 60.0
     syncs = 0
@@ -89,7 +90,7 @@ def test_revoked_key_logs_a_bounded_number_of_lines_per_hour(
 
 def test_recovery_is_logged(sim: Simulator, caplog: pytest.LogCaptureFixture) -> None:
     settings = load_settings({"api_key": sim.api_key, "api_base_url": sim.url, "kinds": "extract_run"})
-    exporter = Exporter(settings, ApiKeySource(settings.api_key, None))
+    exporter = build_exporter(settings, ApiKeySource(settings.api_key, None))
     caplog.set_level(logging.INFO, logger="exporter")
     try:
         exporter._failed("extract_run", "server_error", "/extract_runs: HTTP 503")

@@ -17,6 +17,7 @@ import pytest
 from exporter.apikey import ApiKeySource
 from exporter.app import Exporter
 from exporter.config import load_settings
+from exporter.factory import build_exporter
 from exporter.kinds import KINDS, Order
 from extend_simulator import SimConfig, Simulator
 from extend_simulator.faults import Fault
@@ -52,7 +53,7 @@ def make_exporter(sim: Simulator, kinds: tuple[str, ...] = ALL_KINDS, **override
     }
     values.update(overrides)
     settings = load_settings(values)
-    return Exporter(settings, ApiKeySource(settings.api_key, None), clock=lambda: sim.now().timestamp())
+    return build_exporter(settings, ApiKeySource(settings.api_key, None), clock=lambda: sim.now().timestamp())
 
 
 def sync_all(exporter: Exporter) -> None:

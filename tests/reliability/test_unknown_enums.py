@@ -18,9 +18,9 @@ import orjson
 import pytest
 
 from exporter.apikey import ApiKeySource
-from exporter.app import Exporter
 from exporter.config import load_settings
 from exporter.engine import MAX_EXTRA_STATUSES
+from exporter.factory import build_exporter
 from tests.support import parse_metrics, series
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -97,7 +97,9 @@ def test_unknown_statuses_and_sources_are_counted_and_bounded(crafted: CraftedAp
             "sync_overlap_seconds": 60,
         }
     )
-    exporter = Exporter(settings, ApiKeySource(settings.api_key, None), clock=lambda: T0.timestamp() + 100)
+    exporter = build_exporter(
+        settings, ApiKeySource(settings.api_key, None), clock=lambda: T0.timestamp() + 100
+    )
     crafted.put("/workflow_runs", "wr_active", "PROCESSING", 0, 0)
     crafted.put("/extract_runs", "ex_old", "PROCESSING", 0, 0, source="API")
     assert exporter.sync_kind("workflow_run") and exporter.sync_kind("extract_run")  # baseline

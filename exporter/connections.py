@@ -1,0 +1,330 @@
+"""The HTTP server's connection loop: accepts, TLS handshakes and request heads, under deadlines.
+
+One thread runs a selector loop that accepts connections, does TLS handshakes and reads each request's
+line and headers without blocking, under a deadline for the whole head (not per byte) and a cap on its
+bytes; only a complete request head is handed off (to the server's workers), and a kept-alive
+connection comes back here between requests. So slow or silent clients cost a file descriptor and at
+most MAX_HEADER_BYTES each, never a thread. Past `max_connections` the oldest connection still waiting
+for its request (or idle between requests) is closed to make room: Prometheus and the kubelet send
+their request as soon as they connect, so they stay the newest and are served, while a flood of silent
+connections pushes out only its own kind.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import selectors
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prometheus_client import Counter
+
+from . import fatal
+
+# The HTTP server's lines keep the logger name they have always had.
+log = logging.getLogger("exporter.server")
+
+# nginx's default (large_client_header_buffers 4 8k) is 32 KiB; a scrape's head is a few hundred bytes.
+MAX_HEADER_BYTES = 32 * 1024
+# After a refusal (431, 503) the request's unread bytes are read and dropped for at most this long
+# and this many bytes, so that closing does not reset the connection before the client reads why.
+DRAIN_SECONDS = 1.0
+DRAIN_BYTES = 256 * 1024
+WARN_INTERVAL_SECONDS = 10.0
+
+# Hands a complete request (socket, head, bytes after the head) to a worker; False when none can take it.
+HandOff = Callable[[socket.socket, bytes, bytes], bool]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may hold; settable (config.py, EXTEND_EXPORTER_HTTP_*)."""
+
+    header_timeout: float = 5.0
+    idle_timeout: float = 30.0
+    tls_handshake_timeout: float = 5.0
+    max_connections: int = 256
+
+
+class _Conn:
+    __slots__ = ("buf", "deadline", "drained", "reason", "since", "sock", "stage")
+
+    def __init__(self, sock: socket.socket, stage: str, deadline: float, reason: str | None) -> None:
+        self.sock = sock
+        self.stage = stage  # "handshake", "head" (reading a request), "idle" (kept alive) or "drain"
+        self.drained = 0
+        self.deadline = deadline
+        self.reason = reason  # counted when the deadline passes; None for an idle keep-alive
+        self.buf = bytearray()
+        self.since = time.monotonic()
+
+
+class _RateLimitedWarning:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: collections.Counter[str] = collections.Counter()
+        self._last = 0.0
+
+    def note(self, reason: str) -> None:
+        with self._lock:
+            self._pending[reason] += 1
+            now = time.monotonic()
+            if now - self._last < WARN_INTERVAL_SECONDS:
+                return
+            self._last = now
+            summary = ", ".join(f"{r}={n}" for r, n in sorted(self._pending.items()))
+            self._pending.clear()
+        log.warning(
+            "HTTP server refused or closed connections (%s); see the rejected-connections counter",
+            summary,
+        )
+
+
+class ConnectionLoop:
+    def __init__(
+        self, listen: socket.socket, limits: Limits, hand_off: HandOff, rejected: Counter | None = None
+    ) -> None:
+        self._listen = listen
+        self._tls = isinstance(listen, ssl.SSLSocket)
+        listen.setblocking(False)
+        self._limits = limits
+        self._hand_off = hand_off
+        self._rejected = rejected
+        self._warning = _RateLimitedWarning()
+        self._conns: dict[socket.socket, _Conn] = {}
+        self._busy = 0  # connections handed off (queued or being answered)
+        self._busy_lock = threading.Lock()
+        self._returned: collections.deque[tuple[socket.socket, bytes]] = collections.deque()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.stopping = False
+        self._sel = selectors.DefaultSelector()
+
+    # --- what workers and the server call (from other threads) -------------------------------------
+
+    def stop(self) -> None:
+        self.stopping = True
+        self._wake()
+
+    def finished(self) -> None:
+        """A handed-off connection is answered (given back or closed): it no longer counts as busy."""
+        with self._busy_lock:
+            self._busy -= 1
+
+    def give_back(self, sock: socket.socket, rest: bytes) -> None:
+        """A kept-alive connection waits here for its next request; `rest` is what was read past the
+        last one."""
+        self._returned.append((sock, rest))
+        self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # a full pipe: the loop is awake anyway
+            self._wake_w.send(b"x")
+
+    # --- the loop -----------------------------------------------------------------------------------
+
+    def _count(self, reason: str) -> None:
+        if self._rejected is not None:
+            self._rejected.labels(reason).inc()
+        self._warning.note(reason)
+
+    def run(self) -> None:
+        self._sel.register(self._listen, selectors.EVENT_READ, None)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        try:
+            while not self.stopping:
+                now = time.monotonic()
+                soonest = min((c.deadline for c in self._conns.values()), default=now + 1.0)
+                for key, _ in self._sel.select(max(0.0, min(soonest - now, 1.0))):
+                    try:
+                        if key.data is None:
+                            self._accept()
+                        elif key.data == "wake":
+                            self._take_returned()
+                        else:
+                            self._readable(key.data)
+                    except MemoryError:  # a subclass of Exception, but the process cannot go on
+                        fatal.out_of_memory("the HTTP server")
+                    except Exception:  # one connection's surprise must not stop the server
+                        log.warning("HTTP server: unexpected error, connection dropped", exc_info=True)
+                        if isinstance(key.data, _Conn):
+                            self._close(key.data)
+                self._expire(time.monotonic())
+        finally:
+            for conn in list(self._conns.values()):
+                self._close(conn)
+            self._sel.close()
+
+    def _take_returned(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+        while self._returned:
+            sock, rest = self._returned.popleft()
+            now = time.monotonic()
+            conn = _Conn(sock, "idle", now + self._limits.idle_timeout, None)
+            conn.buf += rest
+            self._conns[sock] = conn
+            self._sel.register(sock, selectors.EVENT_READ, conn)
+            if rest:
+                self._start_head(conn, now)
+                self._try_dispatch(conn)
+
+    def _accept(self) -> None:
+        for _ in range(64):
+            try:
+                sock, _addr = self._listen.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ssl.SSLError:
+                continue
+            except OSError:  # EMFILE and friends: make room for the next one
+                self._count("accept_failed")
+                if not self._evict_oldest():
+                    return
+                continue
+            if len(self._conns) + self._busy >= self._limits.max_connections and not self._evict_oldest():
+                self._count("connection_limit")
+                sock.close()
+                continue
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            now = time.monotonic()
+            if self._tls:
+                conn = _Conn(
+                    sock, "handshake", now + self._limits.tls_handshake_timeout, "tls_handshake_timeout"
+                )
+            else:
+                conn = _Conn(sock, "head", now + self._limits.header_timeout, "header_timeout")
+            self._conns[sock] = conn
+            self._sel.register(sock, selectors.EVENT_READ, conn)
+
+    def _evict_oldest(self) -> bool:
+        if not self._conns:
+            return False
+        oldest = min(self._conns.values(), key=lambda c: c.since)
+        self._count("connection_limit")
+        self._close(oldest)
+        return True
+
+    def _close(self, conn: _Conn) -> None:
+        self._conns.pop(conn.sock, None)
+        with contextlib.suppress(KeyError, ValueError):
+            self._sel.unregister(conn.sock)
+        conn.sock.close()
+
+    def _expire(self, now: float) -> None:
+        for conn in [c for c in self._conns.values() if c.deadline <= now]:
+            if conn.reason is not None:
+                self._count(conn.reason)
+            self._close(conn)
+
+    def _start_head(self, conn: _Conn, now: float) -> None:
+        if conn.stage == "idle":
+            conn.stage = "head"
+            conn.since = now
+            conn.deadline = now + self._limits.header_timeout
+            conn.reason = "header_timeout"
+
+    def _readable(self, conn: _Conn) -> None:
+        sock = conn.sock
+        if conn.stage == "drain":
+            self._drain(conn)
+            return
+        if conn.stage == "handshake":
+            assert isinstance(sock, ssl.SSLSocket)
+            try:
+                sock.do_handshake()
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return
+            except (OSError, ValueError):
+                log.debug("TLS handshake failed", exc_info=True)
+                self._close(conn)
+                return
+            conn.stage = "head"
+            conn.deadline = time.monotonic() + self._limits.header_timeout
+            conn.reason = "header_timeout"
+        # Read until the socket would block (TLS may hold decrypted bytes the selector cannot see).
+        while len(conn.buf) <= MAX_HEADER_BYTES:
+            try:
+                data = sock.recv(MAX_HEADER_BYTES + 1 - len(conn.buf))
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                break
+            except (OSError, ValueError):
+                data = b""
+            if not data:
+                self._close(conn)
+                return
+            self._start_head(conn, time.monotonic())
+            conn.buf += data
+        self._try_dispatch(conn)
+
+    def _drain(self, conn: _Conn) -> None:
+        try:
+            data = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return
+        except (OSError, ValueError):
+            data = b""
+        conn.drained += len(data)
+        if not data or conn.drained >= DRAIN_BYTES:
+            self._close(conn)
+
+    def _try_dispatch(self, conn: _Conn) -> None:
+        end = _head_end(conn.buf)
+        if end < 0 or end > MAX_HEADER_BYTES:
+            if len(conn.buf) > MAX_HEADER_BYTES:
+                self._count("headers_too_large")
+                self._refuse(conn, b"431 Request Header Fields Too Large")
+            return
+        self._conns.pop(conn.sock, None)
+        self._sel.unregister(conn.sock)
+        with self._busy_lock:
+            self._busy += 1
+        if not self._hand_off(conn.sock, bytes(conn.buf[:end]), bytes(conn.buf[end:])):
+            with self._busy_lock:
+                self._busy -= 1
+            self._count("overloaded")
+            self._refuse(conn, b"503 Service Unavailable")
+
+    def _refuse(self, conn: _Conn, status: bytes) -> None:
+        body = status[4:] + b"\n"
+        response = (
+            b"HTTP/1.1 "
+            + status
+            + b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\nConnection: close\r\n\r\n"
+            + body
+        )
+        try:
+            conn.sock.send(response)  # best effort, without blocking the loop
+        except (OSError, ValueError):
+            self._close(conn)
+            return
+        # Closing with unread bytes would reset the connection and could destroy the response before
+        # the client reads it: drain briefly (DRAIN_SECONDS, DRAIN_BYTES), then close.
+        with contextlib.suppress(OSError):
+            conn.sock.shutdown(socket.SHUT_WR)  # the client sees the end of the response
+        conn.stage = "drain"
+        conn.deadline = time.monotonic() + DRAIN_SECONDS
+        conn.reason = None
+        conn.buf = bytearray()
+        if conn.sock not in self._conns:  # handed over and given back (503)
+            self._conns[conn.sock] = conn
+            self._sel.register(conn.sock, selectors.EVENT_READ, conn)
+
+
+def _head_end(buf: bytearray) -> int:
+    """Index just past the blank line ending a request head, or -1 (http.server accepts bare LF too)."""
+    ends = [i + n for i, n in ((buf.find(b"\r\n\r\n"), 4), (buf.find(b"\n\n"), 2)) if i >= 0]
+    return min(ends) if ends else -1

@@ -1,0 +1,174 @@
+"""What the HTTP server answers: /metrics (cached exposition), /healthz, /readyz and a landing page.
+
+With basic auth configured (web config), /metrics and the landing page need credentials; /healthz and
+/readyz do not, so liveness and readiness probes (kubelet, the image's HEALTHCHECK) work without a
+password in the pod spec. They reveal nothing but up/ready: /readyz lists its reasons only to
+authorised callers. A handler answers one request whose head the connection loop has already read;
+request bodies are refused.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from typing import ClassVar
+
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from . import __version__
+from .collector import Exposition
+
+# The HTTP server's lines keep the logger name they have always had.
+log = logging.getLogger("exporter.server")
+
+LANDING = """<!doctype html>
+<html><head><title>Extend exporter</title></head>
+<body><h1>Extend exporter</h1><p>Version {version}</p>
+<ul><li><a href="metrics">/metrics</a></li><li><a href="healthz">/healthz</a></li>
+<li><a href="readyz">/readyz</a></li></ul></body></html>
+"""
+# Probes reach these without credentials (see the module docstring).
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+TEXT = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """What the answers come from."""
+
+    exposition: Exposition
+    readiness: Callable[[], list[str]]  # why the exporter is not ready; empty when it is
+    authorize: Callable[[str | None], bool] | None = None  # the Authorization header -> allowed
+
+
+def accepts_gzip(header: str) -> bool:
+    """True when Accept-Encoding allows gzip: listed (or `*`) with a q-value above 0 (RFC 9110 12.5.3)."""
+    quality: dict[str, float] = {}
+    for item in header.split(","):
+        coding, *params = (p.strip() for p in item.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if coding:
+            quality[coding.lower()] = q
+    return quality.get("gzip", quality.get("x-gzip", quality.get("*", 0.0))) > 0
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    endpoints: ClassVar[Endpoints]  # set on the subclass make_handler returns
+    # The exporter's version, not the interpreter's (version_string below).
+    server_version = f"extend-exporter/{__version__}"
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def __init__(
+        self, request: socket.socket, client_address: object, server: object, *, head: bytes
+    ) -> None:
+        self._head = head
+        super().__init__(request, client_address, server)  # type: ignore[arg-type]
+
+    def setup(self) -> None:
+        super().setup()
+        # The loop has read the whole request head; the body (if any) is refused below.
+        self.rfile.close()
+        self.rfile = io.BytesIO(self._head)
+
+    def handle(self) -> None:
+        # One request per hand-off: between requests the connection waits in the loop, not here.
+        self.close_connection = True
+        self.handle_one_request()
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        # No bodies: one would otherwise be parsed as the next request (smuggling behind a proxy).
+        if "Transfer-Encoding" in self.headers:
+            self.send_error(400, "Transfer-Encoding is not accepted")
+            return False
+        length = self.headers.get("Content-Length", "0").strip()
+        if length != "0":
+            self.send_error(413 if length.isdigit() else 400, "Request bodies are not accepted")
+            return False
+        return True
+
+    def _send(self, code: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        # end_headers() would send the headers in a write of their own and the body in a second
+        # one; with Nagle's algorithm and the client's delayed ACK that stalled scrapes ~200 ms.
+        # One write, and TCP_NODELAY (disable_nagle_algorithm) for the rest.
+        pending: list[bytes] = self._headers_buffer  # type: ignore[attr-defined]  # stdlib, since 3.3
+        pending.append(b"\r\n")
+        if self.command != "HEAD":
+            pending.append(body)
+        self.flush_headers()
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def _authorized(self) -> bool:
+        authorize = self.endpoints.authorize
+        return authorize is None or authorize(self.headers.get("Authorization"))
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path not in PROBE_PATHS and not self._authorized():
+            self._send(401, b"Unauthorized\n", TEXT, {"WWW-Authenticate": 'Basic realm="extend-exporter"'})
+        elif path == "/metrics":
+            self._metrics()
+        elif path == "/healthz":
+            self._send(200, b"ok\n", TEXT)
+        elif path == "/readyz":
+            self._readyz()
+        elif path == "/":
+            self._send(200, LANDING.format(version=__version__).encode(), "text/html; charset=utf-8")
+        else:
+            self._send(404, b"not found\n", TEXT)
+
+    def _metrics(self) -> None:
+        rendered = self.endpoints.exposition.current
+        if accepts_gzip(self.headers.get("Accept-Encoding", "")):
+            self._send(
+                200,
+                rendered.gzipped,
+                CONTENT_TYPE_LATEST,
+                {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+            )
+        else:
+            self._send(200, rendered.text, CONTENT_TYPE_LATEST, {"Vary": "Accept-Encoding"})
+
+    def _readyz(self) -> None:
+        problems = self.endpoints.readiness()
+        if problems:
+            detail = "".join(f"{p}\n" for p in problems) if self._authorized() else ""
+            self._send(503, f"not ready\n{detail}".encode(), TEXT)
+        else:
+            self._send(200, b"ready\n", TEXT)
+
+
+def make_handler(endpoints: Endpoints) -> type[RequestHandler]:
+    """A handler class answering from `endpoints` (http.server builds one handler per request)."""
+
+    class Handler(RequestHandler):
+        pass
+
+    Handler.endpoints = endpoints
+    return Handler

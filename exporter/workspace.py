@@ -1,0 +1,99 @@
+"""One workspace's share of the exporter: its kinds' ledgers and syncers, and what the process keeps
+about each kind (a lock, the copy the state file gets, failures in a row).
+
+The unit of polling is (workspace, kind): the scheduler runs one job per pair, which syncs here
+(`sync`) and has the exporter report how it went. The exporter holds one workspace today; several
+would each get an API client of their own under the one request budget (Extend limits the
+organisation, not the workspace).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .identity import workspace_identity
+
+if TYPE_CHECKING:
+    from .api import ApiClient
+    from .engine import KindSnapshot, KindState
+    from .state import StateStore
+    from .sync import KindSyncer, SyncReport
+
+
+class Workspace:
+    def __init__(
+        self,
+        workspace_id: str | None,
+        api_key: Callable[[], str],
+        client: ApiClient,
+        states: Mapping[str, KindState],
+        syncers: Mapping[str, KindSyncer],
+        *,
+        clock: Callable[[], float] = time.time,
+        persist: bool = False,
+    ) -> None:
+        self.workspace_id = workspace_id
+        self._api_key = api_key
+        self.client = client
+        self.states = dict(states)
+        self.syncers = dict(syncers)
+        self.kinds = tuple(self.states)
+        self._clock = clock
+        self._persist = persist  # whether a state file takes copies of the states
+        self._locks = {k: threading.Lock() for k in self.kinds}
+        # What the state file gets for each kind: a copy taken when its last sync completed (or at load),
+        # so flushing never waits for a sync in flight (a hung request must not block shutdown).
+        self._persisted: dict[str, dict[str, Any]] = {}
+        self._sync_started: dict[str, float] = {}  # time.monotonic() at the last sync start, per kind
+        self._failures_in_a_row = dict.fromkeys(self.kinds, 0)
+        self._synced: set[str] = set()  # kinds with a successful sync in this process
+
+    def identity(self) -> str:
+        """The workspace ID where set, else the key's fingerprint (follows a rotated key file)."""
+        return workspace_identity(self.workspace_id, self._api_key())
+
+    def sync(self, kind: str) -> tuple[SyncReport, KindSnapshot]:
+        """One sync of `kind` under its lock; raises what the sync raises."""
+        with self._locks[kind]:
+            report = self.syncers[kind].sync()
+            state = self.states[kind]
+            state.last_success = self._clock()
+            snapshot = state.snapshot()
+            if self._persist:
+                self._persisted[kind] = state.to_dict()
+        return report, snapshot
+
+    # --- bookkeeping the exporter reports from ---------------------------------------------------
+
+    def started(self, kind: str) -> float | None:
+        """Note that a sync of `kind` starts: seconds since its previous start (None for the first)."""
+        now = time.monotonic()
+        previous = self._sync_started.get(kind)
+        self._sync_started[kind] = now
+        return None if previous is None else now - previous
+
+    def succeeded(self, kind: str) -> tuple[int, bool]:
+        """The failures in a row this success ends, and whether it is the kind's first in this process."""
+        failures, self._failures_in_a_row[kind] = self._failures_in_a_row[kind], 0
+        first = kind not in self._synced
+        self._synced.add(kind)
+        return failures, first
+
+    def failed(self, kind: str) -> None:
+        self._failures_in_a_row[kind] += 1
+
+    # --- the state file ----------------------------------------------------------------------------
+
+    def persisted(self) -> dict[str, dict[str, Any]]:
+        """Consistent copies of the kinds' states, taken between two syncs."""
+        return dict(self._persisted)
+
+    def restore(self, store: StateStore) -> None:
+        """Load what the state file holds, and take it as the copies to write back."""
+        store.load(self.states)
+        for kind, state in self.states.items():
+            with self._locks[kind]:
+                self._persisted[kind] = state.to_dict()
