@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from prometheus_client import CollectorRegistry, Counter, ProcessCollector
+from prometheus_client import CollectorRegistry, ProcessCollector
 
 from . import fatal
 from .api import ApiClient, ApiError, Cancelled, RetryPolicy
@@ -72,19 +72,6 @@ class Exporter:
             tuple(KINDS[k].path for k in self.kinds),
             workspace=self._workspace_identity(),
         )
-        self.invalid_summaries = Counter(
-            "extend_invalid_summaries",
-            "Run summaries skipped because they lack id, status or timestamps.",
-            ["kind"],
-            registry=self.registry,
-        )
-        self.state_write_failures = Counter(
-            "extend_exporter_state_write_failures",
-            "Failed writes of the state file (counts then live only in memory).",
-            registry=self.registry,
-        )
-        for kind in self.kinds:
-            self.invalid_summaries.labels(kind)
         # process_* (memory, CPU, open fds, start time) as every exporter has; Linux /proc only.
         ProcessCollector(registry=self.registry)
         self.runs = RunsCollector(
@@ -129,7 +116,7 @@ class Exporter:
                 self.client,
                 sync_settings,
                 clock=clock,
-                on_invalid_summary=lambda kind: self.invalid_summaries.labels(kind).inc(),
+                on_invalid_summary=lambda kind: self.telemetry.invalid_summaries.labels(kind).inc(),
             )
             for k in self.kinds
         }
@@ -264,7 +251,7 @@ class Exporter:
         with self._save_lock:
             kinds = dict(self._persisted)  # consistent copies taken between two syncs
             if not self.store.save(kinds):
-                self.state_write_failures.inc()
+                self.telemetry.state_write_failures.inc()
 
     # --- life cycle ---------------------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from .apikey import ApiKeySource
-from .collector import FAMILIES
 from .config import Settings, env_name, flag_name, load_settings
+from .families import FAMILIES
 from .kinds import KINDS
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -50,8 +50,7 @@ def metrics_table() -> str:
     exporter.load_state()
     text = exporter.exposition.refresh().text.decode()
     exporter.client.close()
-    known = {name: spec[2] for name, spec in FAMILIES.items()}
-    known.update(exporter.telemetry.label_names())
+    known = {f.name: f.label_names for f in FAMILIES}
     rows = ["| Metric | Type | Labels | Help |", "|---|---|---|---|"]
     for family in text_string_to_metric_families(text):
         if family.name.startswith(("python_", "process_")):

@@ -37,6 +37,7 @@ from .kinds import (
     label_processor_types,
     label_sources,
 )
+from .labels import MAX_EXTRA_STATUSES
 
 # Seconds to hours: document runs take a few seconds (parse) to hours (review queues, big batches).
 DURATION_BUCKETS: tuple[float, ...] = (
@@ -57,9 +58,8 @@ DURATION_BUCKETS: tuple[float, ...] = (
     math.inf,
 )
 
-# A status value outside the documented enums becomes a label value as it is (enums grow), up to this
-# many distinct values per kind; beyond that it is folded into "UNKNOWN" to bound cardinality.
-MAX_EXTRA_STATUSES = 8
+# A status value outside the documented enums becomes a label value as it is (enums grow), up to
+# MAX_EXTRA_STATUSES per kind; beyond that, or longer than this, it is folded into "UNKNOWN".
 MAX_STATUS_LEN = 40
 
 _CREDITED = "$credited"  # marker in Entry.counted: the run's credits have been added

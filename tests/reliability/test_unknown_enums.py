@@ -20,7 +20,7 @@ import pytest
 from exporter.apikey import ApiKeySource
 from exporter.app import Exporter
 from exporter.config import load_settings
-from exporter.engine import MAX_EXTRA_STATUSES
+from exporter.labels import MAX_EXTRA_STATUSES
 from tests.support import parse_metrics, series
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
