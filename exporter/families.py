@@ -302,7 +302,7 @@ TRACKED_RUNS = _family(
 RUNS_FINISHED_BY_RESOURCE = _family(
     "extend_runs_finished_by_resource",
     COUNTER,
-    "Finished runs per processor or workflow ID (opt-in, capped; overflow under 'other')." + _FROM_SYNCS,
+    f"Finished runs per processor or workflow ID (opt-in, capped; overflow under {lb.OTHER})." + _FROM_SYNCS,
     (lb.KIND, lb.STATUS, lb.RESOURCE_ID),
     STABLE,
     LEDGER,
