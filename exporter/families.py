@@ -7,15 +7,7 @@ which is the order of /metrics and of the README table.
 
 Names are stored as prometheus_client takes them, *without* the `_total` of counters: the library
 appends it (`Family.exposed` is the name as a query writes it). Help texts are the exposed HELP lines,
-byte for byte. Stability follows kube-state-metrics' two levels:
-
-* stable: the families of the exporter's first design (run counts, states, durations and credits, the
-  per-resource breakdown, sync health, API requests, build info, invalid summaries, state-file write
-  failures, tracked runs). Their name, type, labels and meaning change only as a breaking change.
-* experimental: the families added since, on newer API fields (failureReason, riskLevel, `metrics`,
-  usage tags) or on exporter internals still being tuned (request budget, sync intervals, requests in
-  flight, rejected HTTP connections). They may change in a minor release, with a CHANGELOG line; one
-  becomes stable once its name, labels and meaning have held through a release.
+byte for byte. Stability has kube-state-metrics' two levels; `STABILITY_RULES` says which is which.
 """
 
 from __future__ import annotations
@@ -38,6 +30,19 @@ class Type(StrEnum):
 class Stability(StrEnum):
     STABLE = "stable"
     EXPERIMENTAL = "experimental"
+
+
+STABILITY_RULES = {
+    Stability.STABLE: "the families of the exporter's first design: run counts, states, durations and "
+    "credits, the per-resource breakdown, sync health, API requests, build info, invalid summaries, "
+    "state-file write failures, tracked runs. Their name, type, labels and meaning change only as a "
+    "breaking change.",
+    Stability.EXPERIMENTAL: "the families added since, on newer API fields (failureReason, riskLevel, "
+    "`metrics`, usage tags) or on exporter internals still being tuned (request budget, sync intervals, "
+    "requests in flight, rejected HTTP connections). They may change in a minor release, with a "
+    "CHANGELOG line; the dashboards and alerts shipped here follow. One becomes stable once its name, "
+    "labels and meaning have held through a release.",
+}
 
 
 class FilledBy(StrEnum):

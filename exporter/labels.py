@@ -1,15 +1,9 @@
 """What each metric label holds and what bounds it, and the values that stand for no API value.
 
-Three such values, one spelling each in every family:
-
-* `OTHER`: past a cardinality cap (a status, failure reason, risk level or resource ID beyond the
-  values a kind may add as labels);
-* `UNKNOWN`: could not be determined (the source of a run no source-filtered listing returned);
-* `UNSPECIFIED`: the summary gave no value where one was expected (failureReason, riskLevel).
-
-A `Label` is one label's rule as families declare it (families.py): two families may share a label
-name with different rules (`status` of the active gauge and of the finished counter). docs.py writes
-the rules out as the cardinality section of docs/metrics.md. Imports nothing of the exporter.
+Three such values, one spelling each in every family (`MEANINGS` says what each means). A `Label` is
+one label's rule as families declare it (families.py): two families may share a label name with
+different rules (`status` of the active gauge and of the finished counter). docs.py writes the rules
+out as the cardinality section of docs/metrics.md. Imports nothing of the exporter.
 """
 
 from __future__ import annotations
@@ -19,6 +13,12 @@ from dataclasses import dataclass
 OTHER = "OTHER"
 UNKNOWN = "UNKNOWN"
 UNSPECIFIED = "UNSPECIFIED"
+MEANINGS = {
+    OTHER: "past a cardinality cap: a status, failure reason, risk level or resource ID beyond the "
+    "values a kind may add as labels (or one that is not label-safe)",
+    UNKNOWN: "could not be determined: the source of a run no source-filtered listing returned",
+    UNSPECIFIED: "the summary gave no value where one was expected (failureReason, riskLevel)",
+}
 
 # A status outside the documented enums becomes a label value as it is (enums grow), up to this many
 # distinct values per kind; beyond that it counts under OTHER.

@@ -14,6 +14,9 @@ from . import families as fam
 from .families import Family, Type
 from .labels import HTTP_REJECT_REASONS, RETRY_REASONS, SYNC_ERROR_REASONS
 
+API_REQUEST_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+SYNC_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
 # `*_created` series double the series count and no dashboard here uses them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -49,15 +52,11 @@ class Telemetry:
         workspace: str = "",
     ) -> None:
         self.api_requests = _counter(fam.API_REQUESTS, registry)
-        self.api_request_duration = _histogram(
-            fam.API_REQUEST_DURATION, registry, (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-        )
+        self.api_request_duration = _histogram(fam.API_REQUEST_DURATION, registry, API_REQUEST_BUCKETS)
         self.api_retries = _counter(fam.API_RETRIES, registry)
         self.up = _gauge(fam.UP, registry)
         self.last_success = _gauge(fam.LAST_SUCCESS, registry)
-        self.sync_duration = _histogram(
-            fam.SYNC_DURATION, registry, (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
-        )
+        self.sync_duration = _histogram(fam.SYNC_DURATION, registry, SYNC_DURATION_BUCKETS)
         self.syncs = _counter(fam.SYNCS, registry)
         self.sync_errors = _counter(fam.SYNC_ERRORS, registry)
         self.api_requests_in_flight = _gauge(fam.API_REQUESTS_IN_FLIGHT, registry)
