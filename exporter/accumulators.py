@@ -2,18 +2,20 @@
 
 The engine's ledger decides *when* a run enters a terminal status (once per run and status, exact
 across cursor shifts, faults and restarts) and calls `on_finish` of every accumulator of the kind.
-Each accumulator owns its family's labels (after `kind`), the label sets that start at 0, its section
-of the state file and the rows the collector renders. Adding a family means one class here and one
-line in `for_kind`.
+Each accumulator fills one family of the registry (families.py) and owns its label values (after
+`kind`), the label sets that start at 0, its section of the state file and the rows the collector
+renders. Adding a family means one registry entry, one class here and one line in `for_kind`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from . import families
+from .families import Family
 from .kinds import RISK_LEVELS, KindSpec
+from .labels import MAX_EXTRA_VALUES, OTHER, UNSPECIFIED
 
 if TYPE_CHECKING:
     from .engine import Observation
@@ -22,12 +24,7 @@ if TYPE_CHECKING:
 # (per-bucket counts, sum, count), with the buckets of `DURATION_BUCKETS`.
 Rows = tuple[tuple[tuple[str, ...], Any], ...]
 
-# An undocumented enum value (failureReason, riskLevel) becomes a label value as it is, up to this
-# many distinct values per kind and family; beyond that it counts under OTHER.
-MAX_EXTRA_VALUES = 8
-MAX_VALUE_LEN = 48
-OTHER = "OTHER"
-UNSPECIFIED = "UNSPECIFIED"  # the summary had no value where one was expected
+MAX_VALUE_LEN = 48  # longer undocumented values count under OTHER
 # Started at 0 for every kind that reports failure reasons, even where the kind does not document
 # it (verify), so the out-of-credits alert sees the very first one.
 OUT_OF_CREDITS = "OUT_OF_CREDITS"
@@ -36,16 +33,8 @@ FAILED = "FAILED"
 PROCESSED = "PROCESSED"
 
 
-@dataclass(frozen=True)
-class FamilyDef:
-    name: str  # without the `_total` suffix prometheus_client adds to counters
-    type: str  # "counter" or "histogram"
-    help: str
-    labels: tuple[str, ...]  # after `kind`
-
-
 class Accumulator(Protocol):
-    family: FamilyDef
+    family: Family
     section: str  # its key in the kind's state-file object
 
     def on_finish(self, obs: Observation, status: str) -> None: ...
@@ -74,7 +63,7 @@ def _enum_label(value: str | None, known: Iterable[str], extra: set[str], counts
 class _EnumCounter:
     """Counts per value of one enum label, the documented values starting at 0."""
 
-    family: FamilyDef
+    family: Family
     section: str
 
     def __init__(self, known: tuple[str, ...]) -> None:
@@ -101,13 +90,7 @@ class _EnumCounter:
 
 
 class FailedByReason(_EnumCounter):
-    family = FamilyDef(
-        "extend_runs_failed",
-        "counter",
-        "Runs observed entering FAILED, by the summary's failureReason (UNSPECIFIED: none given; "
-        f"undocumented values pass through, up to {MAX_EXTRA_VALUES} per kind, the rest under OTHER).",
-        ("failure_reason",),
-    )
+    family = families.RUNS_FAILED
     section = "failed_by_reason"
 
     def __init__(self, documented: tuple[str, ...]) -> None:
@@ -119,12 +102,7 @@ class FailedByReason(_EnumCounter):
 
 
 class ProcessedByRisk(_EnumCounter):
-    family = FamilyDef(
-        "extend_runs_processed_by_risk_level",
-        "counter",
-        "Verify runs observed entering PROCESSED, by the summary's riskLevel (UNSPECIFIED: none given).",
-        ("risk_level",),
-    )
+    family = families.RUNS_PROCESSED_BY_RISK
     section = "processed_by_risk_level"
 
     def __init__(self) -> None:
@@ -136,13 +114,7 @@ class ProcessedByRisk(_EnumCounter):
 
 
 class Pages:
-    family = FamilyDef(
-        "extend_run_pages",
-        "counter",
-        "Pages of runs observed entering PROCESSED, from the summary's metrics.pageCount "
-        "(spreadsheets: Extend's estimate).",
-        (),
-    )
+    family = families.RUN_PAGES
     section = "pages"
 
     def __init__(self) -> None:
@@ -163,13 +135,7 @@ class Pages:
 
 
 class ProcessingTime:
-    family = FamilyDef(
-        "extend_run_processing_seconds",
-        "histogram",
-        "Extend's own processing time of runs observed entering PROCESSED (metrics.processingTimeMs); "
-        "compare with extend_run_duration_seconds to see queueing.",
-        (),
-    )
+    family = families.RUN_PROCESSING
     section = "processing_seconds"
 
     def __init__(self) -> None:
@@ -198,13 +164,7 @@ class ProcessingTime:
 
 
 class CreditsByTag:
-    family = FamilyDef(
-        "extend_run_credits_by_tag",
-        "counter",
-        "Credits of runs observed entering PROCESSED, per usage tag in metadata['extend:usage_tags'] "
-        "(opt-in allow-list; a run with two listed tags counts under both).",
-        ("usage_tag",),
-    )
+    family = families.RUN_CREDITS_BY_TAG
     section = "credits_by_tag"
 
     def __init__(self, allow: frozenset[str]) -> None:
@@ -229,16 +189,6 @@ class CreditsByTag:
             if str(tag) in self.allow:  # a tag dropped from the allow-list since is dropped here too
                 credits[str(tag)] = float(value)
         self.credits = credits
-
-
-FAMILY_DEFS: tuple[FamilyDef, ...] = (
-    FailedByReason.family,
-    ProcessedByRisk.family,
-    Pages.family,
-    ProcessingTime.family,
-    CreditsByTag.family,
-)
-OPT_IN_FAMILIES = frozenset({CreditsByTag.family.name})
 
 
 def for_kind(spec: KindSpec, usage_tags: frozenset[str] = frozenset()) -> tuple[Accumulator, ...]:

@@ -20,8 +20,6 @@ from .schedule import Schedule
 from .server import Limits, MetricsServer
 
 if TYPE_CHECKING:
-    from prometheus_client import Counter
-
     from .api import ApiClient
     from .collector import Exposition, RunsCollector
     from .engine import KindSnapshot, KindState
@@ -54,7 +52,6 @@ class Exporter:
         exposition: Exposition,
         health: Health,
         store: StateStore | None,
-        state_write_failures: Counter,
         stop_event: threading.Event,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -66,7 +63,6 @@ class Exporter:
         self.exposition = exposition
         self.health = health
         self.store = store
-        self.state_write_failures = state_write_failures
         self.stop_event = stop_event
         self._save_lock = threading.Lock()
         self._schedule = Schedule(settings.poll_interval_seconds, self.refresh_exposition)
@@ -203,7 +199,7 @@ class Exporter:
         with self._save_lock:
             kinds = {k: v for ws in self.workspaces for k, v in ws.persisted().items()}
             if not self.store.save(kinds):
-                self.state_write_failures.inc()
+                self.telemetry.state_write_failures.inc()
 
     # --- life cycle ---------------------------------------------------------------------------------
 

@@ -21,14 +21,16 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .accumulators import FAMILY_DEFS, OPT_IN_FAMILIES
+from . import families as fam
 from .engine import DURATION_BUCKETS, KindSnapshot
+from .families import Family, FilledBy, Type
 from .kinds import KINDS
-from .telemetry import HELP_SUFFIX
 
+# The families rendered here, in registry order; the rest of the registry is the exporter's own metrics.
+RUN_FAMILIES = tuple(f for f in fam.FAMILIES if f.filled_by is not FilledBy.SELF)
 # Oldest-active ages move with the clock, not with a kind's counts: rendered at every assembly, so they
 # keep growing while a kind's syncs fail. The other families come from the per-kind cache.
-AGE_FAMILY = "extend_runs_oldest_active_age_seconds"
+AGE_FAMILY = fam.RUNS_OLDEST_ACTIVE_AGE.name
 
 
 def _bucket_label(bound: float) -> str:
@@ -66,12 +68,9 @@ class RunsCollector(Collector):
         self._lines: dict[str, dict[str, bytes]] = {}  # kind -> family -> its rendered sample lines
         self._clock = clock
         self._lock = threading.Lock()
-        self._names = [
-            n
-            for n in FAMILIES
-            if (per_resource or n not in PER_RESOURCE_FAMILIES) and (usage_tags or n not in OPT_IN_FAMILIES)
-        ]
-        empty = {**_KindFamilies().by_name(), AGE_FAMILY: _gauge(AGE_FAMILY)}
+        opted_in = {"per_resource_labels": per_resource, "usage_tags": usage_tags}
+        self._names = [f.name for f in RUN_FAMILIES if f.opt_in is None or opted_in[f.opt_in]]
+        empty = {**_KindFamilies().by_name(), AGE_FAMILY: _gauge(fam.RUNS_OLDEST_ACTIVE_AGE)}
         self._headers = {name: _render([empty[name]]) for name in self._names}
 
     def update(self, snapshot: KindSnapshot) -> None:
@@ -120,37 +119,37 @@ class RunsCollector(Collector):
         return [by_name[name] for name in self._names]
 
 
-def _gauge(name: str) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, FAMILIES[name][1], labels=list(FAMILIES[name][2]))
+def _gauge(family: Family) -> GaugeMetricFamily:
+    return GaugeMetricFamily(family.name, family.help, labels=list(family.label_names))
 
 
-def _counter(name: str) -> CounterMetricFamily:
-    return CounterMetricFamily(name, FAMILIES[name][1], labels=list(FAMILIES[name][2]))
+def _counter(family: Family) -> CounterMetricFamily:
+    return CounterMetricFamily(family.name, family.help, labels=list(family.label_names))
+
+
+def _histogram(family: Family) -> HistogramMetricFamily:
+    return HistogramMetricFamily(family.name, family.help, labels=list(family.label_names))
 
 
 @dataclass
 class _KindFamilies:
     """The families whose samples come from one kind's counts (every family but the ages)."""
 
-    active: GaugeMetricFamily = field(default_factory=lambda: _gauge("extend_runs_active"))
-    finished: CounterMetricFamily = field(default_factory=lambda: _counter("extend_runs_finished"))
-    created: CounterMetricFamily = field(default_factory=lambda: _counter("extend_runs_created"))
-    credits: CounterMetricFamily = field(default_factory=lambda: _counter("extend_run_credits"))
-    duration: HistogramMetricFamily = field(
-        default_factory=lambda: HistogramMetricFamily(
-            "extend_run_duration_seconds",
-            FAMILIES["extend_run_duration_seconds"][1],
-            labels=list(FAMILIES["extend_run_duration_seconds"][2]),
-        )
-    )
-    tracked: GaugeMetricFamily = field(default_factory=lambda: _gauge("extend_exporter_tracked_runs"))
-    by_resource: CounterMetricFamily = field(
-        default_factory=lambda: _counter("extend_runs_finished_by_resource")
-    )
-    info: GaugeMetricFamily = field(default_factory=lambda: _gauge("extend_resource_info"))
+    active: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.RUNS_ACTIVE))
+    finished: CounterMetricFamily = field(default_factory=lambda: _counter(fam.RUNS_FINISHED))
+    created: CounterMetricFamily = field(default_factory=lambda: _counter(fam.RUNS_CREATED))
+    credits: CounterMetricFamily = field(default_factory=lambda: _counter(fam.RUN_CREDITS))
+    duration: HistogramMetricFamily = field(default_factory=lambda: _histogram(fam.RUN_DURATION))
+    tracked: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.TRACKED_RUNS))
+    by_resource: CounterMetricFamily = field(default_factory=lambda: _counter(fam.RUNS_FINISHED_BY_RESOURCE))
+    info: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.RESOURCE_INFO))
     # The accumulators' families (failure reasons, pages, ...), by name.
     fed: dict[str, CounterMetricFamily | HistogramMetricFamily] = field(
-        default_factory=lambda: {d.name: _fed_family(d.name) for d in FAMILY_DEFS}
+        default_factory=lambda: {
+            f.name: _histogram(f) if f.type is Type.HISTOGRAM else _counter(f)
+            for f in RUN_FAMILIES
+            if f.filled_by is FilledBy.ACCUMULATOR
+        }
     )
 
     def by_name(self) -> dict[str, Metric]:
@@ -210,15 +209,8 @@ def _cumulative(buckets: Iterable[int]) -> list[tuple[str, float]]:
     return points
 
 
-def _fed_family(name: str) -> CounterMetricFamily | HistogramMetricFamily:
-    kind, help_text, labels = FAMILIES[name]
-    if kind == "histogram":
-        return HistogramMetricFamily(name, help_text, labels=list(labels))
-    return CounterMetricFamily(name, help_text, labels=list(labels))
-
-
 def _ages(snaps: Iterable[KindSnapshot], now: float) -> GaugeMetricFamily:
-    ages = _gauge(AGE_FAMILY)
+    ages = _gauge(fam.RUNS_OLDEST_ACTIVE_AGE)
     for snap in snaps:
         statuses = KINDS[snap.kind].active_statuses if snap.kind in KINDS else ()
         for status in sorted({*statuses, *snap.oldest_active_created}):
@@ -226,59 +218,6 @@ def _ages(snaps: Iterable[KindSnapshot], now: float) -> GaugeMetricFamily:
             age = max(0.0, now - first) if first is not None else 0.0
             ages.add_metric([snap.kind, status], age)
     return ages
-
-
-# name -> (type, help, labels): the families RunsCollector renders (also read by docs.py).
-FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "extend_runs_active": (
-        "gauge",
-        "Runs now in a non-terminal status (PENDING, PROCESSING, NEEDS_REVIEW, CANCELLING)." + HELP_SUFFIX,
-        ("kind", "status", "source", "processor_type"),
-    ),
-    "extend_runs_finished": (
-        "counter",
-        "Runs observed entering a terminal status since counting began; once per run and status."
-        + HELP_SUFFIX,
-        ("kind", "status", "source", "processor_type"),
-    ),
-    "extend_runs_created": (
-        "counter",
-        "Runs created since counting began." + HELP_SUFFIX,
-        ("kind", "source", "processor_type"),
-    ),
-    "extend_run_credits": (
-        "counter",
-        "Credits of finished runs, where the API reports usage." + HELP_SUFFIX,
-        ("kind", "source", "processor_type"),
-    ),
-    "extend_run_duration_seconds": (
-        "histogram",
-        "Time from creation (workflow runs: start) to finish of finished runs." + HELP_SUFFIX,
-        ("kind", "status", "processor_type"),
-    ),
-    "extend_runs_oldest_active_age_seconds": (
-        "gauge",
-        "Age of the oldest run in each active status; 0 when there is none." + HELP_SUFFIX,
-        ("kind", "status"),
-    ),
-    "extend_exporter_tracked_runs": (
-        "gauge",
-        "Runs the exporter keeps in memory for a kind (active runs and the overlap window).",
-        ("kind",),
-    ),
-    "extend_runs_finished_by_resource": (
-        "counter",
-        "Finished runs per processor or workflow ID (opt-in, capped; overflow under 'other')." + HELP_SUFFIX,
-        ("kind", "status", "resource_id"),
-    ),
-    "extend_resource_info": (
-        "gauge",
-        "Maps a processor or workflow ID to its name; always 1 (opt-in).",
-        ("kind", "resource_id", "resource_name"),
-    ),
-}
-FAMILIES.update({d.name: (d.type, d.help + HELP_SUFFIX, ("kind", *d.labels)) for d in FAMILY_DEFS})
-PER_RESOURCE_FAMILIES = frozenset({"extend_runs_finished_by_resource", "extend_resource_info"})
 
 
 @dataclass(frozen=True)

@@ -203,7 +203,7 @@ class Settings(BaseSettings):
         ge=1,
         le=10000,
         validation_alias="EXTEND_EXPORTER_PER_RESOURCE_MAX",
-        description="Cap on distinct processor/workflow IDs per kind; the rest count as 'other'.",
+        description="Cap on distinct processor/workflow IDs per kind; the rest count as resource_id OTHER.",
     )
     usage_tags: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -37,6 +37,8 @@ from .kinds import (
     label_processor_types,
     label_sources,
 )
+from .labels import MAX_EXTRA_STATUSES, OTHER
+from .state_upgrade import upgrade_kind
 
 # Seconds to hours: document runs take a few seconds (parse) to hours (review queues, big batches).
 DURATION_BUCKETS: tuple[float, ...] = (
@@ -57,9 +59,8 @@ DURATION_BUCKETS: tuple[float, ...] = (
     math.inf,
 )
 
-# A status value outside the documented enums becomes a label value as it is (enums grow), up to this
-# many distinct values per kind; beyond that it is folded into "UNKNOWN" to bound cardinality.
-MAX_EXTRA_STATUSES = 8
+# A status value outside the documented enums becomes a label value as it is (enums grow), up to
+# MAX_EXTRA_STATUSES per kind; beyond that, or longer than this, it counts under OTHER.
 MAX_STATUS_LEN = 40
 
 _CREDITED = "$credited"  # marker in Entry.counted: the run's credits have been added
@@ -319,10 +320,10 @@ class KindState:
         if status in self.extra_statuses:
             return status
         clean = status if status.replace("_", "").isalnum() and len(status) <= MAX_STATUS_LEN else ""
-        if clean and len(self.extra_statuses) < MAX_EXTRA_STATUSES:
+        if clean and clean != OTHER and len(self.extra_statuses) < MAX_EXTRA_STATUSES:
             self.extra_statuses.add(clean)
             return clean
-        return "UNKNOWN"
+        return OTHER
 
     def order_key(self, obs: Observation) -> float:
         return obs.created_at if self.effective_order is Order.CREATED else obs.updated_at
@@ -443,7 +444,7 @@ class KindState:
         if (cfg.allow and rid not in cfg.allow) or (
             rid not in self.resource_names and len(self.resource_names) >= cfg.max_values
         ):
-            rid = "other"
+            rid = OTHER
         elif rid not in self.resource_names:
             self.resource_names[rid] = name
         for status in self.spec.terminal_statuses:  # start at 0 so increase() sees the first failure
@@ -533,6 +534,7 @@ class KindState:
 
     def load_dict(self, data: Mapping[str, Any]) -> None:
         """Restore from `to_dict` output; raises (KeyError, TypeError, ValueError) on a malformed dict."""
+        data = upgrade_kind(data)  # older files spell OTHER differently
         position = data["position"]
         self.position = None if position is None else float(position)
         window = data["window"]

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, ProcessCollector
+from prometheus_client import CollectorRegistry, ProcessCollector
 
 from .api import ApiClient, RetryPolicy
 from .app import Exporter
@@ -48,7 +48,6 @@ def build_exporter(
         tuple(KINDS[k].path for k in kinds),
         workspace=workspace_identity(settings.workspace_id, api_key()),
     )
-    invalid_summaries, state_write_failures = _own_counters(registry, kinds)
     # process_* (memory, CPU, open fds, start time) as every exporter has; Linux /proc only.
     ProcessCollector(registry=registry)
     runs = RunsCollector(
@@ -74,7 +73,7 @@ def build_exporter(
         api_key,
         client,
         clock=clock,
-        on_invalid_summary=lambda kind: invalid_summaries.labels(kind).inc(),
+        on_invalid_summary=lambda kind: telemetry.invalid_summaries.labels(kind).inc(),
         persist=store is not None,
     )
     return Exporter(
@@ -85,7 +84,6 @@ def build_exporter(
         exposition=exposition,
         health=health,
         store=store,
-        state_write_failures=state_write_failures,
         stop_event=stop_event,
         clock=clock,
     )
@@ -163,24 +161,6 @@ def build_workspace(
         clock=clock,
         persist=persist,
     )
-
-
-def _own_counters(registry: CollectorRegistry, kinds: tuple[str, ...]) -> tuple[Counter, Counter]:
-    """The exporter's two counters that telemetry does not declare."""
-    invalid_summaries = Counter(
-        "extend_invalid_summaries",
-        "Run summaries skipped because they lack id, status or timestamps.",
-        ["kind"],
-        registry=registry,
-    )
-    state_write_failures = Counter(
-        "extend_exporter_state_write_failures",
-        "Failed writes of the state file (counts then live only in memory).",
-        registry=registry,
-    )
-    for kind in kinds:
-        invalid_summaries.labels(kind)
-    return invalid_summaries, state_write_failures
 
 
 def _state_store(settings: Settings) -> StateStore | None:

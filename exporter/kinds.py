@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from .labels import UNKNOWN
+
 API_2026 = "2026-02-09"
 API_2025 = "2025-04-21"
 API_VERSIONS = (API_2026, API_2025)
@@ -94,7 +96,7 @@ RISK_LEVELS = ("LOW", "MEDIUM", "HIGH")
 
 # Label value for a run that no source-filtered listing returned (a source enum value added after
 # this release, or a run deleted while we were attributing it). Counted, never dropped.
-UNKNOWN_SOURCE = "UNKNOWN"
+UNKNOWN_SOURCE = UNKNOWN
 
 
 class Order(StrEnum):

@@ -1,7 +1,8 @@
 """The exporter's own metrics: API requests, retries, sync health, build info.
 
-These are ordinary prometheus_client metrics with fixed label sets; the run counters come from
-`collector.py`, which renders the engine's snapshots.
+These are ordinary prometheus_client metrics with fixed label sets, built from their registry entries
+(families.py), which hold their names, help and labels; the run counters come from `collector.py`,
+which renders the engine's snapshots.
 """
 
 from __future__ import annotations
@@ -9,33 +10,36 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from . import __version__
+from . import families as fam
+from .families import Family, Type
+from .labels import HTTP_REJECT_REASONS, RETRY_REASONS, SYNC_ERROR_REASONS
 
-HELP_SUFFIX = " Values come from periodic syncs with the Extend API."
-
-SYNC_ERROR_REASONS = (
-    "unauthorized",
-    "forbidden",
-    "payment_required",
-    "rate_limited",
-    "server_error",
-    "transport_error",
-    "bad_response",
-    "client_error",
-    "timeout",
-)
-# exporter.server.REJECT_REASONS (kept here so telemetry imports nothing of the server).
-HTTP_REJECT_REASONS = (
-    "header_timeout",
-    "tls_handshake_timeout",
-    "headers_too_large",
-    "connection_limit",
-    "overloaded",
-    "accept_failed",
-)
-RETRY_REASONS = ("rate_limited", "server_error", "transport_error", "bad_response", "timeout")
+API_REQUEST_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+SYNC_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 # `*_created` series double the series count and no dashboard here uses them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+def _checked(family: Family, type_: Type) -> Family:
+    if family.type is not type_:
+        raise TypeError(f"{family.name} is a {family.type}, not a {type_}")
+    return family
+
+
+def _counter(family: Family, registry: CollectorRegistry) -> Counter:
+    family = _checked(family, Type.COUNTER)
+    return Counter(family.name, family.help, family.label_names, registry=registry)
+
+
+def _gauge(family: Family, registry: CollectorRegistry) -> Gauge:
+    family = _checked(family, Type.GAUGE)
+    return Gauge(family.name, family.help, family.label_names, registry=registry)
+
+
+def _histogram(family: Family, registry: CollectorRegistry, buckets: tuple[float, ...]) -> Histogram:
+    family = _checked(family, Type.HISTOGRAM)
+    return Histogram(family.name, family.help, family.label_names, buckets=buckets, registry=registry)
 
 
 class Telemetry:
@@ -47,114 +51,34 @@ class Telemetry:
         endpoints: tuple[str, ...] = (),
         workspace: str = "",
     ) -> None:
-        self.api_requests = Counter(
-            "extend_api_requests",
-            "Requests sent to the Extend API, by endpoint path and HTTP status ('error': no response, "
-            "'timeout': no complete answer within the request timeout).",
-            ["endpoint", "code"],
-            registry=registry,
-        )
-        self.api_request_duration = Histogram(
-            "extend_api_request_duration_seconds",
-            "Duration of Extend API requests, by endpoint path.",
-            ["endpoint"],
-            buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
-            registry=registry,
-        )
-        self.api_retries = Counter(
-            "extend_api_retries",
-            "Extend API requests retried, by endpoint path and reason.",
-            ["endpoint", "reason"],
-            registry=registry,
-        )
-        self.up = Gauge(
-            "extend_up",
-            "1 when the last sync of this run kind succeeded, 0 when it failed; absent until its first sync "
-            "ends (start-up is not an outage)." + HELP_SUFFIX,
-            ["kind"],
-            registry=registry,
-        )
-        self.last_success = Gauge(
-            "extend_last_successful_sync_timestamp_seconds",
-            "Unix time of the last successful sync of this run kind.",
-            ["kind"],
-            registry=registry,
-        )
-        self.sync_duration = Histogram(
-            "extend_sync_duration_seconds",
-            "Duration of one sync of a run kind (all its listings).",
-            ["kind"],
-            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
-            registry=registry,
-        )
-        self.syncs = Counter(
-            "extend_syncs",
-            "Syncs of a run kind, by result (success or failure).",
-            ["kind", "result"],
-            registry=registry,
-        )
-        self.sync_errors = Counter(
-            "extend_sync_errors",
-            "Failed syncs, by run kind and reason.",
-            ["kind", "reason"],
-            registry=registry,
-        )
-        self.api_requests_in_flight = Gauge(
-            "extend_api_requests_in_flight",
-            "Extend API requests sent and not yet answered in full.",
-            registry=registry,
-        )
-        self.api_oldest_request_age = Gauge(
-            "extend_api_oldest_request_age_seconds",
-            "Age of the oldest Extend API request in flight (0 when none): a hang shows as growth.",
-            registry=registry,
-        )
-        self.build_info = Gauge(
-            "extend_exporter_build_info",
-            "Build information of the exporter and the workspace it polls (the workspace ID, or key-<12 hex> "
-            "fingerprinting the API key); always 1.",
-            ["version", "api_version", "workspace"],
-            registry=registry,
-        )
+        self.api_requests = _counter(fam.API_REQUESTS, registry)
+        self.api_request_duration = _histogram(fam.API_REQUEST_DURATION, registry, API_REQUEST_BUCKETS)
+        self.api_retries = _counter(fam.API_RETRIES, registry)
+        self.up = _gauge(fam.UP, registry)
+        self.last_success = _gauge(fam.LAST_SUCCESS, registry)
+        self.sync_duration = _histogram(fam.SYNC_DURATION, registry, SYNC_DURATION_BUCKETS)
+        self.syncs = _counter(fam.SYNCS, registry)
+        self.sync_errors = _counter(fam.SYNC_ERRORS, registry)
+        self.api_requests_in_flight = _gauge(fam.API_REQUESTS_IN_FLIGHT, registry)
+        self.api_oldest_request_age = _gauge(fam.API_OLDEST_REQUEST_AGE, registry)
+        self.build_info = _gauge(fam.BUILD_INFO, registry)
         self._api_version = api_version
         self._workspace = workspace
         self.build_info.labels(__version__, api_version, workspace).set(1)
-        self.http_connections_rejected = Counter(
-            "extend_exporter_http_connections_rejected",
-            "HTTP connections the exporter's server refused or closed, by reason (header_timeout,"
-            " tls_handshake_timeout, headers_too_large, connection_limit, overloaded, accept_failed).",
-            ["reason"],
-            registry=registry,
-        )
+        self.http_connections_rejected = _counter(fam.HTTP_CONNECTIONS_REJECTED, registry)
         for reason in HTTP_REJECT_REASONS:
             self.http_connections_rejected.labels(reason)
-        self.budget_rate = Gauge(
-            "extend_exporter_request_budget_requests_per_second",
-            "Configured request budget shared by every sync (EXTEND_EXPORTER_MAX_REQUESTS_PER_SECOND).",
-            registry=registry,
-        )
-        self.budget_wait = Counter(
-            "extend_exporter_request_budget_wait_seconds",
-            "Time requests waited for the request budget; a rate near the number of kinds syncing at "
-            "once means the budget, not the API, paces the syncs.",
-            registry=registry,
-        )
-        self.sync_interval = Gauge(
-            "extend_sync_interval_seconds",
-            "Seconds between the starts of the last two syncs of this run kind (0 before the second); "
-            "above extend_sync_configured_interval_seconds when syncs fall behind.",
-            ["kind"],
-            registry=registry,
-        )
-        self.sync_configured_interval = Gauge(
-            "extend_sync_configured_interval_seconds",
-            "Configured seconds between syncs of each run kind (EXTEND_EXPORTER_POLL_INTERVAL_SECONDS).",
-            registry=registry,
-        )
+        self.budget_rate = _gauge(fam.REQUEST_BUDGET, registry)
+        self.budget_wait = _counter(fam.REQUEST_BUDGET_WAIT, registry)
+        self.sync_interval = _gauge(fam.SYNC_INTERVAL, registry)
+        self.sync_configured_interval = _gauge(fam.SYNC_CONFIGURED_INTERVAL, registry)
+        self.invalid_summaries = _counter(fam.INVALID_SUMMARIES, registry)
+        self.state_write_failures = _counter(fam.STATE_WRITE_FAILURES, registry)
         for kind in kinds:
             self.last_success.labels(kind).set(0)
             self.sync_duration.labels(kind)
             self.sync_interval.labels(kind).set(0)
+            self.invalid_summaries.labels(kind)
             for result in ("success", "failure"):
                 self.syncs.labels(kind, result)
             for reason in SYNC_ERROR_REASONS:
@@ -171,11 +95,3 @@ class Telemetry:
         self.build_info.remove(__version__, self._api_version, self._workspace)
         self._workspace = workspace
         self.build_info.labels(__version__, self._api_version, workspace).set(1)
-
-    def label_names(self) -> dict[str, tuple[str, ...]]:
-        """Metric name -> label names, for documentation."""
-        out: dict[str, tuple[str, ...]] = {}
-        for metric in vars(self).values():
-            if isinstance(metric, Counter | Gauge | Histogram):
-                out[metric._name] = tuple(metric._labelnames)
-        return out

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.accumulators import MAX_EXTRA_VALUES
 from exporter.engine import KindState, Observation
 from exporter.kinds import KINDS
+from exporter.labels import MAX_EXTRA_VALUES
 from exporter.summaries import observation
 
 OVERLAP = 60.0

@@ -104,11 +104,11 @@ def test_per_resource_labels_are_capped() -> None:
     state.apply(items, {o.id: "API" for o in items}, overlap=OVERLAP, new_position=1002)
     assert state.finished_by_resource == {
         ("FAILED", "ex_0"): 1,
-        ("FAILED", "other"): 2,
+        ("FAILED", "OTHER"): 2,
         ("PROCESSED", "ex_0"): 0,
-        ("PROCESSED", "other"): 0,
+        ("PROCESSED", "OTHER"): 0,
         ("CANCELLED", "ex_0"): 0,
-        ("CANCELLED", "other"): 0,
+        ("CANCELLED", "OTHER"): 0,
     }
     assert state.resource_names == {"ex_0": "Extractor 0"}
 

@@ -345,7 +345,7 @@ def per_resource() -> Row:
             .description(
                 "FAILED runs in the time range per processor / workflow, named through extend_resource_info. "
                 "Empty unless the exporter runs with EXTEND_EXPORTER_PER_RESOURCE_LABELS=true; IDs beyond "
-                "the exporter's cap count under resource_id 'other'."
+                "the exporter's cap count under resource_id OTHER."
             )
             .datasource(DS)
             .targets(

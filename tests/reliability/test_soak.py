@@ -1,7 +1,7 @@
 """Soak: the exporter under churn and random faults; memory, fds, threads and series stay flat.
 
 CI runs it for about a minute; `make soak` sets EXTEND_SOAK_SECONDS for a longer run. Per-resource
-labels are on with a cap below the simulator's processor count, so the 'other' overflow is exercised
+labels are on with a cap below the simulator's processor count, so the OTHER overflow is exercised
 and the series count must stay bounded.
 """
 
@@ -134,11 +134,11 @@ def test_soak_rss_fds_threads_and_series_stay_flat(busy_sim: Simulator, figures:
     assert threads_max <= 4 + WORKERS + n_kinds, figures["soak"]
     # Files and pipes do not move with load; allow a lazy import opening a module file during a sample.
     assert files_end <= files_start + 1, figures["soak"]
-    # Bounded label sets: per kind at most PER_RESOURCE_MAX resource IDs plus 'other'.
+    # Bounded label sets: per kind at most PER_RESOURCE_MAX resource IDs plus OTHER.
     resources: dict[str, set[str]] = {}
     for labels in series(parse_metrics(text), "extend_runs_finished_by_resource_total"):
         d = dict(labels)
         resources.setdefault(d["kind"], set()).add(d["resource_id"])
     assert resources and all(len(ids) <= PER_RESOURCE_MAX + 1 for ids in resources.values()), resources
-    assert any("other" in ids for ids in resources.values()), "the cap was never reached: test proves little"
+    assert any("OTHER" in ids for ids in resources.values()), "the cap was never reached: test proves little"
     assert series_max <= series_start + 50, figures["soak"]

@@ -1,7 +1,7 @@
 """Enum values newer than the exporter, served by a tiny local API (the simulator only emits known ones).
 
 Unknown statuses become their own label values (bounded: at most MAX_EXTRA_STATUSES per kind, the
-rest and anything not label-safe fold into UNKNOWN); unknown sources count under source UNKNOWN; the
+rest and anything not label-safe count under OTHER); unknown sources count under source UNKNOWN; the
 sync never fails on them and /metrics stays valid.
 """
 
@@ -19,8 +19,8 @@ import pytest
 
 from exporter.apikey import ApiKeySource
 from exporter.config import load_settings
-from exporter.engine import MAX_EXTRA_STATUSES
 from exporter.factory import build_exporter
+from exporter.labels import MAX_EXTRA_STATUSES
 from tests.support import parse_metrics, series
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -118,11 +118,11 @@ def test_unknown_statuses_and_sources_are_counted_and_bounded(crafted: CraftedAp
         for k, v in series(samples, "extend_runs_finished_total", kind="workflow_run").items()
         if v
     }
-    extra = {s for s in finished if s not in ("PROCESSED", "FAILED", "CANCELLED", "REJECTED", "UNKNOWN")}
+    extra = {s for s in finished if s not in ("PROCESSED", "FAILED", "CANCELLED", "REJECTED", "OTHER")}
     assert len(extra) == MAX_EXTRA_STATUSES, finished  # bounded label set
     assert sum(finished.values()) == MAX_EXTRA_STATUSES + 4 + 1 + 1  # every run counted once
     assert all(finished[s] == 1 for s in extra)
-    assert finished["UNKNOWN"] == 4 + 1 + 1  # beyond the cap, and the one that is not label-safe
+    assert finished["OTHER"] == 4 + 1 + 1  # beyond the cap, and the one that is not label-safe
     ex = {
         (dict(k)["status"], dict(k)["source"]): v
         for k, v in series(samples, "extend_runs_finished_total", kind="extract_run").items()

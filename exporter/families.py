@@ -1,0 +1,376 @@
+"""Every metric family the exporter exposes, declared once: name, type, help, labels, opt-in, stability.
+
+The exporter's own metrics (telemetry.py), the collector's run families (collector.py), the
+accumulators (accumulators.py) and the generated docs (docs.py) all read their families here; adding
+a family is one `_family(...)` entry plus the code that fills it. `FAMILIES` keeps declaration order,
+which is the order of /metrics and of the README table.
+
+Names are stored as prometheus_client takes them, *without* the `_total` of counters: the library
+appends it (`Family.exposed` is the name as a query writes it). Help texts are the exposed HELP lines,
+byte for byte. Stability has kube-state-metrics' two levels; `STABILITY_RULES` says which is which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from . import labels as lb
+from .labels import Label
+
+_FROM_SYNCS = " Values come from periodic syncs with the Extend API."
+
+
+class Type(StrEnum):
+    COUNTER = "counter"
+    GAUGE = "gauge"
+    HISTOGRAM = "histogram"
+
+
+class Stability(StrEnum):
+    STABLE = "stable"
+    EXPERIMENTAL = "experimental"
+
+
+STABILITY_RULES = {
+    Stability.STABLE: "the families of the exporter's first design: run counts, states, durations and "
+    "credits, the per-resource breakdown, sync health, API requests, build info, invalid summaries, "
+    "state-file write failures, tracked runs. Their name, type, labels and meaning change only as a "
+    "breaking change.",
+    Stability.EXPERIMENTAL: "the families added since, on newer API fields (failureReason, riskLevel, "
+    "`metrics`, usage tags) or on exporter internals still being tuned (request budget, sync intervals, "
+    "requests in flight, rejected HTTP connections). They may change in a minor release, with a "
+    "CHANGELOG line; the dashboards and alerts shipped here follow. One becomes stable once its name, "
+    "labels and meaning have held through a release.",
+}
+
+
+class FilledBy(StrEnum):
+    """Where a family's samples come from."""
+
+    SELF = "self"  # the exporter's own prometheus_client metrics (telemetry.py)
+    LEDGER = "ledger"  # the engine's core counts of each kind, rendered by collector.py
+    ACCUMULATOR = "accumulator"  # one accumulator per kind (accumulators.py), rendered by collector.py
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str  # without the `_total` that counters get on exposition
+    type: Type
+    help: str
+    labels: tuple[Label, ...]
+    stability: Stability
+    filled_by: FilledBy
+    opt_in: str | None = None  # the Settings field that turns it on; None: always exposed
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        return tuple(label.name for label in self.labels)
+
+    @property
+    def exposed(self) -> str:
+        """The name as exposed and queried: counters end in `_total`."""
+        return f"{self.name}_total" if self.type is Type.COUNTER else self.name
+
+
+_declared: list[Family] = []
+
+
+def _family(
+    name: str,
+    type: Type,
+    help: str,
+    labels: tuple[Label, ...],
+    stability: Stability,
+    filled_by: FilledBy,
+    opt_in: str | None = None,
+) -> Family:
+    family = Family(name, type, help, labels, stability, filled_by, opt_in)
+    _declared.append(family)
+    return family
+
+
+STABLE, EXPERIMENTAL = Stability.STABLE, Stability.EXPERIMENTAL
+COUNTER, GAUGE, HISTOGRAM = Type.COUNTER, Type.GAUGE, Type.HISTOGRAM
+SELF, LEDGER, ACCUMULATOR = FilledBy.SELF, FilledBy.LEDGER, FilledBy.ACCUMULATOR
+
+# --- the exporter's own metrics (telemetry.py) ----------------------------------------------------------
+API_REQUESTS = _family(
+    "extend_api_requests",
+    COUNTER,
+    "Requests sent to the Extend API, by endpoint path and HTTP status ('error': no response, "
+    "'timeout': no complete answer within the request timeout).",
+    (lb.ENDPOINT, lb.CODE),
+    STABLE,
+    SELF,
+)
+API_REQUEST_DURATION = _family(
+    "extend_api_request_duration_seconds",
+    HISTOGRAM,
+    "Duration of Extend API requests, by endpoint path.",
+    (lb.ENDPOINT,),
+    STABLE,
+    SELF,
+)
+API_RETRIES = _family(
+    "extend_api_retries",
+    COUNTER,
+    "Extend API requests retried, by endpoint path and reason.",
+    (lb.ENDPOINT, lb.RETRY_REASON),
+    STABLE,
+    SELF,
+)
+UP = _family(
+    "extend_up",
+    GAUGE,
+    "1 when the last sync of this run kind succeeded, 0 when it failed; absent until its first sync "
+    "ends (start-up is not an outage)." + _FROM_SYNCS,
+    (lb.KIND,),
+    STABLE,
+    SELF,
+)
+LAST_SUCCESS = _family(
+    "extend_last_successful_sync_timestamp_seconds",
+    GAUGE,
+    "Unix time of the last successful sync of this run kind.",
+    (lb.KIND,),
+    STABLE,
+    SELF,
+)
+SYNC_DURATION = _family(
+    "extend_sync_duration_seconds",
+    HISTOGRAM,
+    "Duration of one sync of a run kind (all its listings).",
+    (lb.KIND,),
+    STABLE,
+    SELF,
+)
+SYNCS = _family(
+    "extend_syncs",
+    COUNTER,
+    "Syncs of a run kind, by result (success or failure).",
+    (lb.KIND, lb.RESULT),
+    STABLE,
+    SELF,
+)
+SYNC_ERRORS = _family(
+    "extend_sync_errors",
+    COUNTER,
+    "Failed syncs, by run kind and reason.",
+    (lb.KIND, lb.SYNC_ERROR_REASON),
+    STABLE,
+    SELF,
+)
+API_REQUESTS_IN_FLIGHT = _family(
+    "extend_api_requests_in_flight",
+    GAUGE,
+    "Extend API requests sent and not yet answered in full.",
+    (),
+    EXPERIMENTAL,
+    SELF,
+)
+API_OLDEST_REQUEST_AGE = _family(
+    "extend_api_oldest_request_age_seconds",
+    GAUGE,
+    "Age of the oldest Extend API request in flight (0 when none): a hang shows as growth.",
+    (),
+    EXPERIMENTAL,
+    SELF,
+)
+BUILD_INFO = _family(
+    "extend_exporter_build_info",
+    GAUGE,
+    "Build information of the exporter and the workspace it polls (the workspace ID, or key-<12 hex> "
+    "fingerprinting the API key); always 1.",
+    (lb.VERSION, lb.API_VERSION, lb.WORKSPACE),
+    STABLE,
+    SELF,
+)
+HTTP_CONNECTIONS_REJECTED = _family(
+    "extend_exporter_http_connections_rejected",
+    COUNTER,
+    "HTTP connections the exporter's server refused or closed, by reason ("
+    + ", ".join(lb.HTTP_REJECT_REASONS)
+    + ").",
+    (lb.REJECT_REASON,),
+    EXPERIMENTAL,
+    SELF,
+)
+REQUEST_BUDGET = _family(
+    "extend_exporter_request_budget_requests_per_second",
+    GAUGE,
+    "Configured request budget shared by every sync (EXTEND_EXPORTER_MAX_REQUESTS_PER_SECOND).",
+    (),
+    EXPERIMENTAL,
+    SELF,
+)
+REQUEST_BUDGET_WAIT = _family(
+    "extend_exporter_request_budget_wait_seconds",
+    COUNTER,
+    "Time requests waited for the request budget; a rate near the number of kinds syncing at "
+    "once means the budget, not the API, paces the syncs.",
+    (),
+    EXPERIMENTAL,
+    SELF,
+)
+SYNC_INTERVAL = _family(
+    "extend_sync_interval_seconds",
+    GAUGE,
+    "Seconds between the starts of the last two syncs of this run kind (0 before the second); "
+    "above extend_sync_configured_interval_seconds when syncs fall behind.",
+    (lb.KIND,),
+    EXPERIMENTAL,
+    SELF,
+)
+SYNC_CONFIGURED_INTERVAL = _family(
+    "extend_sync_configured_interval_seconds",
+    GAUGE,
+    "Configured seconds between syncs of each run kind (EXTEND_EXPORTER_POLL_INTERVAL_SECONDS).",
+    (),
+    EXPERIMENTAL,
+    SELF,
+)
+INVALID_SUMMARIES = _family(
+    "extend_invalid_summaries",
+    COUNTER,
+    "Run summaries skipped because they lack id, status or timestamps.",
+    (lb.KIND,),
+    STABLE,
+    SELF,
+)
+STATE_WRITE_FAILURES = _family(
+    "extend_exporter_state_write_failures",
+    COUNTER,
+    "Failed writes of the state file (counts then live only in memory).",
+    (),
+    STABLE,
+    SELF,
+)
+
+# --- the run families of every kind (collector.py) ------------------------------------------------------
+RUNS_ACTIVE = _family(
+    "extend_runs_active",
+    GAUGE,
+    "Runs now in a non-terminal status (PENDING, PROCESSING, NEEDS_REVIEW, CANCELLING)." + _FROM_SYNCS,
+    (lb.KIND, lb.ACTIVE_STATUS, lb.SOURCE, lb.PROCESSOR_TYPE),
+    STABLE,
+    LEDGER,
+)
+RUNS_FINISHED = _family(
+    "extend_runs_finished",
+    COUNTER,
+    "Runs observed entering a terminal status since counting began; once per run and status." + _FROM_SYNCS,
+    (lb.KIND, lb.STATUS, lb.SOURCE, lb.PROCESSOR_TYPE),
+    STABLE,
+    LEDGER,
+)
+RUNS_CREATED = _family(
+    "extend_runs_created",
+    COUNTER,
+    "Runs created since counting began." + _FROM_SYNCS,
+    (lb.KIND, lb.SOURCE, lb.PROCESSOR_TYPE),
+    STABLE,
+    LEDGER,
+)
+RUN_CREDITS = _family(
+    "extend_run_credits",
+    COUNTER,
+    "Credits of finished runs, where the API reports usage." + _FROM_SYNCS,
+    (lb.KIND, lb.SOURCE, lb.PROCESSOR_TYPE),
+    STABLE,
+    LEDGER,
+)
+RUN_DURATION = _family(
+    "extend_run_duration_seconds",
+    HISTOGRAM,
+    "Time from creation (workflow runs: start) to finish of finished runs." + _FROM_SYNCS,
+    (lb.KIND, lb.STATUS, lb.PROCESSOR_TYPE),
+    STABLE,
+    LEDGER,
+)
+RUNS_OLDEST_ACTIVE_AGE = _family(
+    "extend_runs_oldest_active_age_seconds",
+    GAUGE,
+    "Age of the oldest run in each active status; 0 when there is none." + _FROM_SYNCS,
+    (lb.KIND, lb.ACTIVE_STATUS),
+    STABLE,
+    LEDGER,
+)
+TRACKED_RUNS = _family(
+    "extend_exporter_tracked_runs",
+    GAUGE,
+    "Runs the exporter keeps in memory for a kind (active runs and the overlap window).",
+    (lb.KIND,),
+    STABLE,
+    LEDGER,
+)
+RUNS_FINISHED_BY_RESOURCE = _family(
+    "extend_runs_finished_by_resource",
+    COUNTER,
+    f"Finished runs per processor or workflow ID (opt-in, capped; overflow under {lb.OTHER})." + _FROM_SYNCS,
+    (lb.KIND, lb.STATUS, lb.RESOURCE_ID),
+    STABLE,
+    LEDGER,
+    opt_in="per_resource_labels",
+)
+RESOURCE_INFO = _family(
+    "extend_resource_info",
+    GAUGE,
+    "Maps a processor or workflow ID to its name; always 1 (opt-in).",
+    (lb.KIND, lb.NAMED_RESOURCE_ID, lb.RESOURCE_NAME),
+    STABLE,
+    LEDGER,
+    opt_in="per_resource_labels",
+)
+
+# --- what a finish adds to besides the core counts (accumulators.py) ------------------------------------
+RUNS_FAILED = _family(
+    "extend_runs_failed",
+    COUNTER,
+    f"Runs observed entering FAILED, by the summary's failureReason ({lb.UNSPECIFIED}: none given; "
+    f"undocumented values pass through, up to {lb.MAX_EXTRA_VALUES} per kind, the rest under {lb.OTHER})."
+    + _FROM_SYNCS,
+    (lb.KIND, lb.FAILURE_REASON),
+    EXPERIMENTAL,
+    ACCUMULATOR,
+)
+RUNS_PROCESSED_BY_RISK = _family(
+    "extend_runs_processed_by_risk_level",
+    COUNTER,
+    f"Verify runs observed entering PROCESSED, by the summary's riskLevel ({lb.UNSPECIFIED}: none given)."
+    + _FROM_SYNCS,
+    (lb.KIND, lb.RISK_LEVEL),
+    EXPERIMENTAL,
+    ACCUMULATOR,
+)
+RUN_PAGES = _family(
+    "extend_run_pages",
+    COUNTER,
+    "Pages of runs observed entering PROCESSED, from the summary's metrics.pageCount "
+    "(spreadsheets: Extend's estimate)." + _FROM_SYNCS,
+    (lb.KIND,),
+    EXPERIMENTAL,
+    ACCUMULATOR,
+)
+RUN_PROCESSING = _family(
+    "extend_run_processing_seconds",
+    HISTOGRAM,
+    "Extend's own processing time of runs observed entering PROCESSED (metrics.processingTimeMs); "
+    "compare with extend_run_duration_seconds to see queueing." + _FROM_SYNCS,
+    (lb.KIND,),
+    EXPERIMENTAL,
+    ACCUMULATOR,
+)
+RUN_CREDITS_BY_TAG = _family(
+    "extend_run_credits_by_tag",
+    COUNTER,
+    "Credits of runs observed entering PROCESSED, per usage tag in metadata['extend:usage_tags'] "
+    "(opt-in allow-list; a run with two listed tags counts under both)." + _FROM_SYNCS,
+    (lb.KIND, lb.USAGE_TAG),
+    EXPERIMENTAL,
+    ACCUMULATOR,
+    opt_in="usage_tags",
+)
+
+FAMILIES: tuple[Family, ...] = tuple(_declared)
+BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}

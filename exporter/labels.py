@@ -1,0 +1,126 @@
+"""What each metric label holds and what bounds it, and the values that stand for no API value.
+
+Three such values, one spelling each in every family (`MEANINGS` says what each means). A `Label` is
+one label's rule as families declare it (families.py): two families may share a label name with
+different rules (`status` of the active gauge and of the finished counter). docs.py writes the rules
+out as the cardinality section of docs/metrics.md. Imports nothing of the exporter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OTHER = "OTHER"
+UNKNOWN = "UNKNOWN"
+UNSPECIFIED = "UNSPECIFIED"
+MEANINGS = {
+    OTHER: "past a cardinality cap: a status, failure reason, risk level or resource ID beyond the "
+    "values a kind may add as labels (or one that is not label-safe)",
+    UNKNOWN: "could not be determined: the source of a run no source-filtered listing returned",
+    UNSPECIFIED: "the summary gave no value where one was expected (failureReason, riskLevel)",
+}
+
+# A status outside the documented enums becomes a label value as it is (enums grow), up to this many
+# distinct values per kind; beyond that it counts under OTHER.
+MAX_EXTRA_STATUSES = 8
+# Likewise an undocumented failureReason or riskLevel, per kind and family.
+MAX_EXTRA_VALUES = 8
+
+# The reasons of the exporter's own counters, all started at 0.
+SYNC_ERROR_REASONS = (
+    "unauthorized",
+    "forbidden",
+    "payment_required",
+    "rate_limited",
+    "server_error",
+    "transport_error",
+    "bad_response",
+    "client_error",
+    "timeout",
+)
+RETRY_REASONS = ("rate_limited", "server_error", "transport_error", "bad_response", "timeout")
+HTTP_REJECT_REASONS = (
+    "header_timeout",
+    "tls_handshake_timeout",
+    "headers_too_large",
+    "connection_limit",
+    "overloaded",
+    "accept_failed",
+)
+
+# Spellings of OTHER in state files written before it was the one overflow value.
+LEGACY_OTHER_STATUS = "UNKNOWN"
+LEGACY_OTHER_RESOURCE = "other"
+
+
+@dataclass(frozen=True)
+class Label:
+    name: str
+    values: str  # what its values are and what bounds them
+    overflow: str = ""  # the values that stand for no API value, and what they mean
+
+
+KIND = Label("kind", "the run kinds synced (`EXTEND_EXPORTER_KINDS`)")
+ACTIVE_STATUS = Label(
+    "status",
+    "an active status (PENDING, PROCESSING, NEEDS_REVIEW, CANCELLING), documented or not; a status "
+    "outside these is terminal",
+)
+STATUS = Label(
+    "status",
+    f"the kind's documented terminal statuses, then up to {MAX_EXTRA_STATUSES} undocumented ones per kind "
+    "as they come",
+    f"`{OTHER}`: an undocumented status past those, or one that is not label-safe",
+)
+SOURCE = Label(
+    "source",
+    "the kind's documented `source` values; empty for workflow runs, which have none",
+    f"`{UNKNOWN}`: no source-filtered listing returned the run (a source newer than this exporter, or "
+    "a run deleted while it was being attributed)",
+)
+PROCESSOR_TYPE = Label(
+    "processor_type",
+    "`EXTRACT`, `CLASSIFY` or `SPLITTER` where the endpoint implies one, else empty; `processor_run`: "
+    "the summary's `type` as given (not capped: the API documents those three)",
+)
+RESOURCE_ID = Label(
+    "resource_id",
+    "processor or workflow IDs: those of `EXTEND_EXPORTER_PER_RESOURCE_ALLOW`, or any, up to "
+    "`EXTEND_EXPORTER_PER_RESOURCE_MAX` per kind",
+    f"`{OTHER}`: an ID past the cap or outside the allow-list",
+)
+NAMED_RESOURCE_ID = Label(
+    "resource_id", f"the IDs of `extend_runs_finished_by_resource_total` but `{OTHER}`, which has no name"
+)
+RESOURCE_NAME = Label("resource_name", "the name the ID came with when first seen; one per ID")
+FAILURE_REASON = Label(
+    "failure_reason",
+    "the kind's documented failureReason values and `OUT_OF_CREDITS`, then up to "
+    f"{MAX_EXTRA_VALUES} undocumented ones per kind",
+    f"`{OTHER}`: an undocumented reason past those, or one that is not label-safe; `{UNSPECIFIED}`: "
+    "the FAILED summary gave none",
+)
+RISK_LEVEL = Label(
+    "risk_level",
+    f"`LOW`, `MEDIUM`, `HIGH`, then up to {MAX_EXTRA_VALUES} undocumented ones",
+    f"`{OTHER}`: an undocumented level past those, or one that is not label-safe; `{UNSPECIFIED}`: the "
+    "PROCESSED summary gave none",
+)
+USAGE_TAG = Label("usage_tag", "the tags listed in `EXTEND_EXPORTER_USAGE_TAGS`; other tags are not counted")
+ENDPOINT = Label("endpoint", "the list path of each kind synced (`/extract_runs`, ...)")
+CODE = Label(
+    "code",
+    "the HTTP status of the answer: three digits (an API answers with a handful), or `error` (no "
+    "answer) or `timeout` (no complete answer in time)",
+)
+RETRY_REASON = Label("reason", "a fixed list: " + ", ".join(RETRY_REASONS))
+SYNC_ERROR_REASON = Label("reason", "a fixed list: " + ", ".join(SYNC_ERROR_REASONS))
+REJECT_REASON = Label("reason", "a fixed list: " + ", ".join(HTTP_REJECT_REASONS))
+RESULT = Label("result", "`success` or `failure`")
+VERSION = Label("version", "the exporter's version; one value")
+API_VERSION = Label("api_version", "the configured API version; one value")
+WORKSPACE = Label(
+    "workspace",
+    "the workspace ID, or `key-<12 hex>` fingerprinting the API key; one value (a rotated key file "
+    "replaces it)",
+)

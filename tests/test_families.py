@@ -1,0 +1,72 @@
+"""The registry of metric families is what /metrics exposes: every family a live exporter serves (all
+opt-ins on) is declared, every declared one is served, with the same type, labels and help."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.accumulators import for_kind
+from exporter.config import Settings
+from exporter.families import FAMILIES, FilledBy
+from exporter.kinds import KINDS
+from exporter.labels import KIND
+from extend_simulator import SimConfig, Simulator
+from tests.support import ExporterProcess, start_exporter, wait_until
+
+# Standard families prometheus_client's ProcessCollector writes, with the library's own help.
+LIBRARY_PREFIXES = ("process_",)
+
+
+@pytest.fixture(scope="module")
+def exporter() -> Iterator[ExporterProcess]:
+    # Stuck runs are active from the start, so the per-resource families have samples at once.
+    sim = Simulator(SimConfig(seed=19, history=400, stuck_runs=2, qps_limit=None))
+    sim.start(host="127.0.0.1", port=0)
+    opt_ins = {"EXTEND_EXPORTER_PER_RESOURCE_LABELS": "true", "EXTEND_EXPORTER_USAGE_TAGS": "team_a,team_b"}
+    try:
+        with start_exporter(sim.url, sim.api_key, kinds=",".join(KINDS), extra_env=opt_ins) as proc:
+            wait_until(
+                lambda: proc.get("/readyz").status_code == 200, timeout=60, message="every kind synced"
+            )
+            yield proc
+    finally:
+        sim.stop()
+
+
+def test_every_exposed_family_is_declared_and_every_declared_one_exposed(exporter: ExporterProcess) -> None:
+    exposed = {
+        f.name: f
+        for f in text_string_to_metric_families(exporter.metrics_text())
+        if not f.name.startswith(LIBRARY_PREFIXES)
+    }
+    assert list(exposed) == [f.name for f in FAMILIES]  # in declaration order, too
+    for family in FAMILIES:
+        served = exposed[family.name]
+        assert served.type == family.type, family.name
+        assert served.documentation == family.help, family.name
+        assert served.samples, f"{family.name} has no sample: its labels go unchecked"
+        names = {k for s in served.samples for k in s.labels if k != "le"}
+        assert names == set(family.label_names), family.name
+
+
+def test_an_opt_in_names_a_setting() -> None:
+    for family in FAMILIES:
+        if family.opt_in is not None:
+            assert family.opt_in in Settings.model_fields, family.name
+
+
+def test_names_are_unique_and_run_families_start_with_kind() -> None:
+    assert len({f.name for f in FAMILIES}) == len(FAMILIES)
+    for family in FAMILIES:
+        assert len(set(family.label_names)) == len(family.labels), family.name
+        assert family.help and family.help == family.help.strip(), family.name
+        if family.filled_by is not FilledBy.SELF:  # the collector puts the kind first
+            assert family.labels[:1] == (KIND,), family.name
+
+
+def test_every_accumulator_family_has_its_accumulator() -> None:
+    filled = {a.family for spec in KINDS.values() for a in for_kind(spec, frozenset({"tag"}))}
+    assert filled == {f for f in FAMILIES if f.filled_by is FilledBy.ACCUMULATOR}
