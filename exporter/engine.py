@@ -20,13 +20,12 @@ is at or after `position - overlap`). The rule that makes counts exact:
 
 from __future__ import annotations
 
-import math
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from . import accumulators
+from .histogram import DURATION_BUCKETS, Histogram, HistogramValue
 from .kinds import (
     ACTIVE_STATUSES,
     PROCESSOR_TYPES,
@@ -38,82 +37,25 @@ from .kinds import (
     label_sources,
 )
 from .labels import MAX_EXTRA_STATUSES, OTHER
+from .observation import Observation
 from .state_upgrade import upgrade_kind
 
-# Seconds to hours: document runs take a few seconds (parse) to hours (review queues, big batches).
-DURATION_BUCKETS: tuple[float, ...] = (
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-    120.0,
-    300.0,
-    600.0,
-    1200.0,
-    1800.0,
-    3600.0,
-    7200.0,
-    14400.0,
-    math.inf,
-)
+# The engine's input type and its histograms' buckets, so that its callers need one import.
+__all__ = [
+    "DURATION_BUCKETS",
+    "MAX_STATUS_LEN",
+    "ApplyResult",
+    "KindSnapshot",
+    "KindState",
+    "Observation",
+    "ResourceLabels",
+]
 
 # A status value outside the documented enums becomes a label value as it is (enums grow), up to
 # MAX_EXTRA_STATUSES per kind; beyond that, or longer than this, it counts under OTHER.
 MAX_STATUS_LEN = 40
 
 _CREDITED = "$credited"  # marker in Entry.counted: the run's credits have been added
-
-
-@dataclass(slots=True, frozen=True)
-class Observation:
-    """What one run summary says, reduced to what counting needs."""
-
-    id: str
-    status: str
-    created_at: float
-    updated_at: float
-    started_at: float | None = None  # workflow startTime; else creation time is used
-    finished_at: float | None = None  # workflow endTime; else updatedAt when first seen terminal
-    processor_type: str = ""
-    resource: tuple[str, str] | None = None  # (id, name) of the processor / workflow
-    credits: float | None = None
-    source: str | None = None  # from the summary (verify); None: found by source-filtered listings
-    # What a FAILED or PROCESSED summary says beyond its status; None for the rest (most summaries),
-    # which keeps building an Observation on the hot path as cheap as before.
-    detail: Detail | None = None
-
-    @property
-    def failure_reason(self) -> str | None:
-        return None if self.detail is None else self.detail.failure_reason
-
-    @property
-    def pages(self) -> float | None:
-        return None if self.detail is None else self.detail.pages
-
-    @property
-    def processing_seconds(self) -> float | None:
-        return None if self.detail is None else self.detail.processing_seconds
-
-    @property
-    def risk_level(self) -> str | None:
-        return None if self.detail is None else self.detail.risk_level
-
-    @property
-    def usage_tags(self) -> tuple[str, ...]:
-        return () if self.detail is None else self.detail.usage_tags
-
-
-class Detail(NamedTuple):
-    """Read only where the kind's summaries carry it (kinds.KindSpec), and only for the status it
-    belongs to: failure_reason when FAILED, the rest when PROCESSED."""
-
-    failure_reason: str | None = None
-    pages: float | None = None  # metrics.pageCount
-    processing_seconds: float | None = None  # metrics.processingTimeMs / 1000
-    risk_level: str | None = None
-    usage_tags: tuple[str, ...] = ()  # metadata["extend:usage_tags"]
 
 
 # (status, source, processor_type, counted, resource_id) of a tracked run; see Entry.
@@ -211,24 +153,6 @@ class Entry:
         )
 
 
-@dataclass(slots=True)
-class Histogram:
-    buckets: list[int]
-    total: float = 0.0
-    count: int = 0
-
-    @classmethod
-    def empty(cls) -> Histogram:
-        return cls([0] * len(DURATION_BUCKETS))
-
-    def observe(self, value: float) -> None:
-        i = bisect_left(DURATION_BUCKETS, value)  # the first bucket with value <= bound
-        if i < len(DURATION_BUCKETS) and value <= DURATION_BUCKETS[i]:  # (NaN fits none)
-            self.buckets[i] += 1
-        self.total += value
-        self.count += 1
-
-
 @dataclass(frozen=True)
 class ResourceLabels:
     """Opt-in per-processor / per-workflow breakdown: which IDs may become label values."""
@@ -246,7 +170,7 @@ class KindSnapshot:
     created: Mapping[tuple[str, str], int]
     finished: Mapping[tuple[str, str, str], int]
     credits: Mapping[tuple[str, str], float]
-    durations: Mapping[tuple[str, str], tuple[tuple[int, ...], float, int]]
+    durations: Mapping[tuple[str, str], HistogramValue]
     active: Mapping[tuple[str, str, str], int]
     oldest_active_created: Mapping[str, float]
     finished_by_resource: Mapping[tuple[str, str], int]
@@ -499,7 +423,7 @@ class KindState:
             created=dict(self.created),
             finished=dict(self.finished),
             credits=dict(self.credits),
-            durations={k: (tuple(h.buckets), h.total, h.count) for k, h in self.durations.items()},
+            durations={k: h.value() for k, h in self.durations.items()},
             active=active,
             oldest_active_created=oldest,
             finished_by_resource=dict(self.finished_by_resource),
@@ -558,13 +482,10 @@ class KindState:
         self.created = {(str(s), str(p)): int(v) for s, p, v in data["created"]}
         self.finished = {(str(st), str(s), str(p)): int(v) for st, s, p, v in data["finished"]}
         self.credits = {(str(s), str(p)): float(v) for s, p, v in data["credits"]}
-        self.durations = {}
-        for status, ptype, buckets, total, count in data["durations"]:
-            if len(buckets) != len(DURATION_BUCKETS):
-                raise ValueError("histogram buckets differ from this version's")
-            self.durations[(str(status), str(ptype))] = Histogram(
-                [int(b) for b in buckets], float(total), int(count)
-            )
+        self.durations = {
+            (str(status), str(ptype)): Histogram.restore(buckets, total, count)
+            for status, ptype, buckets, total, count in data["durations"]
+        }
         self.finished_by_resource = {(str(s), str(r)): int(v) for s, r, v in data["finished_by_resource"]}
         self.resource_names = {str(k): str(v) for k, v in data["resource_names"].items()}
         self.extra_statuses = {str(s) for s in data["extra_statuses"]}
