@@ -28,7 +28,6 @@ from . import accumulators
 from .histogram import DURATION_BUCKETS, Histogram, HistogramValue
 from .kinds import (
     ACTIVE_STATUSES,
-    PROCESSOR_TYPES,
     UNKNOWN_SOURCE,
     KindSpec,
     Order,
@@ -37,6 +36,7 @@ from .kinds import (
     label_sources,
 )
 from .labels import MAX_EXTRA_STATUSES, OTHER
+from .ledger import CREDITED, PROCESSOR_TYPE_STRINGS, Entry, RunLabels
 from .observation import Observation
 from .state_upgrade import upgrade_kind
 
@@ -54,103 +54,6 @@ __all__ = [
 # A status value outside the documented enums becomes a label value as it is (enums grow), up to
 # MAX_EXTRA_STATUSES per kind; beyond that, or longer than this, it counts under OTHER.
 MAX_STATUS_LEN = 40
-
-_CREDITED = "$credited"  # marker in Entry.counted: the run's credits have been added
-
-
-# (status, source, processor_type, counted, resource_id) of a tracked run; see Entry.
-Labels = tuple[str, str, str, tuple[str, ...], str | None]
-
-# Entries share their label tuples: there are few distinct ones (statuses x sources x types x what was
-# counted), so a million tracked runs hold a few hundred tuples, not a million. Bounded: past the cap
-# (label values no enum has) tuples are simply not shared.
-_LABELS: dict[Labels, Labels] = {}
-_MAX_SHARED_LABELS = 100_000
-# Canonical processor_type strings, so entries do not each hold a copy parsed from JSON.
-_PTYPES: dict[str, str] = {p: p for p in ("", *PROCESSOR_TYPES)}
-
-
-def _shared(labels: Labels) -> Labels:
-    shared = _LABELS.get(labels)
-    if shared is not None:
-        return shared
-    if len(_LABELS) < _MAX_SHARED_LABELS:
-        return _LABELS.setdefault(labels, labels)
-    return labels
-
-
-class Entry:
-    """One tracked run, kept small: a ledger can hold a million of them.
-
-    `status`, `source`, `processor_type`, `counted` (terminal statuses already counted, or finished
-    before counting) and `resource_id` live in one shared tuple; `created_at` and `key` (the order key,
-    updatedAt or createdAt, as last seen) are the only per-run values besides the id.
-    """
-
-    __slots__ = ("created_at", "key", "labels")
-
-    def __init__(
-        self,
-        status: str,
-        source: str,
-        processor_type: str,
-        created_at: float,
-        key: float,
-        counted: tuple[str, ...] = (),
-        resource_id: str | None = None,
-    ) -> None:
-        self.labels: Labels = _shared((status, source, processor_type, counted, resource_id))
-        self.created_at = created_at
-        self.key = key
-
-    @property
-    def status(self) -> str:
-        return self.labels[0]
-
-    @status.setter
-    def status(self, value: str) -> None:
-        _, source, ptype, counted, rid = self.labels
-        self.labels = _shared((value, source, ptype, counted, rid))
-
-    @property
-    def source(self) -> str:
-        return self.labels[1]
-
-    @property
-    def processor_type(self) -> str:
-        return self.labels[2]
-
-    @property
-    def counted(self) -> tuple[str, ...]:
-        return self.labels[3]
-
-    @counted.setter
-    def counted(self, value: tuple[str, ...]) -> None:
-        status, source, ptype, _, rid = self.labels
-        self.labels = _shared((status, source, ptype, value, rid))
-
-    @property
-    def resource_id(self) -> str | None:
-        return self.labels[4]
-
-    @resource_id.setter
-    def resource_id(self, value: str | None) -> None:
-        status, source, ptype, counted, _ = self.labels
-        self.labels = _shared((status, source, ptype, counted, value))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Entry):
-            return NotImplemented
-        return (self.labels, self.created_at, self.key) == (other.labels, other.created_at, other.key)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaced
-
-    def __repr__(self) -> str:
-        status, source, ptype, counted, rid = self.labels
-        return (
-            f"Entry(status={status!r}, source={source!r}, processor_type={ptype!r}, "
-            f"created_at={self.created_at!r}, key={self.key!r}, counted={counted!r}, resource_id={rid!r})"
-        )
 
 
 @dataclass(frozen=True)
@@ -265,7 +168,7 @@ class KindState:
 
     def oldest_active_key(self) -> float | None:
         active = ACTIVE_STATUSES
-        keys = [e.created_at for e in self.entries.values() if e.labels[0] in active]
+        keys = [e.created_at for e in self.entries.values() if e.labels.status in active]
         return min(keys) if keys else None
 
     def apply(
@@ -306,7 +209,7 @@ class KindState:
                 is_new = window is not None and obs.created_at >= window
                 if not is_new and terminal and prune_start is not None and key < prune_start:
                     continue  # finished before the window: nothing to count, nothing to remember
-                ptype = _PTYPES.get(obs.processor_type, obs.processor_type)
+                ptype = PROCESSOR_TYPE_STRINGS.get(obs.processor_type, obs.processor_type)
                 if not has_sources:
                     source = ""
                 elif obs.source is not None:
@@ -327,17 +230,17 @@ class KindState:
                 continue
             entry.key = key
             labels = entry.labels
-            if status != labels[0]:
-                if terminal and status not in labels[3]:
-                    entry.labels = _shared((status, labels[1], labels[2], labels[3], labels[4]))
+            if status != labels.status:
+                entry.status = status
+                if terminal and status not in labels.counted:
                     self._count_finish(entry, obs, status)
                     finished += 1
-                else:
-                    entry.status = status
         removed = 0
         if reconciled is not None:
             gone = [
-                rid for rid, e in entries.items() if e.labels[0] in active_statuses and rid not in reconciled
+                rid
+                for rid, e in entries.items()
+                if e.labels.status in active_statuses and rid not in reconciled
             ]
             for rid in gone:
                 del entries[rid]
@@ -356,7 +259,7 @@ class KindState:
 
     def _prune(self, start: float) -> None:
         active = ACTIVE_STATUSES
-        stale = [rid for rid, e in self.entries.items() if e.key < start and e.labels[0] not in active]
+        stale = [rid for rid, e in self.entries.items() if e.key < start and e.labels.status not in active]
         for rid in stale:
             del self.entries[rid]
 
@@ -376,7 +279,8 @@ class KindState:
         return rid
 
     def _count_finish(self, entry: Entry, obs: Observation, status: str) -> None:
-        _, source, ptype, counted, resource_id = entry.labels
+        labels = entry.labels
+        source, ptype, counted = labels.source, labels.processor_type, labels.counted
         key = (status, source, ptype)
         self.finished[key] = self.finished.get(key, 0) + 1
         start = obs.started_at if obs.started_at is not None else obs.created_at
@@ -385,13 +289,13 @@ class KindState:
         if hist is None:
             hist = self.durations[(status, ptype)] = Histogram.empty()
         hist.observe(max(0.0, end - start))
-        if obs.credits is not None and _CREDITED not in counted:
+        if obs.credits is not None and CREDITED not in counted:
             ckey = (source, ptype)
             self.credits[ckey] = self.credits.get(ckey, 0.0) + obs.credits
-            counted = (*counted, _CREDITED)
+            counted = (*counted, CREDITED)
         entry.counted = (*counted, status)
-        if resource_id is not None:
-            rkey = (status, resource_id)
+        if labels.resource_id is not None:
+            rkey = (status, labels.resource_id)
             self.finished_by_resource[rkey] = self.finished_by_resource.get(rkey, 0) + 1
         for acc in self.accumulators:
             acc.on_finish(obs, status)
@@ -403,20 +307,20 @@ class KindState:
                 for status in self.spec.active_statuses:
                     active[(status, source, ptype)] = 0
         oldest: dict[str, float] = {}
-        # Entries share label tuples: count per shared tuple first, then fold into label sets.
-        per_labels: dict[Labels, int] = {}
+        # Entries share their labels: count per shared RunLabels first, then fold into label sets.
+        per_labels: dict[RunLabels, int] = {}
         active_statuses = ACTIVE_STATUSES
         for e in self.entries.values():
             labels = e.labels
-            status = labels[0]
+            status = labels.status
             if status not in active_statuses:
                 continue
             per_labels[labels] = per_labels.get(labels, 0) + 1
             first = oldest.get(status)
             if first is None or e.created_at < first:
                 oldest[status] = e.created_at
-        for (status, source, ptype, _, _), n in per_labels.items():
-            akey = (status, source, ptype)
+        for labels, n in per_labels.items():
+            akey = (labels.status, labels.source, labels.processor_type)
             active[akey] = active.get(akey, 0) + n
         return KindSnapshot(
             kind=self.spec.name,
@@ -440,11 +344,7 @@ class KindState:
             "window": self.window,
             "last_success": self.last_success,
             "order": self.order.value if self.order else None,
-            "entries": {
-                rid: [status, source, ptype, e.created_at, e.key, list(counted), resource_id]
-                for rid, e in self.entries.items()
-                for status, source, ptype, counted, resource_id in (e.labels,)
-            },
+            "entries": {rid: _entry_to_list(e) for rid, e in self.entries.items()},
             "created": [[*k, v] for k, v in self.created.items()],
             "finished": [[*k, v] for k, v in self.finished.items()],
             "credits": [[*k, v] for k, v in self.credits.items()],
@@ -471,7 +371,7 @@ class KindState:
             str(rid): Entry(
                 canonical.get(v[0]) or str(v[0]),
                 str(v[1]),
-                _PTYPES.get(v[2]) or str(v[2]),
+                PROCESSOR_TYPE_STRINGS.get(v[2]) or str(v[2]),
                 float(v[3]),
                 float(v[4]),
                 tuple(map(str, v[5])),
@@ -497,3 +397,18 @@ class KindState:
         self.accumulators = fresh
         self.file_names = {str(k): str(v) for k, v in data.get("file_names", {}).items()}
         self._init_series()
+
+
+def _entry_to_list(e: Entry) -> list[Any]:
+    """An entry as the state file holds it: [status, source, processor_type, createdAt, key,
+    counted, resource_id]."""
+    labels = e.labels
+    return [
+        labels.status,
+        labels.source,
+        labels.processor_type,
+        e.created_at,
+        e.key,
+        list(labels.counted),
+        labels.resource_id,
+    ]

@@ -121,3 +121,17 @@ def test_state_round_trips() -> None:
     copy.load_dict(state.to_dict())
     assert copy.snapshot() == state.snapshot()
     assert copy.position == state.position
+
+
+def test_state_file_keeps_an_entry_as_a_positional_list() -> None:
+    state = KindState(KINDS["extract_run"], ResourceLabels(enabled=True))
+    baseline(state, obs("a", "PROCESSING", 100, 990, processor_type="EXTRACT", resource=("ex_1", "X")))
+    state.apply(
+        [obs("a", "PROCESSED", 100, 1010, processor_type="EXTRACT", credits=1.0)],
+        {},
+        overlap=OVERLAP,
+        new_position=1010,
+    )
+    assert state.to_dict()["entries"] == {
+        "a": ["PROCESSED", "API", "EXTRACT", 100.0, 1010.0, ["$credited", "PROCESSED"], "ex_1"]
+    }
