@@ -1,8 +1,8 @@
 """The counting state of one run kind and its transitions.
 
 Pure: no I/O, no clock reads (times come in as arguments), so property-based tests can drive it with
-arbitrary interleavings. `sync.py` feeds it what the API listed; it decides what was created, what
-finished, and what is active.
+arbitrary interleavings. `sync.py` feeds it what the API listed, and asks it only through the named
+methods below; it decides what was created, what finished, and what is active.
 
 The ledger holds every active run plus every run seen inside the overlap window (runs whose order key
 is at or after `position - overlap`). The rule that makes counts exact:
@@ -335,6 +335,52 @@ class KindState:
             tracked=len(self.entries),
             families={acc.family.name: acc.rows() for acc in self.accumulators},
         )
+
+    # --- what the sync asks of the ledger (it reads no field of it) ------------------------------
+
+    def adopt_order(self, order: Order) -> None:
+        """The listing turned out to be in `order`, not the one assumed so far."""
+        self.order = order
+
+    def active_created_before(self, bound: float) -> dict[str, float]:
+        """Tracked active runs created before `bound`: run id -> createdAt."""
+        active = ACTIVE_STATUSES
+        return {
+            rid: e.created_at
+            for rid, e in self.entries.items()
+            if e.labels.status in active and e.created_at < bound
+        }
+
+    def forget_active(self, run_ids: Iterable[str]) -> None:
+        """Stop tracking those of `run_ids` still tracked as active: no listing returns them any more
+        (deleted), so they leave the active gauges."""
+        entries = self.entries
+        for rid in run_ids:
+            entry = entries.get(rid)
+            if entry is not None and entry.labels.status in ACTIVE_STATUSES:
+                del entries[rid]
+
+    def source_of(self, run_id: str) -> str | None:
+        """The source a tracked run is counted under; None when the run is not tracked."""
+        entry = self.entries.get(run_id)
+        return None if entry is None else entry.labels.source
+
+    def source_weight(self, source: str) -> int:
+        """How many runs were counted as created from `source`: busy sources are asked first."""
+        return sum(v for (s, _), v in self.created.items() if s == source)
+
+    def file_name(self, run_id: str) -> str | None:
+        return self.file_names.get(run_id)
+
+    def remember_file_name(self, run_id: str, name: str) -> None:
+        self.file_names[run_id] = name
+
+    def prune_file_names(self, also_active: Iterable[str]) -> None:
+        """Keep the file names of runs tracked as active and of `also_active` (seen active in this
+        sync, not yet applied); forget the rest: the names stay bounded by the active set."""
+        keep = {rid for rid, e in self.entries.items() if e.labels.status in ACTIVE_STATUSES}
+        keep.update(also_active)
+        self.file_names = {rid: n for rid, n in self.file_names.items() if rid in keep}
 
     # --- persistence (state.py owns the file; these only convert) ---------------------------------
 

@@ -160,7 +160,7 @@ class KindSyncer:
                     change.order.value,
                     self.state.effective_order.value,
                 )
-                self.state.order = change.order
+                self.state.adopt_order(change.order)
         else:  # pragma: no cover - the order can change at most twice (CREATED -> UPDATED -> NONE)
             raise RuntimeError("listing order kept changing")
         result = self.state.apply(
@@ -172,10 +172,7 @@ class KindSyncer:
             reconciled=reconciled,
             settled=self._settled,
         )
-        for rid in self._vanished:
-            entry = self.state.entries.get(rid)
-            if entry is not None and entry.labels[0] in ACTIVE_STATUSES:
-                del self.state.entries[rid]
+        self.state.forget_active(self._vanished)
         if reconcile:
             self._last_reconcile = started
         duration = self._clock() - started
@@ -331,14 +328,8 @@ class KindSyncer:
         from before this change) falls back to a creation-order read down to it: exact, costly,
         once per such departure, logged.
         """
-        old = {
-            rid: e.created_at
-            for rid, e in self.state.entries.items()
-            if e.labels[0] in ACTIVE_STATUSES and e.created_at < bound
-        }
-        keep = {rid for rid, e in self.state.entries.items() if e.labels[0] in ACTIVE_STATUSES}
-        keep.update(rid for rid, obs in seen.items() if obs.status in ACTIVE_STATUSES)
-        self.state.file_names = {rid: n for rid, n in self.state.file_names.items() if rid in keep}
+        old = self.state.active_created_before(bound)
+        self.state.prune_file_names(rid for rid, obs in seen.items() if obs.status in ACTIVE_STATUSES)
         if not old:
             return
         if not listed_active:
@@ -350,7 +341,7 @@ class KindSyncer:
         vanished: set[str] = set()
         unnamed: dict[str, float] = {}
         for rid, created in departed.items():
-            name = self.state.file_names.get(rid)
+            name = self.state.file_name(rid)
             if name is None:
                 unnamed[rid] = created
             elif not self._find_by_name(seen, rid, name, created):
@@ -384,7 +375,7 @@ class KindSyncer:
         file = raw.get("file")
         name = file.get("name") if isinstance(file, Mapping) else None
         if isinstance(name, str) and name:
-            self.state.file_names[rid] = name
+            self.state.remember_file_name(rid, name)
 
     def _scan_page_size(self) -> int:
         """Pages sized to what the last scan found inside its window (with headroom), not to 1000:
@@ -431,7 +422,7 @@ class KindSyncer:
     def _attribute(self, need: set[str], seen: Mapping[str, Observation]) -> dict[str, str]:
         found: dict[str, str] = {}
         remaining = set(need)
-        weights = {s: self._source_weight(s) for s in self.spec.sources}
+        weights = {s: self.state.source_weight(s) for s in self.spec.sources}
         ranked = sorted(self.spec.sources, key=lambda s: -weights[s])
         # In no usable order a run can be on any page of a source's listing: read it to the end.
         ordered = self.state.effective_order is not Order.NONE
@@ -479,7 +470,7 @@ class KindSyncer:
         if not old:
             return found
         statuses = [st for st in self.spec.active_statuses if st in set(old.values())]
-        ranked = sorted(self.spec.sources, key=lambda s: -self._source_weight(s))
+        ranked = sorted(self.spec.sources, key=lambda s: -self.state.source_weight(s))
         for source in ranked:
             for status in statuses:
                 if len(found) == len(old):
@@ -495,14 +486,13 @@ class KindSyncer:
         point): how many the ledger knows per source, and how many are of unknown source."""
         known: Counter[str] = Counter()
         unknown = 0
-        entries = self.state.entries
         for rid, obs in seen.items():
             if obs.updated_at >= oldest:
-                entry = entries.get(rid)
-                if entry is None:
+                source = self.state.source_of(rid)
+                if source is None:
                     unknown += 1
                 else:
-                    known[entry.source] += 1
+                    known[source] += 1
         return known, unknown
 
     def _attribution_page_size(self, expected: int) -> int:
@@ -513,9 +503,6 @@ class KindSyncer:
             return self.settings.page_size
         wanted = int(expected * 1.25) + MIN_ATTRIBUTION_PAGE
         return min(self.settings.page_size, -(-wanted // MIN_ATTRIBUTION_PAGE) * MIN_ATTRIBUTION_PAGE)
-
-    def _source_weight(self, source: str) -> int:
-        return sum(v for (s, _), v in self.state.created.items() if s == source)
 
 
 def _merge(seen: dict[str, Observation], obs: Observation) -> None:
