@@ -235,27 +235,29 @@ class KindState:
                 if terminal and status not in labels.counted:
                     self._count_finish(entry, obs, status)
                     finished += 1
-        removed = 0
-        if reconciled is not None:
-            gone = [
-                rid
-                for rid, e in entries.items()
-                if e.labels.status in active_statuses and rid not in reconciled
-            ]
-            for rid in gone:
-                del entries[rid]
-            removed = len(gone)
+        removed = 0 if reconciled is None else self._drop_unreconciled(reconciled)
         if new_position is not None:
-            self.position = new_position if self.position is None else max(self.position, new_position)
-            # The window never moves back: runs before it were pruned, and moving it back would let
-            # them look new again. When the list did not settle it holds still instead of advancing.
-            candidate = self.position - overlap
-            if self.window is None:
-                self.window = candidate
-            elif settled:
-                self.window = max(self.window, candidate)
-            self._prune(self.window)
+            self._advance(new_position, overlap, settled)
         return ApplyResult(created, finished, removed)
+
+    def _drop_unreconciled(self, reconciled: set[str]) -> int:
+        """Drop the active runs no listing of this sync returned (deleted); returns how many."""
+        active = ACTIVE_STATUSES
+        gone = [rid for rid, e in self.entries.items() if e.labels.status in active and rid not in reconciled]
+        for rid in gone:
+            del self.entries[rid]
+        return len(gone)
+
+    def _advance(self, new_position: float, overlap: float, settled: bool) -> None:
+        self.position = new_position if self.position is None else max(self.position, new_position)
+        # The window never moves back: runs before it were pruned, and moving it back would let them
+        # look new again. When the list did not settle it holds still instead of advancing.
+        candidate = self.position - overlap
+        if self.window is None:
+            self.window = candidate
+        elif settled:
+            self.window = max(self.window, candidate)
+        self._prune(self.window)
 
     def _prune(self, start: float) -> None:
         active = ACTIVE_STATUSES
