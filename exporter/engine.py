@@ -1,8 +1,8 @@
 """The counting state of one run kind and its transitions.
 
 Pure: no I/O, no clock reads (times come in as arguments), so property-based tests can drive it with
-arbitrary interleavings. `sync.py` feeds it what the API listed, and asks it only through the named
-methods below; it decides what was created, what finished, and what is active.
+arbitrary interleavings. The sync (`exporter/sync/`) feeds it what the API listed, and asks it only
+through the named methods below; it decides what was created, what finished, and what is active.
 
 The ledger holds every active run plus every run seen inside the overlap window (runs whose order key
 is at or after `position - overlap`). The rule that makes counts exact:
@@ -112,7 +112,7 @@ class KindState:
     # What else a finish counts (failure reasons, pages, ...): one accumulator per family, built from
     # the spec; each owns its labels, zero-initialisation and state-file section.
     accumulators: tuple[accumulators.Accumulator, ...] = field(default=(), init=False, compare=False)
-    # File name of each active run of a creation-ordered kind: sync.py finds such a run by name once it
+    # File name of each active run of a creation-ordered kind: the sync finds such a run by name once it
     # leaves the active set (kept across restarts, so a run that finished while we were down costs one
     # narrowed listing too). Bounded by the active set.
     file_names: dict[str, str] = field(default_factory=dict)

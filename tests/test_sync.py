@@ -8,7 +8,7 @@ from pathlib import Path
 import exporter
 from exporter.engine import KindState
 
-SYNC_MODULES = sorted(Path(exporter.__file__).parent.glob("sync*.py"))
+SYNC_MODULES = sorted((Path(exporter.__file__).parent / "sync").glob("*.py"))
 # What the sync may read or call on a KindState: its configuration, its position and window, and the
 # methods that answer the sync's questions. Everything else (entries, counters, file names) is the
 # engine's own.
