@@ -56,6 +56,8 @@ class _Collected:
 
 
 class KindSyncer:
+    """The syncs of one kind: each `sync()` reads what changed and folds it into the kind's state."""
+
     def __init__(
         self,
         state: KindState,
