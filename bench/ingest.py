@@ -37,7 +37,8 @@ from exporter.api import ApiClient
 from exporter.engine import KindState, Observation
 from exporter.kinds import API_2026, KINDS, KindSpec
 from exporter.ratelimit import TokenBucket
-from exporter.sync import KindSyncer, SyncSettings, _merge
+from exporter.sync import KindSyncer, SyncSettings
+from exporter.sync.listings import merge
 from exporter.telemetry import Telemetry
 from extend_simulator import SimConfig, Simulator
 
@@ -105,10 +106,10 @@ def ingest(spec: KindSpec, client: ApiClient, n_pages: int, sources: dict[str, s
     state.position = state.window = 0.0  # after a baseline at the epoch: everything is new
     syncer = KindSyncer(state, client, SyncSettings())
     seen: dict[str, Observation] = {}
-    pages = syncer._pages({"maxPageSize": 1000})
+    pages = syncer.listings.pages({"maxPageSize": 1000})
     for _ in range(n_pages):
         for obs in next(pages):
-            _merge(seen, obs)
+            merge(seen, obs)
     needed = {rid: sources.get(rid, "") for rid in seen} if spec.sources else {}
     top = max((o.updated_at for o in seen.values()), default=0.0)
     state.apply(seen.values(), needed, overlap=120.0, new_position=top, reconciled=None)
@@ -155,7 +156,7 @@ def phases(captured: Pages, sources: dict[str, dict[str, str]]) -> dict[str, flo
             state.position = state.window = 0.0
             seen: dict[str, Observation] = {}
             for obs in items:
-                _merge(seen, obs)
+                merge(seen, obs)
             srcs = sources.get(kind, {})
             needed = {rid: srcs.get(rid, "") for rid in seen} if KINDS[kind].sources else {}
             state.apply(seen.values(), needed, overlap=120.0, new_position=1e10)

@@ -10,15 +10,14 @@ renders. Adding a family means one registry entry, one class here and one line i
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from . import families
 from .families import Family
+from .histogram import Histogram
 from .kinds import RISK_LEVELS, KindSpec
 from .labels import MAX_EXTRA_VALUES, OTHER, UNSPECIFIED
-
-if TYPE_CHECKING:
-    from .engine import Observation
+from .observation import Observation
 
 # Rows of one family for one kind: (label values after `kind`, value). A histogram's value is
 # (per-bucket counts, sum, count), with the buckets of `DURATION_BUCKETS`.
@@ -139,8 +138,6 @@ class ProcessingTime:
     section = "processing_seconds"
 
     def __init__(self) -> None:
-        from .engine import Histogram  # engine imports this module
-
         self.hist = Histogram.empty()
 
     def on_finish(self, obs: Observation, status: str) -> None:
@@ -148,19 +145,14 @@ class ProcessingTime:
             self.hist.observe(obs.processing_seconds)
 
     def rows(self) -> Rows:
-        h = self.hist
-        return (((), (tuple(h.buckets), h.total, h.count)),)
+        return (((), self.hist.value()),)
 
     def to_dict(self) -> Any:
         return [self.hist.buckets, self.hist.total, self.hist.count]
 
     def load_dict(self, data: Any) -> None:
-        from .engine import DURATION_BUCKETS, Histogram
-
         buckets, total, count = data
-        if len(buckets) != len(DURATION_BUCKETS):
-            raise ValueError("histogram buckets differ from this version's")
-        self.hist = Histogram([int(b) for b in buckets], float(total), int(count))
+        self.hist = Histogram.restore(buckets, total, count)
 
 
 class CreditsByTag:

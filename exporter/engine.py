@@ -1,8 +1,8 @@
 """The counting state of one run kind and its transitions.
 
 Pure: no I/O, no clock reads (times come in as arguments), so property-based tests can drive it with
-arbitrary interleavings. `sync.py` feeds it what the API listed; it decides what was created, what
-finished, and what is active.
+arbitrary interleavings. The sync (`exporter/sync/`) feeds it what the API listed, and asks it only
+through the named methods below; it decides what was created, what finished, and what is active.
 
 The ledger holds every active run plus every run seen inside the overlap window (runs whose order key
 is at or after `position - overlap`). The rule that makes counts exact:
@@ -20,16 +20,14 @@ is at or after `position - overlap`). The rule that makes counts exact:
 
 from __future__ import annotations
 
-import math
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from . import accumulators
+from .histogram import DURATION_BUCKETS, Histogram, HistogramValue
 from .kinds import (
     ACTIVE_STATUSES,
-    PROCESSOR_TYPES,
     UNKNOWN_SOURCE,
     KindSpec,
     Order,
@@ -38,195 +36,24 @@ from .kinds import (
     label_sources,
 )
 from .labels import MAX_EXTRA_STATUSES, OTHER
+from .ledger import CREDITED, PROCESSOR_TYPE_STRINGS, Entry, RunLabels
+from .observation import Observation
 from .state_upgrade import upgrade_kind
 
-# Seconds to hours: document runs take a few seconds (parse) to hours (review queues, big batches).
-DURATION_BUCKETS: tuple[float, ...] = (
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-    120.0,
-    300.0,
-    600.0,
-    1200.0,
-    1800.0,
-    3600.0,
-    7200.0,
-    14400.0,
-    math.inf,
-)
+# The engine's input type and its histograms' buckets, so that its callers need one import.
+__all__ = [
+    "DURATION_BUCKETS",
+    "MAX_STATUS_LEN",
+    "ApplyResult",
+    "KindSnapshot",
+    "KindState",
+    "Observation",
+    "ResourceLabels",
+]
 
 # A status value outside the documented enums becomes a label value as it is (enums grow), up to
 # MAX_EXTRA_STATUSES per kind; beyond that, or longer than this, it counts under OTHER.
 MAX_STATUS_LEN = 40
-
-_CREDITED = "$credited"  # marker in Entry.counted: the run's credits have been added
-
-
-@dataclass(slots=True, frozen=True)
-class Observation:
-    """What one run summary says, reduced to what counting needs."""
-
-    id: str
-    status: str
-    created_at: float
-    updated_at: float
-    started_at: float | None = None  # workflow startTime; else creation time is used
-    finished_at: float | None = None  # workflow endTime; else updatedAt when first seen terminal
-    processor_type: str = ""
-    resource: tuple[str, str] | None = None  # (id, name) of the processor / workflow
-    credits: float | None = None
-    source: str | None = None  # from the summary (verify); None: found by source-filtered listings
-    # What a FAILED or PROCESSED summary says beyond its status; None for the rest (most summaries),
-    # which keeps building an Observation on the hot path as cheap as before.
-    detail: Detail | None = None
-
-    @property
-    def failure_reason(self) -> str | None:
-        return None if self.detail is None else self.detail.failure_reason
-
-    @property
-    def pages(self) -> float | None:
-        return None if self.detail is None else self.detail.pages
-
-    @property
-    def processing_seconds(self) -> float | None:
-        return None if self.detail is None else self.detail.processing_seconds
-
-    @property
-    def risk_level(self) -> str | None:
-        return None if self.detail is None else self.detail.risk_level
-
-    @property
-    def usage_tags(self) -> tuple[str, ...]:
-        return () if self.detail is None else self.detail.usage_tags
-
-
-class Detail(NamedTuple):
-    """Read only where the kind's summaries carry it (kinds.KindSpec), and only for the status it
-    belongs to: failure_reason when FAILED, the rest when PROCESSED."""
-
-    failure_reason: str | None = None
-    pages: float | None = None  # metrics.pageCount
-    processing_seconds: float | None = None  # metrics.processingTimeMs / 1000
-    risk_level: str | None = None
-    usage_tags: tuple[str, ...] = ()  # metadata["extend:usage_tags"]
-
-
-# (status, source, processor_type, counted, resource_id) of a tracked run; see Entry.
-Labels = tuple[str, str, str, tuple[str, ...], str | None]
-
-# Entries share their label tuples: there are few distinct ones (statuses x sources x types x what was
-# counted), so a million tracked runs hold a few hundred tuples, not a million. Bounded: past the cap
-# (label values no enum has) tuples are simply not shared.
-_LABELS: dict[Labels, Labels] = {}
-_MAX_SHARED_LABELS = 100_000
-# Canonical processor_type strings, so entries do not each hold a copy parsed from JSON.
-_PTYPES: dict[str, str] = {p: p for p in ("", *PROCESSOR_TYPES)}
-
-
-def _shared(labels: Labels) -> Labels:
-    shared = _LABELS.get(labels)
-    if shared is not None:
-        return shared
-    if len(_LABELS) < _MAX_SHARED_LABELS:
-        return _LABELS.setdefault(labels, labels)
-    return labels
-
-
-class Entry:
-    """One tracked run, kept small: a ledger can hold a million of them.
-
-    `status`, `source`, `processor_type`, `counted` (terminal statuses already counted, or finished
-    before counting) and `resource_id` live in one shared tuple; `created_at` and `key` (the order key,
-    updatedAt or createdAt, as last seen) are the only per-run values besides the id.
-    """
-
-    __slots__ = ("created_at", "key", "labels")
-
-    def __init__(
-        self,
-        status: str,
-        source: str,
-        processor_type: str,
-        created_at: float,
-        key: float,
-        counted: tuple[str, ...] = (),
-        resource_id: str | None = None,
-    ) -> None:
-        self.labels: Labels = _shared((status, source, processor_type, counted, resource_id))
-        self.created_at = created_at
-        self.key = key
-
-    @property
-    def status(self) -> str:
-        return self.labels[0]
-
-    @status.setter
-    def status(self, value: str) -> None:
-        _, source, ptype, counted, rid = self.labels
-        self.labels = _shared((value, source, ptype, counted, rid))
-
-    @property
-    def source(self) -> str:
-        return self.labels[1]
-
-    @property
-    def processor_type(self) -> str:
-        return self.labels[2]
-
-    @property
-    def counted(self) -> tuple[str, ...]:
-        return self.labels[3]
-
-    @counted.setter
-    def counted(self, value: tuple[str, ...]) -> None:
-        status, source, ptype, _, rid = self.labels
-        self.labels = _shared((status, source, ptype, value, rid))
-
-    @property
-    def resource_id(self) -> str | None:
-        return self.labels[4]
-
-    @resource_id.setter
-    def resource_id(self, value: str | None) -> None:
-        status, source, ptype, counted, _ = self.labels
-        self.labels = _shared((status, source, ptype, counted, value))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Entry):
-            return NotImplemented
-        return (self.labels, self.created_at, self.key) == (other.labels, other.created_at, other.key)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaced
-
-    def __repr__(self) -> str:
-        status, source, ptype, counted, rid = self.labels
-        return (
-            f"Entry(status={status!r}, source={source!r}, processor_type={ptype!r}, "
-            f"created_at={self.created_at!r}, key={self.key!r}, counted={counted!r}, resource_id={rid!r})"
-        )
-
-
-@dataclass(slots=True)
-class Histogram:
-    buckets: list[int]
-    total: float = 0.0
-    count: int = 0
-
-    @classmethod
-    def empty(cls) -> Histogram:
-        return cls([0] * len(DURATION_BUCKETS))
-
-    def observe(self, value: float) -> None:
-        i = bisect_left(DURATION_BUCKETS, value)  # the first bucket with value <= bound
-        if i < len(DURATION_BUCKETS) and value <= DURATION_BUCKETS[i]:  # (NaN fits none)
-            self.buckets[i] += 1
-        self.total += value
-        self.count += 1
 
 
 @dataclass(frozen=True)
@@ -246,7 +73,7 @@ class KindSnapshot:
     created: Mapping[tuple[str, str], int]
     finished: Mapping[tuple[str, str, str], int]
     credits: Mapping[tuple[str, str], float]
-    durations: Mapping[tuple[str, str], tuple[tuple[int, ...], float, int]]
+    durations: Mapping[tuple[str, str], HistogramValue]
     active: Mapping[tuple[str, str, str], int]
     oldest_active_created: Mapping[str, float]
     finished_by_resource: Mapping[tuple[str, str], int]
@@ -285,7 +112,7 @@ class KindState:
     # What else a finish counts (failure reasons, pages, ...): one accumulator per family, built from
     # the spec; each owns its labels, zero-initialisation and state-file section.
     accumulators: tuple[accumulators.Accumulator, ...] = field(default=(), init=False, compare=False)
-    # File name of each active run of a creation-ordered kind: sync.py finds such a run by name once it
+    # File name of each active run of a creation-ordered kind: the sync finds such a run by name once it
     # leaves the active set (kept across restarts, so a run that finished while we were down costs one
     # narrowed listing too). Bounded by the active set.
     file_names: dict[str, str] = field(default_factory=dict)
@@ -341,7 +168,7 @@ class KindState:
 
     def oldest_active_key(self) -> float | None:
         active = ACTIVE_STATUSES
-        keys = [e.created_at for e in self.entries.values() if e.labels[0] in active]
+        keys = [e.created_at for e in self.entries.values() if e.labels.status in active]
         return min(keys) if keys else None
 
     def apply(
@@ -382,7 +209,7 @@ class KindState:
                 is_new = window is not None and obs.created_at >= window
                 if not is_new and terminal and prune_start is not None and key < prune_start:
                     continue  # finished before the window: nothing to count, nothing to remember
-                ptype = _PTYPES.get(obs.processor_type, obs.processor_type)
+                ptype = PROCESSOR_TYPE_STRINGS.get(obs.processor_type, obs.processor_type)
                 if not has_sources:
                     source = ""
                 elif obs.source is not None:
@@ -403,36 +230,38 @@ class KindState:
                 continue
             entry.key = key
             labels = entry.labels
-            if status != labels[0]:
-                if terminal and status not in labels[3]:
-                    entry.labels = _shared((status, labels[1], labels[2], labels[3], labels[4]))
+            if status != labels.status:
+                entry.status = status
+                if terminal and status not in labels.counted:
                     self._count_finish(entry, obs, status)
                     finished += 1
-                else:
-                    entry.status = status
-        removed = 0
-        if reconciled is not None:
-            gone = [
-                rid for rid, e in entries.items() if e.labels[0] in active_statuses and rid not in reconciled
-            ]
-            for rid in gone:
-                del entries[rid]
-            removed = len(gone)
+        removed = 0 if reconciled is None else self._drop_unreconciled(reconciled)
         if new_position is not None:
-            self.position = new_position if self.position is None else max(self.position, new_position)
-            # The window never moves back: runs before it were pruned, and moving it back would let
-            # them look new again. When the list did not settle it holds still instead of advancing.
-            candidate = self.position - overlap
-            if self.window is None:
-                self.window = candidate
-            elif settled:
-                self.window = max(self.window, candidate)
-            self._prune(self.window)
+            self._advance(new_position, overlap, settled)
         return ApplyResult(created, finished, removed)
+
+    def _drop_unreconciled(self, reconciled: set[str]) -> int:
+        """Drop the active runs no listing of this sync returned (deleted); returns how many."""
+        active = ACTIVE_STATUSES
+        gone = [rid for rid, e in self.entries.items() if e.labels.status in active and rid not in reconciled]
+        for rid in gone:
+            del self.entries[rid]
+        return len(gone)
+
+    def _advance(self, new_position: float, overlap: float, settled: bool) -> None:
+        self.position = new_position if self.position is None else max(self.position, new_position)
+        # The window never moves back: runs before it were pruned, and moving it back would let them
+        # look new again. When the list did not settle it holds still instead of advancing.
+        candidate = self.position - overlap
+        if self.window is None:
+            self.window = candidate
+        elif settled:
+            self.window = max(self.window, candidate)
+        self._prune(self.window)
 
     def _prune(self, start: float) -> None:
         active = ACTIVE_STATUSES
-        stale = [rid for rid, e in self.entries.items() if e.key < start and e.labels[0] not in active]
+        stale = [rid for rid, e in self.entries.items() if e.key < start and e.labels.status not in active]
         for rid in stale:
             del self.entries[rid]
 
@@ -452,7 +281,8 @@ class KindState:
         return rid
 
     def _count_finish(self, entry: Entry, obs: Observation, status: str) -> None:
-        _, source, ptype, counted, resource_id = entry.labels
+        labels = entry.labels
+        source, ptype, counted = labels.source, labels.processor_type, labels.counted
         key = (status, source, ptype)
         self.finished[key] = self.finished.get(key, 0) + 1
         start = obs.started_at if obs.started_at is not None else obs.created_at
@@ -461,13 +291,13 @@ class KindState:
         if hist is None:
             hist = self.durations[(status, ptype)] = Histogram.empty()
         hist.observe(max(0.0, end - start))
-        if obs.credits is not None and _CREDITED not in counted:
+        if obs.credits is not None and CREDITED not in counted:
             ckey = (source, ptype)
             self.credits[ckey] = self.credits.get(ckey, 0.0) + obs.credits
-            counted = (*counted, _CREDITED)
+            counted = (*counted, CREDITED)
         entry.counted = (*counted, status)
-        if resource_id is not None:
-            rkey = (status, resource_id)
+        if labels.resource_id is not None:
+            rkey = (status, labels.resource_id)
             self.finished_by_resource[rkey] = self.finished_by_resource.get(rkey, 0) + 1
         for acc in self.accumulators:
             acc.on_finish(obs, status)
@@ -479,27 +309,27 @@ class KindState:
                 for status in self.spec.active_statuses:
                     active[(status, source, ptype)] = 0
         oldest: dict[str, float] = {}
-        # Entries share label tuples: count per shared tuple first, then fold into label sets.
-        per_labels: dict[Labels, int] = {}
+        # Entries share their labels: count per shared RunLabels first, then fold into label sets.
+        per_labels: dict[RunLabels, int] = {}
         active_statuses = ACTIVE_STATUSES
         for e in self.entries.values():
             labels = e.labels
-            status = labels[0]
+            status = labels.status
             if status not in active_statuses:
                 continue
             per_labels[labels] = per_labels.get(labels, 0) + 1
             first = oldest.get(status)
             if first is None or e.created_at < first:
                 oldest[status] = e.created_at
-        for (status, source, ptype, _, _), n in per_labels.items():
-            akey = (status, source, ptype)
+        for labels, n in per_labels.items():
+            akey = (labels.status, labels.source, labels.processor_type)
             active[akey] = active.get(akey, 0) + n
         return KindSnapshot(
             kind=self.spec.name,
             created=dict(self.created),
             finished=dict(self.finished),
             credits=dict(self.credits),
-            durations={k: (tuple(h.buckets), h.total, h.count) for k, h in self.durations.items()},
+            durations={k: h.value() for k, h in self.durations.items()},
             active=active,
             oldest_active_created=oldest,
             finished_by_resource=dict(self.finished_by_resource),
@@ -507,6 +337,52 @@ class KindState:
             tracked=len(self.entries),
             families={acc.family.name: acc.rows() for acc in self.accumulators},
         )
+
+    # --- what the sync asks of the ledger (it reads no field of it) ------------------------------
+
+    def adopt_order(self, order: Order) -> None:
+        """The listing turned out to be in `order`, not the one assumed so far."""
+        self.order = order
+
+    def active_created_before(self, bound: float) -> dict[str, float]:
+        """Tracked active runs created before `bound`: run id -> createdAt."""
+        active = ACTIVE_STATUSES
+        return {
+            rid: e.created_at
+            for rid, e in self.entries.items()
+            if e.labels.status in active and e.created_at < bound
+        }
+
+    def forget_active(self, run_ids: Iterable[str]) -> None:
+        """Stop tracking those of `run_ids` still tracked as active: no listing returns them any more
+        (deleted), so they leave the active gauges."""
+        entries = self.entries
+        for rid in run_ids:
+            entry = entries.get(rid)
+            if entry is not None and entry.labels.status in ACTIVE_STATUSES:
+                del entries[rid]
+
+    def source_of(self, run_id: str) -> str | None:
+        """The source a tracked run is counted under; None when the run is not tracked."""
+        entry = self.entries.get(run_id)
+        return None if entry is None else entry.labels.source
+
+    def source_weight(self, source: str) -> int:
+        """How many runs were counted as created from `source`: busy sources are asked first."""
+        return sum(v for (s, _), v in self.created.items() if s == source)
+
+    def file_name(self, run_id: str) -> str | None:
+        return self.file_names.get(run_id)
+
+    def remember_file_name(self, run_id: str, name: str) -> None:
+        self.file_names[run_id] = name
+
+    def prune_file_names(self, also_active: Iterable[str]) -> None:
+        """Keep the file names of runs tracked as active and of `also_active` (seen active in this
+        sync, not yet applied); forget the rest: the names stay bounded by the active set."""
+        keep = {rid for rid, e in self.entries.items() if e.labels.status in ACTIVE_STATUSES}
+        keep.update(also_active)
+        self.file_names = {rid: n for rid, n in self.file_names.items() if rid in keep}
 
     # --- persistence (state.py owns the file; these only convert) ---------------------------------
 
@@ -516,11 +392,7 @@ class KindState:
             "window": self.window,
             "last_success": self.last_success,
             "order": self.order.value if self.order else None,
-            "entries": {
-                rid: [status, source, ptype, e.created_at, e.key, list(counted), resource_id]
-                for rid, e in self.entries.items()
-                for status, source, ptype, counted, resource_id in (e.labels,)
-            },
+            "entries": {rid: _entry_to_list(e) for rid, e in self.entries.items()},
             "created": [[*k, v] for k, v in self.created.items()],
             "finished": [[*k, v] for k, v in self.finished.items()],
             "credits": [[*k, v] for k, v in self.credits.items()],
@@ -547,7 +419,7 @@ class KindState:
             str(rid): Entry(
                 canonical.get(v[0]) or str(v[0]),
                 str(v[1]),
-                _PTYPES.get(v[2]) or str(v[2]),
+                PROCESSOR_TYPE_STRINGS.get(v[2]) or str(v[2]),
                 float(v[3]),
                 float(v[4]),
                 tuple(map(str, v[5])),
@@ -558,13 +430,10 @@ class KindState:
         self.created = {(str(s), str(p)): int(v) for s, p, v in data["created"]}
         self.finished = {(str(st), str(s), str(p)): int(v) for st, s, p, v in data["finished"]}
         self.credits = {(str(s), str(p)): float(v) for s, p, v in data["credits"]}
-        self.durations = {}
-        for status, ptype, buckets, total, count in data["durations"]:
-            if len(buckets) != len(DURATION_BUCKETS):
-                raise ValueError("histogram buckets differ from this version's")
-            self.durations[(str(status), str(ptype))] = Histogram(
-                [int(b) for b in buckets], float(total), int(count)
-            )
+        self.durations = {
+            (str(status), str(ptype)): Histogram.restore(buckets, total, count)
+            for status, ptype, buckets, total, count in data["durations"]
+        }
         self.finished_by_resource = {(str(s), str(r)): int(v) for s, r, v in data["finished_by_resource"]}
         self.resource_names = {str(k): str(v) for k, v in data["resource_names"].items()}
         self.extra_statuses = {str(s) for s in data["extra_statuses"]}
@@ -576,3 +445,18 @@ class KindState:
         self.accumulators = fresh
         self.file_names = {str(k): str(v) for k, v in data.get("file_names", {}).items()}
         self._init_series()
+
+
+def _entry_to_list(e: Entry) -> list[Any]:
+    """An entry as the state file holds it: [status, source, processor_type, createdAt, key,
+    counted, resource_id]."""
+    labels = e.labels
+    return [
+        labels.status,
+        labels.source,
+        labels.processor_type,
+        e.created_at,
+        e.key,
+        list(labels.counted),
+        labels.resource_id,
+    ]

@@ -6,8 +6,8 @@ import math
 from datetime import datetime
 from typing import Any
 
-from .engine import Detail, Observation
 from .kinds import UNKNOWN_SOURCE, KindSpec
+from .observation import Detail, Observation
 
 USAGE_TAGS_KEY = "extend:usage_tags"
 
@@ -66,7 +66,8 @@ def _credits(summary: dict[str, Any]) -> float | None:
 
 
 def observation(spec: KindSpec, summary: dict[str, Any], *, usage_tags: bool = True) -> Observation:
-    """`usage_tags`: read metadata["extend:usage_tags"] (off when no tag is counted: saves ~0.6 us)."""
+    """`usage_tags`: read metadata["extend:usage_tags"] (off when no tag is counted: the hot path then
+    skips the metadata lookup of every PROCESSED summary)."""
     get = summary.get  # hot path: called for every summary of every page
     run_id = get("id")
     status = get("status")
@@ -100,6 +101,13 @@ def observation(spec: KindSpec, summary: dict[str, Any], *, usage_tags: bool = T
         source,
         detail,
     )
+
+
+def file_name(summary: dict[str, Any]) -> str | None:
+    """The run's file name (`file.name`, parse runs); None when the summary has none."""
+    file = summary.get("file")
+    name = file.get("name") if isinstance(file, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def _processed(spec: KindSpec, get: Any, usage_tags: bool) -> Detail | None:

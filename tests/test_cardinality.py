@@ -11,9 +11,10 @@ from exporter import families as fam
 from exporter.accumulators import OUT_OF_CREDITS
 from exporter.cardinality import Caps, worst_case
 from exporter.collector import RUN_FAMILIES, RunsCollector
-from exporter.engine import Detail, KindState, Observation, ResourceLabels
+from exporter.engine import KindState, Observation, ResourceLabels
 from exporter.kinds import KINDS, PROCESSOR_TYPES, RISK_LEVELS, KindSpec
 from exporter.labels import MAX_EXTRA_STATUSES, MAX_EXTRA_VALUES
+from exporter.observation import Detail
 
 CAPS = Caps(per_resource_max=3, usage_tags=2)
 TAGS = frozenset({"tag_a", "tag_b"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from exporter.engine import KindState, Observation, ResourceLabels
-from exporter.kinds import KINDS, UNKNOWN_SOURCE
+from exporter.kinds import KINDS, UNKNOWN_SOURCE, Order
 
 OVERLAP = 60.0
 
@@ -121,3 +121,85 @@ def test_state_round_trips() -> None:
     copy.load_dict(state.to_dict())
     assert copy.snapshot() == state.snapshot()
     assert copy.position == state.position
+
+
+def test_state_file_keeps_an_entry_as_a_positional_list() -> None:
+    state = KindState(KINDS["extract_run"], ResourceLabels(enabled=True))
+    baseline(state, obs("a", "PROCESSING", 100, 990, processor_type="EXTRACT", resource=("ex_1", "X")))
+    state.apply(
+        [obs("a", "PROCESSED", 100, 1010, processor_type="EXTRACT", credits=1.0)],
+        {},
+        overlap=OVERLAP,
+        new_position=1010,
+    )
+    assert state.to_dict()["entries"] == {
+        "a": ["PROCESSED", "API", "EXTRACT", 100.0, 1010.0, ["$credited", "PROCESSED"], "ex_1"]
+    }
+
+
+# --- what the sync asks of the ledger -------------------------------------------------------------
+
+
+def parse_state() -> KindState:
+    """A parse_run state after a baseline: a, b active (created 100, 900), c finished, d active."""
+    state = KindState(KINDS["parse_run"])
+    baseline(
+        state,
+        obs("a", "PROCESSING", 100, 990),
+        obs("b", "PENDING", 900, 990),
+        obs("c", "PROCESSED", 980, 995),
+        obs("d", "PROCESSING", 400, 990),
+    )
+    return state
+
+
+def test_active_created_before_lists_only_old_active_runs() -> None:
+    state = parse_state()
+    assert state.active_created_before(500) == {"a": 100.0, "d": 400.0}
+    assert state.active_created_before(100) == {}
+    assert state.oldest_active_key() == 100.0
+
+
+def test_forget_active_drops_only_runs_still_tracked_as_active() -> None:
+    state = parse_state()
+    state.forget_active(["a", "c", "never-seen"])
+    snap = state.snapshot()
+    assert snap.tracked == 3  # c (terminal) stays until it leaves the window
+    assert state.source_of("a") is None and state.source_of("c") == "API"
+    assert sum(snap.active.values()) == 2
+
+
+def test_source_of_and_source_weight() -> None:
+    state = KindState(KINDS["classify_run"])
+    baseline(state, obs("old", "PROCESSING", 900, 990))
+    items = [obs(f"n{i}", "PROCESSING", 1001, 1002) for i in range(3)]
+    state.apply(items, {"n0": "STUDIO", "n1": "STUDIO"}, overlap=OVERLAP, new_position=1002)
+    assert state.source_of("old") == "API"  # the baseline's source, not counted as created
+    assert (state.source_of("n0"), state.source_of("n2")) == ("STUDIO", UNKNOWN_SOURCE)
+    assert state.source_of("unknown") is None
+    assert (state.source_weight("STUDIO"), state.source_weight(UNKNOWN_SOURCE)) == (2, 1)
+    assert state.source_weight("API") == 0
+
+
+def test_file_names_are_kept_for_active_runs_only_and_across_restarts() -> None:
+    state = parse_state()
+    for rid in ("a", "b", "c", "e"):
+        state.remember_file_name(rid, f"{rid}.pdf")
+    state.prune_file_names(["e"])  # e: seen active in this sync, not yet applied
+    assert [state.file_name(r) for r in "abce"] == ["a.pdf", "b.pdf", None, "e.pdf"]
+    copy = KindState(KINDS["parse_run"])
+    copy.load_dict(state.to_dict())
+    assert copy.file_name("a") == "a.pdf" and copy.file_name("c") is None
+    copy.prune_file_names([])
+    assert copy.file_name("e") is None
+
+
+def test_adopt_order_changes_the_order_key_and_is_kept() -> None:
+    state = parse_state()
+    run = obs("x", "PROCESSING", 10, 20)
+    assert state.effective_order is Order.CREATED and state.order_key(run) == 10
+    state.adopt_order(Order.UPDATED)
+    assert state.order_key(run) == 20
+    copy = KindState(KINDS["parse_run"])
+    copy.load_dict(state.to_dict())
+    assert copy.effective_order is Order.UPDATED

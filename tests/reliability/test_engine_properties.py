@@ -1,6 +1,6 @@
 """Property-based tests of the counting engine and the sync algorithm against a model of the API.
 
-hypothesis drives `KindSyncer` (the real sync.py and engine.py) through `ModelApi`, a pure in-memory
+hypothesis drives `KindSyncer` (the real sync package and engine) through `ModelApi`, a pure in-memory
 run list with an offset cursor. It decides everything the real world decides: which runs are created
 and how they move through their statuses, how much time passes, the page size and overlap, which runs
 change *between two page reads of one sync* (so runs jump pages, appear twice or not at all in a
@@ -52,7 +52,7 @@ class Harness:
         self.tick_mid_sync = False  # whether time may pass between two page reads of one sync
 
     def _syncer(self) -> KindSyncer:
-        client = cast(ApiClient, self.api)  # sync.py only calls client.iter_pages(spec, params)
+        client = cast(ApiClient, self.api)  # the sync only calls client.iter_pages(spec, params)
         return KindSyncer(self.state, client, self.settings, clock=lambda: self.api.now)
 
     # --- the world moves ---------------------------------------------------------------------------
@@ -329,5 +329,5 @@ def test_order_change_during_attribution_escapes_sync() -> None:
     api.transition("run_000001", "PROCESSED")
     api.transition("run_000002", "PROCESSING")
     api.create("PENDING", "WORKFLOW_RUN")  # run_000004
-    syncer.sync()  # used to raise exporter.sync._OrderChanged from _attribute()
+    syncer.sync()  # used to raise OrderChanged from attribution
     assert {k: v for k, v in state.snapshot().finished.items() if v} == dict(api.finished)

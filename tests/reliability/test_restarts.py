@@ -102,7 +102,8 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from exporter.engine import Entry, KindState
+    from exporter.engine import KindState
+    from exporter.ledger import Entry
     from exporter.kinds import KINDS
     from exporter.state import StateStore
 
