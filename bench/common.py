@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/x.py` as well as `python -m bench.x`
     sys.path.insert(0, str(ROOT))
 
-from exporter.apikey import ApiKeySource  # noqa: E402
+from exporter.api.apikey import ApiKeySource  # noqa: E402
 from exporter.app import Exporter  # noqa: E402
 from exporter.config import load_settings  # noqa: E402
 from exporter.factory import build_exporter  # noqa: E402

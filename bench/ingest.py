@@ -32,14 +32,13 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from bench.common import DEFAULT_KIND_NAMES, emit, json_arg
-from exporter import summaries
-from exporter.api import ApiClient
-from exporter.engine import KindState, Observation
+from exporter.api.client import ApiClient
+from exporter.api.ratelimit import TokenBucket
+from exporter.engine.kind_state import KindState, Observation
 from exporter.kinds import API_2026, KINDS, KindSpec
-from exporter.ratelimit import TokenBucket
-from exporter.sync import KindSyncer, SyncSettings
+from exporter.metrics.telemetry import Telemetry
+from exporter.sync import KindSyncer, SyncSettings, summaries
 from exporter.sync.listings import merge
-from exporter.telemetry import Telemetry
 from extend_simulator import SimConfig, Simulator
 
 Pages = dict[str, list[bytes]]
@@ -98,7 +97,7 @@ def make_client(kind: str, pages: list[bytes]) -> ApiClient:
 def ingest(spec: KindSpec, client: ApiClient, n_pages: int, sources: dict[str, str]) -> tuple[int, KindState]:
     """One sync's worth of pages into a fresh state that counts every run as new.
 
-    The timestamp cache of exporter.summaries is emptied first: every summary is parsed cold, as if
+    The timestamp cache of exporter.sync.summaries is emptied first: every summary is parsed cold, as if
     never seen before (the worst case; re-reads within the overlap window hit the cache).
     """
     summaries._TIMES.clear()

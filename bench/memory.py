@@ -41,7 +41,7 @@ from bench.common import (
     rss,
     sim_process,
 )
-from exporter.engine import KindState, Observation
+from exporter.engine.kind_state import KindState, Observation
 from exporter.kinds import KINDS, RUN_SOURCES
 
 ALPHABET = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"

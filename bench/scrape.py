@@ -21,7 +21,8 @@ baseline speaks HTTP/1.0) for `--baseline-seconds`, alternating, 3 runs: the exp
 p50/p99 over the baseline's, min/median/max of the per-run ratios.
 
 A last row repeats 10k series with a sync running at CPython's default 5 ms switch interval (the
-exporter sets 0.5 ms when its server starts, see server.py): what the GIL hand-over costs a scrape.
+exporter sets 0.5 ms when its server starts, see exporter/web/server.py): what the GIL hand-over
+costs a scrape.
 
 Usage: .venv/bin/python -m bench.scrape [--seconds 6] [--clients 20]
 """
@@ -45,7 +46,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from bench.common import ROOT, emit, exporter_for, free_port, json_arg, sim_process
-from exporter.engine import Observation
+from exporter.engine.kind_state import Observation
 from exporter.kinds import KINDS
 
 ALL_KINDS = tuple(KINDS)  # every kind, processor_run included

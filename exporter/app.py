@@ -13,21 +13,21 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from . import fatal
-from .api import ApiError, Cancelled
+from .api.client import ApiError, Cancelled
 from .config import Settings, parse_listen_address
 from .logs import RepeatThrottle
 from .schedule import Schedule
-from .server import Limits, MetricsServer
+from .web.server import Limits, MetricsServer
 
 if TYPE_CHECKING:
-    from .api import ApiClient
-    from .collector import Exposition, RunsCollector
-    from .engine import KindSnapshot, KindState
-    from .health import Health
-    from .state import StateStore
+    from .api.client import ApiClient
+    from .engine.kind_state import KindSnapshot, KindState
+    from .metrics.collector import Exposition, RunsCollector
+    from .metrics.telemetry import Telemetry
+    from .statefile.store import StateStore
     from .sync import KindSyncer, SyncReport
-    from .telemetry import Telemetry
-    from .webconfig import WebConfig
+    from .web.health import Health
+    from .web.webconfig import WebConfig
     from .workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -218,7 +218,7 @@ class Exporter:
         self.exposition.refresh()
 
     def start_server(self) -> MetricsServer:
-        from .webconfig import load_web_config  # only when serving
+        from .web.webconfig import load_web_config  # only when serving
 
         host, port = parse_listen_address(self.settings.listen_address)
         web = load_web_config(self.settings.web_config_file) if self.settings.web_config_file else None

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
 from . import __version__
-from .apikey import ApiKeyError, ApiKeySource
+from .api.apikey import ApiKeyError, ApiKeySource
 from .config import (
     DEFAULT_PORT,
     ConfigError,
@@ -31,10 +31,10 @@ from .config import (
 )
 from .fatal import arm_shutdown_deadline
 from .fatal import install as install_fatal_hooks
-from .healthcheck import add_arguments as add_healthcheck_arguments
-from .healthcheck import check as check_health
-from .healthcheck import default_url as default_health_url
 from .logs import MIN_REDACTED_LENGTH, redactable, setup_logging
+from .web.healthcheck import add_arguments as add_healthcheck_arguments
+from .web.healthcheck import check as check_health
+from .web.healthcheck import default_url as default_health_url
 
 if TYPE_CHECKING:
     from .app import Exporter
@@ -235,7 +235,7 @@ def serve(
 ) -> int:
     """Run the exporter until SIGTERM/SIGINT; flushes the state file on the way out."""
     from .factory import build_exporter
-    from .state import StateLockedError
+    from .statefile.store import StateLockedError
 
     install_fatal_hooks()
     exporter = build_exporter(settings, keys)
@@ -319,7 +319,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .api import ApiError, Cancelled
+    from .api.client import ApiError, Cancelled
     from .factory import build_check_client
     from .kinds import KINDS
 

@@ -8,7 +8,7 @@ import sys
 def main() -> int:
     args = sys.argv[1:]
     if args[:1] == ["healthcheck"]:
-        from .healthcheck import main as healthcheck
+        from .web.healthcheck import main as healthcheck
 
         return healthcheck(args[1:])
     from .cli import main as cli_main

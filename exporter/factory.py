@@ -12,18 +12,18 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from .api import ApiClient, RetryPolicy
+from .api.client import ApiClient, RetryPolicy
+from .api.identity import workspace_identity
+from .api.ratelimit import TokenBucket
 from .app import Exporter
-from .collector import Exposition, RunsCollector
 from .config import Settings
-from .engine import KindState, ResourceLabels
-from .health import Health
-from .identity import workspace_identity
+from .engine.kind_state import KindState, ResourceLabels
 from .kinds import KINDS
-from .ratelimit import TokenBucket
-from .state import StateStore
+from .metrics.collector import Exposition, RunsCollector
+from .metrics.telemetry import Telemetry
+from .statefile.store import StateStore
 from .sync import KindSyncer, SyncSettings
-from .telemetry import Telemetry
+from .web.health import Health
 from .workspace import Workspace
 
 # A sync never waits out a Retry-After hold longer than this many poll intervals: it fails at once

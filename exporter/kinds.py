@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from .labels import UNKNOWN
+from .metrics.labels import UNKNOWN
 
 API_2026 = "2026-02-09"
 API_2025 = "2025-04-21"

@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .identity import workspace_identity
+from .api.identity import workspace_identity
 
 if TYPE_CHECKING:
-    from .api import ApiClient
-    from .engine import KindSnapshot, KindState
-    from .state import StateStore
+    from .api.client import ApiClient
+    from .engine.kind_state import KindSnapshot, KindState
+    from .statefile.store import StateStore
     from .sync import KindSyncer, SyncReport
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.engine import KindState, Observation
+from exporter.engine.kind_state import KindState, Observation
 from exporter.kinds import KINDS
-from exporter.labels import MAX_EXTRA_VALUES
-from exporter.summaries import observation
+from exporter.metrics.labels import MAX_EXTRA_VALUES
+from exporter.sync.summaries import observation
 
 OVERLAP = 60.0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.apikey import ApiKeySource
+from exporter.api.apikey import ApiKeySource
 from exporter.config import load_settings
 from exporter.factory import build_exporter
 from tests.recording_api import recording_api

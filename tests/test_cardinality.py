@@ -7,14 +7,14 @@ from collections.abc import Iterator
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter import families as fam
-from exporter.accumulators import OUT_OF_CREDITS
-from exporter.cardinality import Caps, worst_case
-from exporter.collector import RUN_FAMILIES, RunsCollector
-from exporter.engine import KindState, Observation, ResourceLabels
+from exporter.engine.accumulators import OUT_OF_CREDITS
+from exporter.engine.kind_state import KindState, Observation, ResourceLabels
+from exporter.engine.observation import Detail
 from exporter.kinds import KINDS, PROCESSOR_TYPES, RISK_LEVELS, KindSpec
-from exporter.labels import MAX_EXTRA_STATUSES, MAX_EXTRA_VALUES
-from exporter.observation import Detail
+from exporter.metrics import families as fam
+from exporter.metrics.cardinality import Caps, worst_case
+from exporter.metrics.collector import RUN_FAMILIES, RunsCollector
+from exporter.metrics.labels import MAX_EXTRA_STATUSES, MAX_EXTRA_VALUES
 
 CAPS = Caps(per_resource_max=3, usage_tags=2)
 TAGS = frozenset({"tag_a", "tag_b"})

@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from exporter.collector import Exposition, RunsCollector
-from exporter.engine import KindState, Observation, ResourceLabels
+from exporter.engine.kind_state import KindState, Observation, ResourceLabels
 from exporter.kinds import KINDS
+from exporter.metrics.collector import Exposition, RunsCollector
 
 STATUSES = ("PENDING", "PROCESSING", "NEEDS_REVIEW", "PROCESSED", "FAILED", "CANCELLED")
 SOURCES = ("API", "STUDIO", "WORKFLOW_RUN", "BATCH_PROCESSOR_RUN")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.engine import KindState, Observation, ResourceLabels
+from exporter.engine.kind_state import KindState, Observation, ResourceLabels
 from exporter.kinds import KINDS, UNKNOWN_SOURCE, Order
 
 OVERLAP = 60.0

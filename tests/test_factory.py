@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from exporter.apikey import ApiKeySource
+from exporter.api.apikey import ApiKeySource
 from exporter.config import load_settings
 from exporter.factory import HOLD_BOUND_INTERVALS, build_exporter
 from exporter.sync import SyncSettings

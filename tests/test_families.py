@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.accumulators import for_kind
 from exporter.config import Settings
-from exporter.families import FAMILIES, FilledBy
+from exporter.engine.accumulators import for_kind
 from exporter.kinds import KINDS
-from exporter.labels import KIND
+from exporter.metrics.families import FAMILIES, FilledBy
+from exporter.metrics.labels import KIND
 from extend_simulator import SimConfig, Simulator
 from tests.support import ExporterProcess, start_exporter, wait_until
 

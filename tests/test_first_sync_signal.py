@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from exporter.apikey import ApiKeySource
+from exporter.api.apikey import ApiKeySource
 from exporter.config import load_settings
 from exporter.factory import build_exporter
 from extend_simulator import SimConfig, Simulator

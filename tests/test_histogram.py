@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from exporter.histogram import DURATION_BUCKETS, Histogram
+from exporter.engine.histogram import DURATION_BUCKETS, Histogram
 
 
 def test_observe_counts_each_value_in_its_first_fitting_bucket() -> None:

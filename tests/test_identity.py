@@ -9,11 +9,11 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.apikey import ApiKeySource
+from exporter.api.apikey import ApiKeySource
+from exporter.api.identity import key_fingerprint, workspace_identity
 from exporter.app import Exporter
 from exporter.config import load_settings
 from exporter.factory import build_exporter
-from exporter.identity import key_fingerprint, workspace_identity
 
 KEY = "sk_live_0123456789abcdefghijklmnopqrstuv"
 

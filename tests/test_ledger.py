@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from exporter.ledger import CREDITED, Entry, RunLabels
+from exporter.engine.ledger import CREDITED, Entry, RunLabels
 
 
 def entry(status: str = "PROCESSING", counted: tuple[str, ...] = ()) -> Entry:

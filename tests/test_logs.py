@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from exporter.apikey import ApiKeySource
+from exporter.api.apikey import ApiKeySource
 from exporter.app import ERROR_REPEAT_LOG_SECONDS
 from exporter.config import load_settings
 from exporter.factory import build_exporter

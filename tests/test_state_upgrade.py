@@ -14,10 +14,10 @@ from typing import Any
 
 import orjson
 
-from exporter.engine import KindState, Observation, ResourceLabels
+from exporter.engine.kind_state import KindState, Observation, ResourceLabels
 from exporter.kinds import KINDS
-from exporter.state import StateStore
-from exporter.state_upgrade import upgrade_kind
+from exporter.statefile.store import StateStore
+from exporter.statefile.upgrade import upgrade_kind
 
 OLD_FILE = Path(__file__).parent / "data" / "state-before-other.json"
 OVERLAP = 60.0

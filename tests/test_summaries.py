@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from exporter.summaries import file_name
+from exporter.sync.summaries import file_name
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 import exporter
-from exporter.engine import KindState
+from exporter.engine.kind_state import KindState
 
 SYNC_MODULES = sorted((Path(exporter.__file__).parent / "sync").glob("*.py"))
 # What the sync may read or call on a KindState: its configuration, its position and window, and the

@@ -1,6 +1,6 @@
 """One sync of one run kind: read what changed from the API and fold it into the engine.
 
-The algorithm (engine.py holds the counting rule), one module per step:
+The algorithm (engine/kind_state.py holds the counting rule), one module per step:
 
 1. Baseline (first sync, no state) and reconcile syncs list every active status in full, so the
    ledger starts with (or is corrected to) exactly the runs that are active. Runs missing from those

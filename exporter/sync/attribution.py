@@ -13,9 +13,9 @@ import logging
 from collections import Counter
 from collections.abc import Mapping
 
-from ..engine import KindState
+from ..engine.kind_state import KindState
+from ..engine.observation import Observation
 from ..kinds import ACTIVE_STATUSES, Order
-from ..observation import Observation
 from .listings import Listings
 
 log = logging.getLogger("exporter.sync")  # one logger for the whole sync, as log lines always named it

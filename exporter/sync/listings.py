@@ -12,11 +12,11 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple, Protocol, TypeVar
 
-from ..api import ApiClient
-from ..engine import KindState
+from ..api.client import ApiClient
+from ..engine.kind_state import KindState
+from ..engine.observation import Observation
 from ..kinds import ACTIVE_STATUSES, KindSpec, Order
-from ..observation import Observation
-from ..summaries import SummaryError, file_name, observation, parse_time
+from .summaries import SummaryError, file_name, observation, parse_time
 
 log = logging.getLogger("exporter.sync")  # one logger for the whole sync, as log lines always named it
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import logging
 
-from ..engine import KindState
+from ..engine.kind_state import KindState
+from ..engine.observation import Observation
 from ..kinds import ACTIVE_STATUSES
-from ..observation import Observation
 from .listings import Listings, merge
 from .scan import MIN_SCAN_PAGE
 

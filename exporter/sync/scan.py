@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import math
 
-from ..engine import KindState
+from ..engine.kind_state import KindState
+from ..engine.observation import Observation
 from ..kinds import Order
-from ..observation import Observation
 from .listings import Listings, merge
 
 log = logging.getLogger("exporter.sync")  # one logger for the whole sync, as log lines always named it

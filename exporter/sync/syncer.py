@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..api import ApiClient
-from ..engine import ApplyResult, KindState
+from ..api.client import ApiClient
+from ..engine.kind_state import ApplyResult, KindState
+from ..engine.observation import Observation
 from ..kinds import KindSpec, Order
-from ..observation import Observation
 from .attribution import Attribution
 from .listings import Listings, OrderChanged
 from .old_active import reobserve_old_active

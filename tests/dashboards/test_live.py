@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.identity import key_fingerprint
+from exporter.api.identity import key_fingerprint
 from extend_simulator import FailureSpike, Fault, SimConfig, Simulator
 from grafana.alerts import alerts
 from grafana.knobs import Knobs

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from exporter.apikey import ApiKeySource
+from exporter.api.apikey import ApiKeySource
 from exporter.app import Exporter
 from exporter.config import load_settings
 from exporter.factory import build_exporter

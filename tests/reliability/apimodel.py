@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from exporter.api import ApiError, Page
+from exporter.api.client import ApiError, Page
 from exporter.kinds import UNKNOWN_SOURCE, KindSpec, is_active_status
 
 ListOrder = Literal["updated", "created", "created_asc"]  # newest first, but for the last

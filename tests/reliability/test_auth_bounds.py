@@ -12,7 +12,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from exporter.webconfig import load_web_config
+from exporter.web.webconfig import load_web_config
 from extend_simulator import SimConfig, Simulator
 from tests.support import ExporterProcess, exporter_env, free_port
 

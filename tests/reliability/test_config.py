@@ -117,6 +117,6 @@ def test_surrounding_whitespace_of_the_key_is_dropped() -> None:
     """A trailing newline (a Secret made with `echo`) is not an error, and is not sent."""
     from pydantic import SecretStr
 
-    from exporter.apikey import ApiKeySource
+    from exporter.api.apikey import ApiKeySource
 
     assert ApiKeySource(SecretStr(f"  {CANARY}\n"), None)() == CANARY

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.api import ApiClient, ApiError
-from exporter.engine import KindState
+from exporter.api.client import ApiClient, ApiError
+from exporter.engine.kind_state import KindState
 from exporter.kinds import KINDS, KindSpec, Order, is_active_status
 from exporter.sync import KindSyncer, SyncSettings
 from tests.reliability.apimodel import NEW_SOURCE, ListOrder, ModelApi

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from exporter.server import WORKERS
+from exporter.web.server import WORKERS
 from extend_simulator import SimConfig, Simulator
 from tests.support import (
     REPO,

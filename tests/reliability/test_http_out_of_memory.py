@@ -21,8 +21,8 @@ SERVER = textwrap.dedent(
     import sys, time
     from prometheus_client import CollectorRegistry
     from exporter import fatal
-    from exporter.collector import Exposition
-    from exporter.server import MetricsServer
+    from exporter.metrics.collector import Exposition
+    from exporter.web.server import MetricsServer
 
     def readiness():
         raise MemoryError()

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from exporter.collector import Exposition
-from exporter.server import Limits, MetricsServer, accepts_gzip
+from exporter.metrics.collector import Exposition
+from exporter.web.server import Limits, MetricsServer, accepts_gzip
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from exporter.engine import KindState
+from exporter.engine.kind_state import KindState
 from exporter.fatal import EXIT_OUT_OF_MEMORY
 from exporter.kinds import KINDS
-from exporter.state import StateStore
+from exporter.statefile.store import StateStore
 from extend_simulator import Fault, SimConfig, Simulator
 from tests.reliability.helpers import RequestLog, cpu_seconds, metrics, scrape, up_values
 from tests.support import REPO, free_port, series, start_exporter, wait_until

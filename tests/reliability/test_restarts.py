@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from exporter.engine import KindState
+from exporter.engine.kind_state import KindState
 from exporter.kinds import KINDS
-from exporter.state import FORMAT, VERSION, StateStore
+from exporter.statefile.store import FORMAT, VERSION, StateStore
 from extend_simulator import Fault, SimConfig, Simulator
 from tests.reliability.helpers import (
     RequestLog,
@@ -102,10 +102,10 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from exporter.engine import KindState
-    from exporter.ledger import Entry
+    from exporter.engine.kind_state import KindState
+    from exporter.engine.ledger import Entry
     from exporter.kinds import KINDS
-    from exporter.state import StateStore
+    from exporter.statefile.store import StateStore
 
     store = StateStore(Path(sys.argv[1]), base_url="http://x", api_version="2026-02-09")
     state = KindState(KINDS["extract_run"])

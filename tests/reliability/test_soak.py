@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from exporter.server import WORKERS
+from exporter.web.server import WORKERS
 from extend_simulator import Fault, SimConfig, Simulator
 from tests.reliability.common import SOAK_SECONDS
 from tests.reliability.helpers import open_fds, rss_kib, scrape, threads

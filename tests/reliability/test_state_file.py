@@ -11,9 +11,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from exporter.engine import KindState
+from exporter.engine.kind_state import KindState
 from exporter.kinds import KINDS
-from exporter.state import StateLockedError, StateStore
+from exporter.statefile.store import StateLockedError, StateStore
 from extend_simulator import SimConfig, Simulator
 from tests.reliability.test_restarts import KINDS_RUN, start, wait_exact
 from tests.support import REPO, exporter_env, free_port

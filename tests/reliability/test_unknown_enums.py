@@ -17,10 +17,10 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import pytest
 
-from exporter.apikey import ApiKeySource
+from exporter.api.apikey import ApiKeySource
 from exporter.config import load_settings
 from exporter.factory import build_exporter
-from exporter.labels import MAX_EXTRA_STATUSES
+from exporter.metrics.labels import MAX_EXTRA_STATUSES
 from tests.support import parse_metrics, series
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.api import RESPONSE_BYTES_BASE
+from exporter.api.client import RESPONSE_BYTES_BASE
 from exporter.fatal import EXIT_OUT_OF_MEMORY
 from tests.reliability.helpers import metrics
 from tests.reliability.standin import StandIn, standin

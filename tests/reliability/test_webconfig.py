@@ -22,7 +22,7 @@ import pytest
 import trustme
 from prometheus_client import CollectorRegistry
 
-from exporter.webconfig import load_web_config
+from exporter.web.webconfig import load_web_config
 from extend_simulator import SimConfig, Simulator
 from tests.support import REPO, exporter_env, free_port, wait_until
 from tests.test_cli import run_cli
@@ -118,8 +118,8 @@ def test_healthcheck_default_url_follows_listen_address() -> None:
 
 
 def test_healthcheck_command_works_with_tls(tmp_path: Path) -> None:
-    from exporter.collector import Exposition
-    from exporter.server import MetricsServer
+    from exporter.metrics.collector import Exposition
+    from exporter.web.server import MetricsServer
 
     web_path = write_web_config(tmp_path, trustme.CA())
     web = load_web_config(web_path)

@@ -19,8 +19,8 @@ from typing import ClassVar
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from . import __version__
-from .collector import Exposition
+from .. import __version__
+from ..metrics.collector import Exposition
 
 # The HTTP server's lines keep the logger name they have always had.
 log = logging.getLogger("exporter.server")

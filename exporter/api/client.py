@@ -22,12 +22,12 @@ from typing import Any
 import httpx
 import orjson
 
-from . import __version__
-from .kinds import KindSpec
+from .. import __version__
+from ..kinds import KindSpec
+from ..metrics.telemetry import Telemetry
 from .ratelimit import TokenBucket
-from .telemetry import Telemetry
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("exporter.api")  # the name log lines carried before the module moved
 
 USER_AGENT = f"extend-exporter/{__version__} (+https://github.com/extend-exporter)"
 MAX_RETRY_AFTER_SECONDS = 300.0

@@ -24,9 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import accumulators
-from .histogram import DURATION_BUCKETS, Histogram, HistogramValue
-from .kinds import (
+from ..kinds import (
     ACTIVE_STATUSES,
     UNKNOWN_SOURCE,
     KindSpec,
@@ -35,10 +33,12 @@ from .kinds import (
     label_processor_types,
     label_sources,
 )
-from .labels import MAX_EXTRA_STATUSES, OTHER
+from ..metrics.labels import MAX_EXTRA_STATUSES, OTHER
+from ..statefile.upgrade import upgrade_kind
+from . import accumulators
+from .histogram import DURATION_BUCKETS, Histogram, HistogramValue
 from .ledger import CREDITED, PROCESSOR_TYPE_STRINGS, Entry, RunLabels
 from .observation import Observation
-from .state_upgrade import upgrade_kind
 
 # The engine's input type and its histograms' buckets, so that its callers need one import.
 __all__ = [
@@ -384,7 +384,7 @@ class KindState:
         keep.update(also_active)
         self.file_names = {rid: n for rid, n in self.file_names.items() if rid in keep}
 
-    # --- persistence (state.py owns the file; these only convert) ---------------------------------
+    # --- persistence (statefile/store.py owns the file; these only convert) ---------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         return {

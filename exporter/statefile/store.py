@@ -28,9 +28,9 @@ from typing import Any
 
 import orjson
 
-from .engine import KindState
+from ..engine.kind_state import KindState
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("exporter.state")  # the name log lines carried before the module moved
 
 FORMAT = "extend-exporter-state"
 VERSION = 1

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from . import families
-from .families import Family
+from ..kinds import RISK_LEVELS, KindSpec
+from ..metrics import families
+from ..metrics.families import Family
+from ..metrics.labels import MAX_EXTRA_VALUES, OTHER, UNSPECIFIED
 from .histogram import Histogram
-from .kinds import RISK_LEVELS, KindSpec
-from .labels import MAX_EXTRA_VALUES, OTHER, UNSPECIFIED
 from .observation import Observation
 
 # Rows of one family for one kind: (label values after `kind`, value). A histogram's value is

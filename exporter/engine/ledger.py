@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .kinds import PROCESSOR_TYPES
+from ..kinds import PROCESSOR_TYPES
 
 CREDITED = "$credited"  # marker in RunLabels.counted: the run's credits have been added
 

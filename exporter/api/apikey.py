@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("exporter.apikey")  # the name log lines carried before the module moved
 
 MAX_KEY_LENGTH = 4096
 

@@ -6,8 +6,8 @@ import math
 from datetime import datetime
 from typing import Any
 
-from .kinds import UNKNOWN_SOURCE, KindSpec
-from .observation import Detail, Observation
+from ..engine.observation import Detail, Observation
+from ..kinds import UNKNOWN_SOURCE, KindSpec
 
 USAGE_TAGS_KEY = "extend:usage_tags"
 

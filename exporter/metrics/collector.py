@@ -21,10 +21,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..engine.kind_state import DURATION_BUCKETS, KindSnapshot
+from ..kinds import KINDS
 from . import families as fam
-from .engine import DURATION_BUCKETS, KindSnapshot
 from .families import Family, FilledBy, Type
-from .kinds import KINDS
 
 # The families rendered here, in registry order; the rest of the registry is the exporter's own metrics.
 RUN_FAMILIES = tuple(f for f in fam.FAMILIES if f.filled_by is not FilledBy.SELF)

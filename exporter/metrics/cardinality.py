@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import MAX_USAGE_TAGS, Settings
+from ..engine.accumulators import OUT_OF_CREDITS, for_kind
+from ..engine.kind_state import DURATION_BUCKETS
+from ..kinds import ACTIVE_STATUSES, KINDS, PROCESSOR_TYPES, RISK_LEVELS, KindSpec, label_processor_types
 from . import families as fam
 from . import labels as lb
-from .accumulators import OUT_OF_CREDITS, for_kind
-from .config import MAX_USAGE_TAGS, Settings
-from .engine import DURATION_BUCKETS
 from .families import Family, FilledBy, Type
-from .kinds import ACTIVE_STATUSES, KINDS, PROCESSOR_TYPES, RISK_LEVELS, KindSpec, label_processor_types
 from .labels import Label
 from .telemetry import API_REQUEST_BUCKETS, SYNC_DURATION_BUCKETS
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter
 
-from . import fatal
+from .. import fatal
 
 # The HTTP server's lines keep the logger name they have always had.
 log = logging.getLogger("exporter.server")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .labels import LEGACY_OTHER_RESOURCE, LEGACY_OTHER_STATUS, OTHER
+from ..metrics.labels import LEGACY_OTHER_RESOURCE, LEGACY_OTHER_STATUS, OTHER
 
 
 def upgrade_kind(data: Mapping[str, Any]) -> Mapping[str, Any]:

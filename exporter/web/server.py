@@ -22,14 +22,14 @@ from http.server import ThreadingHTTPServer
 
 from prometheus_client import Counter
 
-from . import fatal
-from .collector import Exposition
+from .. import fatal
+from ..metrics.collector import Exposition
 from .connections import ConnectionLoop, Limits
 from .endpoints import Endpoints, accepts_gzip, make_handler
 
 __all__ = ["WORKERS", "Limits", "MetricsServer", "accepts_gzip"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("exporter.server")  # the name log lines carried before the module moved
 
 # A thread that wants the GIL waits up to the switch interval (5 ms by default) for a running thread to
 # hand it over, and answering a scrape needs it back several times (after accept, recv, send). While a

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
-from . import __version__
+from .. import __version__
 from . import families as fam
 from .families import Family, Type
 from .labels import HTTP_REJECT_REASONS, RETRY_REASONS, SYNC_ERROR_REASONS

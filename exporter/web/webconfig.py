@@ -24,7 +24,7 @@ from typing import Any
 import bcrypt
 import yaml
 
-from .config import ConfigError
+from ..config import ConfigError
 
 _TLS_VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,

@@ -1,0 +1,1 @@
+"""Metric families: the registry, label rules, the run-series collector and the exporter's own telemetry."""

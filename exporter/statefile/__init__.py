@@ -1,0 +1,1 @@
+"""The state file: counts and sync positions kept across restarts."""

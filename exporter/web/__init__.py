@@ -1,0 +1,1 @@
+"""The exporter's HTTP server (/metrics, health) and the container health check client."""
