@@ -70,11 +70,11 @@ manifests: $(STAMP) ## regenerate the Kubernetes PrometheusRule
 bench: $(STAMP) ## benchmarks against the simulator (writes bench/results.md)
 	timeout --kill-after=30 900 $(BIN)/python -m bench.run
 
-# Reliability soak (not part of `make test`, whose tests/reliability run is bounded to a few minutes):
+# Reliability soak (not part of `make test`, whose tests/reliability and property tests in tests/sync are bounded):
 # the soak test for SOAK_SECONDS (default 600) and 20x the hypothesis examples, random seeds.
 SOAK_SECONDS ?= 600
 soak: $(STAMP) ## long reliability soak (SOAK_SECONDS, default 600)
-	EXTEND_SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/pytest -q -p no:cacheprovider -o timeout=3600 tests/reliability
+	EXTEND_SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/pytest -q -p no:cacheprovider -o timeout=3600 tests/reliability tests/sync
 
 clean: ## remove venvs, caches and build output
 	rm -rf $(VENV) $(DEMO_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from extend_simulator import SimConfig, Simulator
-from tests.support import free_port
+from tests.exporter_process import free_port
 from tests.test_cli import CANARY
 
 ORG_KEY = "sk_org_canary_5e8d2a9c"

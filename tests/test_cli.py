@@ -82,7 +82,7 @@ def test_help_documents_every_setting() -> None:
 
 
 def test_healthcheck_fails_when_nothing_listens() -> None:
-    from tests.support import free_port
+    from tests.exporter_process import free_port
 
     result = run_cli("healthcheck", "--url", f"http://127.0.0.1:{free_port()}/healthz", "--timeout", "1")
     assert result.returncode == 1

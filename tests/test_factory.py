@@ -18,8 +18,8 @@ from exporter.api.apikey import ApiKeySource
 from exporter.config import load_settings
 from exporter.factory import HOLD_BOUND_INTERVALS, build_exporter
 from exporter.sync import SyncSettings
+from tests.exporter_process import parse_metrics, series
 from tests.recording_api import RecordingApi, recording_api
-from tests.support import parse_metrics, series
 
 KEY = "sk_factory_0123456789abcdef"
 NOW = 1_800_000_000.0

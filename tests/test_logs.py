@@ -14,7 +14,7 @@ from exporter.factory import build_exporter
 from exporter.kinds import API_2026, DEFAULT_KINDS
 from exporter.logs import REDACTED, redact, setup_logging
 from extend_simulator import SimConfig, Simulator
-from tests.support import start_exporter, wait_until
+from tests.exporter_process import start_exporter, wait_until
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from exporter.schedule import Schedule
-from tests.support import wait_until
+from tests.exporter_process import wait_until
 
 INTERVAL = 3600.0  # no run comes from the interval itself within a test
 

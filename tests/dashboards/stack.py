@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.support import ManagedProcess, free_port
+from tests.exporter_process import ManagedProcess, free_port
 
 
 class PrometheusServer(ManagedProcess):

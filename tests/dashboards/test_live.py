@@ -22,7 +22,7 @@ from exporter.api.identity import key_fingerprint
 from extend_simulator import FailureSpike, Fault, SimConfig, Simulator
 from grafana.alerts import alerts
 from grafana.knobs import Knobs
-from tests.support import ExporterProcess, start_exporter, wait_until
+from tests.exporter_process import ExporterProcess, start_exporter, wait_until
 
 from .promql import (
     DASHBOARDS,

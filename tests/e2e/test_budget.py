@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from extend_simulator import SimConfig, Simulator
-from tests.support import parse_metrics, series, start_exporter, wait_until
+from tests.exporter_process import parse_metrics, series, start_exporter, wait_until
 
 KINDS = "workflow_run,extract_run,classify_run,split_run,parse_run,edit_run"
 

@@ -21,7 +21,7 @@ from exporter.factory import build_exporter
 from exporter.kinds import KINDS, Order
 from extend_simulator import SimConfig, Simulator
 from extend_simulator.faults import Fault
-from tests.simulator.simhelpers import client, list_all
+from tests.simulator.sim_client import client, list_all
 
 ALL_KINDS = tuple(KINDS)  # every kind, processor_run included
 

@@ -15,7 +15,7 @@ import pytest
 
 from exporter.kinds import API_2026, DEFAULT_KINDS
 from extend_simulator import SimConfig, Simulator
-from tests.support import ExporterProcess, parse_metrics, series, start_exporter, wait_until
+from tests.exporter_process import ExporterProcess, parse_metrics, series, start_exporter, wait_until
 
 KINDS = "workflow_run,extract_run,classify_run,split_run,parse_run,edit_run,processor_run"
 
@@ -166,7 +166,7 @@ def test_demo_serves_all_kinds_moving(tmp_path: Path) -> None:
     import os
     import sys
 
-    from tests.support import REPO, free_port
+    from tests.exporter_process import REPO, free_port
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EXTEND_")}

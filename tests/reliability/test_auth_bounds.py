@@ -14,7 +14,7 @@ import pytest
 
 from exporter.web.webconfig import load_web_config
 from extend_simulator import SimConfig, Simulator
-from tests.support import ExporterProcess, exporter_env, free_port
+from tests.exporter_process import ExporterProcess, exporter_env, free_port
 
 PASSWORD = "correct horse battery staple"
 # README, Endpoints: an authorised scrape's p99 while 16 clients keep guessing passwords.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port
+from tests.exporter_process import free_port
 from tests.test_cli import CANARY, run_cli
 
 K = {"EXTEND_API_KEY": CANARY}

@@ -16,19 +16,18 @@ from typing import Any
 import pytest
 
 from extend_simulator import Fault, SimConfig, Simulator
-from tests.reliability.helpers import (
-    RequestLog,
+from tests.exporter_process import ExporterProcess, series, start_exporter, wait_until
+from tests.reliability.proc_readings import threads
+from tests.reliability.request_log import RequestLog, max_in_window
+from tests.reliability.truth import (
     counts_from_metrics,
     diff,
     every_kind_up_is,
-    max_in_window,
     metrics,
     scrape,
-    threads,
     truth_counts,
     up_values,
 )
-from tests.support import ExporterProcess, series, start_exporter, wait_until
 
 KINDS = ("workflow_run", "extract_run", "parse_run")
 POLL = 0.2

@@ -23,7 +23,7 @@ import trustme
 
 from exporter.web.server import WORKERS
 from extend_simulator import SimConfig, Simulator
-from tests.support import (
+from tests.exporter_process import (
     REPO,
     ExporterProcess,
     ManagedProcess,

@@ -14,7 +14,7 @@ import textwrap
 import urllib.error
 import urllib.request
 
-from tests.support import wait_until
+from tests.exporter_process import wait_until
 
 SERVER = textwrap.dedent(
     """

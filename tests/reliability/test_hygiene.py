@@ -15,8 +15,10 @@ from exporter.fatal import EXIT_OUT_OF_MEMORY
 from exporter.kinds import KINDS
 from exporter.statefile.store import StateStore
 from extend_simulator import Fault, SimConfig, Simulator
-from tests.reliability.helpers import RequestLog, cpu_seconds, metrics, scrape, up_values
-from tests.support import REPO, free_port, series, start_exporter, wait_until
+from tests.exporter_process import REPO, free_port, series, start_exporter, wait_until
+from tests.reliability.proc_readings import cpu_seconds
+from tests.reliability.request_log import RequestLog
+from tests.reliability.truth import metrics, scrape, up_values
 
 
 def test_sigterm_with_a_hung_request_exits_0_at_once(tmp_path: Path, figures: dict[str, str]) -> None:

@@ -19,15 +19,9 @@ from exporter.engine.kind_state import KindState
 from exporter.kinds import KINDS
 from exporter.statefile.store import FORMAT, VERSION, StateStore
 from extend_simulator import Fault, SimConfig, Simulator
-from tests.reliability.helpers import (
-    RequestLog,
-    counts_from_metrics,
-    diff,
-    every_kind_up_is,
-    metrics,
-    truth_counts,
-)
-from tests.support import ExporterProcess, series, start_exporter, wait_until
+from tests.exporter_process import ExporterProcess, series, start_exporter, wait_until
+from tests.reliability.request_log import RequestLog
+from tests.reliability.truth import counts_from_metrics, diff, every_kind_up_is, metrics, truth_counts
 
 KINDS_RUN = ("workflow_run", "extract_run")
 ENV = {"EXTEND_EXPORTER_SYNC_OVERLAP_SECONDS": "5", "EXTEND_EXPORTER_PAGE_SIZE": "100"}

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from extend_simulator import Fault, SimConfig, Simulator
-from tests.support import ExporterProcess, start_exporter, wait_until
+from tests.exporter_process import ExporterProcess, start_exporter, wait_until
 from tests.test_cli import run_cli
 
 CANARY = "sk_live_CANARY_7f3a9c1e5b2d4f60"

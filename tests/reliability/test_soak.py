@@ -17,9 +17,10 @@ import pytest
 
 from exporter.web.server import WORKERS
 from extend_simulator import Fault, SimConfig, Simulator
-from tests.reliability.common import SOAK_SECONDS
-from tests.reliability.helpers import open_fds, rss_kib, scrape, threads
-from tests.support import parse_metrics, series, start_exporter, wait_until
+from tests.exporter_process import parse_metrics, series, start_exporter, wait_until
+from tests.reliability.budgets import SOAK_SECONDS
+from tests.reliability.proc_readings import open_fds, rss_kib, threads
+from tests.reliability.truth import scrape
 
 DURATION = SOAK_SECONDS or 60.0
 WARMUP = max(15.0, DURATION * 0.25)

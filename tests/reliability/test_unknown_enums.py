@@ -21,7 +21,7 @@ from exporter.api.apikey import ApiKeySource
 from exporter.config import load_settings
 from exporter.factory import build_exporter
 from exporter.metrics.labels import MAX_EXTRA_STATUSES
-from tests.support import parse_metrics, series
+from tests.exporter_process import parse_metrics, series
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -14,9 +14,9 @@ import pytest
 
 from exporter.api.client import RESPONSE_BYTES_BASE
 from exporter.fatal import EXIT_OUT_OF_MEMORY
-from tests.reliability.helpers import metrics
+from tests.exporter_process import ExporterProcess, series, start_exporter, wait_until
 from tests.reliability.standin import StandIn, standin
-from tests.support import ExporterProcess, series, start_exporter, wait_until
+from tests.reliability.truth import metrics
 
 TIMEOUT = 2.0
 PAGE = 1000

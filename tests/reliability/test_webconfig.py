@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.web.webconfig import load_web_config
 from extend_simulator import SimConfig, Simulator
-from tests.support import REPO, exporter_env, free_port, wait_until
+from tests.exporter_process import REPO, exporter_env, free_port, wait_until
 from tests.test_cli import run_cli
 
 PASSWORD = "correct horse battery staple"

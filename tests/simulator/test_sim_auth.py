@@ -7,7 +7,7 @@ import httpx
 from extend_simulator import KeyRevocation, Simulator
 
 from .conftest import MakeSim
-from .simhelpers import V_NEW, V_OLD, client
+from .sim_client import V_NEW, V_OLD, client
 
 
 def _get(s: Simulator, headers: dict[str, str], path: str = "/processor_runs") -> httpx.Response:

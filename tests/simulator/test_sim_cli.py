@@ -15,7 +15,7 @@ import httpx
 from extend_simulator import SimConfig, Simulator
 from extend_simulator.cli import add_arguments, config_from_args, start_demo_simulator
 
-from .simhelpers import V_NEW, client, wait_for
+from .sim_client import V_NEW, client, wait_for
 
 
 def test_arguments_map_to_config() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from extend_simulator import Simulator
 
 from .conftest import MakeSim
-from .simhelpers import client, list_all
+from .sim_client import client, list_all
 
 NO_ARRIVALS = {"workflow": 0.0, "extract": 0.0, "classify": 0.0, "split": 0.0, "parse": 0.0, "edit": 0.0}
 

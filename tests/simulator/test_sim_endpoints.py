@@ -11,7 +11,7 @@ from extend_simulator.enums import PARSE_SOURCES, RUN_SOURCES, STATUSES, WORKFLO
 from extend_simulator.model import Run
 
 from .conftest import MakeSim
-from .simhelpers import FAMILY_OF, NEW_ENDPOINTS, V_NEW, V_OLD, client, envelope_key, iter_pages, list_all
+from .sim_client import FAMILY_OF, NEW_ENDPOINTS, V_NEW, V_OLD, client, envelope_key, iter_pages, list_all
 
 
 def ids_of(items: list[dict[str, Any]]) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 from extend_simulator import Fault, Simulator
 
 from .conftest import MakeSim
-from .simhelpers import V_NEW, V_OLD, client
+from .sim_client import V_NEW, V_OLD, client
 
 
 def test_connection_reset_raises(sim: Simulator) -> None:

@@ -34,7 +34,7 @@ from extend_simulator import Simulator
 
 from .conftest import MakeSim
 from .sdkcheck import RFC3339_UTC, Mismatch, check_model, field_keys
-from .simhelpers import V_NEW, V_OLD, WORKFLOW_STATUSES, client, iter_pages
+from .sim_client import V_NEW, V_OLD, WORKFLOW_STATUSES, client, iter_pages
 
 NEW_MODELS: dict[str, tuple[type[pydantic.BaseModel], type[pydantic.BaseModel]]] = {
     "/workflow_runs": (WorkflowRunsListResponse, WorkflowRunSummary),

@@ -12,7 +12,7 @@ from extend_simulator import DeleteRate, FailureSpike, Simulator
 from extend_simulator.enums import ACTIVE, EDIT_SOURCES, PARSE_SOURCES, RUN_SOURCES, TERMINAL
 
 from .conftest import MakeSim
-from .simhelpers import V_NEW, V_OLD, WORKFLOW_STATUSES, client, list_all, wait_for
+from .sim_client import V_NEW, V_OLD, WORKFLOW_STATUSES, client, list_all, wait_for
 
 ENDPOINTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # path: (kind, processor_type, sources)

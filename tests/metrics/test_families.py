@@ -14,7 +14,7 @@ from exporter.kinds import KINDS
 from exporter.metrics.families import FAMILIES, FilledBy
 from exporter.metrics.labels import KIND
 from extend_simulator import SimConfig, Simulator
-from tests.support import ExporterProcess, start_exporter, wait_until
+from tests.exporter_process import ExporterProcess, start_exporter, wait_until
 
 # Standard families prometheus_client's ProcessCollector writes, with the library's own help.
 LIBRARY_PREFIXES = ("process_",)

@@ -1,64 +1,15 @@
-"""Helpers of the reliability suite: request recording at the simulator, truth vs /metrics, /proc."""
+"""Counts on /metrics against the simulator's ground truth, and what a scrape of the exporter shows."""
 
 from __future__ import annotations
 
-import os
-import threading
 import time
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from extend_simulator import Simulator
-from tests.support import ExporterProcess, Samples, parse_metrics, series
-
-
-@dataclass(frozen=True)
-class Request:
-    at: float  # time.monotonic() when the simulator answered
-    endpoint: str
-    code: int  # 0: connection reset
-
-
-class RequestLog:
-    """Every API request the simulator answered, with its time: hooks `truth.on_request`."""
-
-    def __init__(self, sim: Simulator) -> None:
-        self._lock = threading.Lock()
-        self.requests: list[Request] = []
-        original = sim.truth.on_request
-
-        def record(template: str, code: int) -> None:
-            with self._lock:
-                self.requests.append(Request(time.monotonic(), template, code))
-            original(template, code)
-
-        setattr(sim.truth, "on_request", record)  # noqa: B010 - a test hook on one instance
-
-    def since(self, index: int) -> list[Request]:
-        with self._lock:
-            return self.requests[index:]
-
-    def mark(self) -> int:
-        with self._lock:
-            return len(self.requests)
-
-    def by_code(self, index: int) -> dict[int, int]:
-        return dict(Counter(r.code for r in self.since(index)))
-
-
-def max_in_window(requests: list[Request], window: float) -> int:
-    times = sorted(r.at for r in requests)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] > window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
+from tests.exporter_process import ExporterProcess, Samples, parse_metrics, series
 
 
 def nonzero(d: dict[Any, float]) -> dict[Any, float]:
@@ -128,38 +79,3 @@ def every_kind_up_is(proc: ExporterProcess, kinds: Sequence[str], value: float) 
 
 
 # --- /proc ----------------------------------------------------------------------------------------------
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
-def threads(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Threads:"):
-            return int(line.split()[1])
-    raise AssertionError("no Threads")
-
-
-def open_fds(pid: int) -> tuple[int, int]:
-    """(sockets, other descriptors) the process holds open."""
-    sockets = other = 0
-    for name in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{name}")
-        except FileNotFoundError:  # closed between listdir and readlink
-            continue
-        if target.startswith("socket:"):
-            sockets += 1
-        else:
-            other += 1
-    return sockets, other
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime

@@ -15,8 +15,8 @@ from exporter.engine.kind_state import KindState
 from exporter.kinds import KINDS
 from exporter.statefile.store import StateLockedError, StateStore
 from extend_simulator import SimConfig, Simulator
+from tests.exporter_process import REPO, exporter_env, free_port
 from tests.reliability.test_restarts import KINDS_RUN, start, wait_exact
-from tests.support import REPO, exporter_env, free_port
 
 API_VERSION = "2026-02-09"
 

@@ -23,8 +23,8 @@ from exporter.api.client import ApiClient, ApiError
 from exporter.engine.kind_state import KindState
 from exporter.kinds import KINDS, KindSpec, Order, is_active_status
 from exporter.sync import KindSyncer, SyncSettings
-from tests.reliability.apimodel import NEW_SOURCE, ListOrder, ModelApi
-from tests.reliability.common import hypothesis_settings
+from tests.reliability.budgets import hypothesis_settings
+from tests.sync.list_api_model import NEW_SOURCE, ListOrder, ModelApi
 
 TICKS = st.sampled_from([0.0, 0.0, 1.0, 1.0, 2.0, 5.0, 30.0, 200.0])
 

@@ -1,0 +1,54 @@
+"""Every API request the simulator answered, with its time, and the busiest window of them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from extend_simulator import Simulator
+
+
+@dataclass(frozen=True)
+class Request:
+    at: float  # time.monotonic() when the simulator answered
+    endpoint: str
+    code: int  # 0: connection reset
+
+
+class RequestLog:
+    """Every API request the simulator answered, with its time: hooks `truth.on_request`."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self._lock = threading.Lock()
+        self.requests: list[Request] = []
+        original = sim.truth.on_request
+
+        def record(template: str, code: int) -> None:
+            with self._lock:
+                self.requests.append(Request(time.monotonic(), template, code))
+            original(template, code)
+
+        setattr(sim.truth, "on_request", record)  # noqa: B010 - a test hook on one instance
+
+    def since(self, index: int) -> list[Request]:
+        with self._lock:
+            return self.requests[index:]
+
+    def mark(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    def by_code(self, index: int) -> dict[int, int]:
+        return dict(Counter(r.code for r in self.since(index)))
+
+
+def max_in_window(requests: list[Request], window: float) -> int:
+    times = sorted(r.at for r in requests)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] > window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
