@@ -34,7 +34,6 @@ from ..kinds import (
     label_sources,
 )
 from ..metrics.labels import MAX_EXTRA_STATUSES, OTHER
-from ..statefile.upgrade import upgrade_kind
 from . import accumulators
 from .histogram import DURATION_BUCKETS, Histogram, HistogramValue
 from .ledger import CREDITED, PROCESSOR_TYPE_STRINGS, Entry, RunLabels
@@ -406,7 +405,6 @@ class KindState:
 
     def load_dict(self, data: Mapping[str, Any]) -> None:
         """Restore from `to_dict` output; raises (KeyError, TypeError, ValueError) on a malformed dict."""
-        data = upgrade_kind(data)  # older files spell OTHER differently
         position = data["position"]
         self.position = None if position is None else float(position)
         window = data["window"]

@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from ..engine.kind_state import KindState
+from .upgrade import upgrade_kind
 
 log = logging.getLogger("exporter.state")  # the name log lines carried before the module moved
 
@@ -135,10 +136,10 @@ class StateStore:
             kinds = data["kinds"]
             if not isinstance(kinds, dict):
                 raise ValueError("'kinds' is not a mapping")
-            restored: dict[str, dict[str, Any]] = {}
+            restored: dict[str, Mapping[str, Any]] = {}
             for name, _state in states.items():
                 if name in kinds:
-                    restored[name] = kinds[name]
+                    restored[name] = upgrade_kind(kinds[name])  # older files spell OTHER differently
             for name, kind_data in restored.items():
                 live = states[name]
                 probe = KindState(live.spec, live.resource_labels, live.usage_tags)
