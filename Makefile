@@ -44,8 +44,14 @@ lint: $(STAMP) ## ruff lint and format check
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy
 
-unit: $(STAMP) ## the pytest suite
-	$(BIN)/pytest -q
+# Most tests wait on sockets, subprocesses and real clocks, so they run on 3 workers (more than the 2
+# cores CI has). Tests marked `timing` assert latency or duration bounds (p99 of scrapes, exit within
+# 2 s): they run afterwards, one at a time, so the suite's own workers are not the load they measure.
+# `.venv/bin/pytest -q` still runs everything in one process.
+PYTEST_WORKERS ?= 3
+unit: $(STAMP) ## the pytest suite (parallel, then the timing-bound tests alone)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m 'not timing'
+	$(BIN)/pytest -q -m timing
 
 test: lint typecheck unit ## lint, typecheck and unit (what CI runs)
 
