@@ -23,7 +23,6 @@ from tests.reliability.request_log import RequestLog
 from tests.reliability.truth import metrics, scrape, up_values
 
 
-@pytest.mark.timing
 def test_sigterm_with_a_hung_request_exits_0_at_once(tmp_path: Path, figures: dict[str, str]) -> None:
     sim = Simulator(SimConfig(seed=71, history=300, qps_limit=None))
     sim.start(host="127.0.0.1", port=0)

@@ -64,7 +64,6 @@ def up(proc: ExporterProcess) -> float:
     return sum(series(metrics(proc), "extend_up", kind="workflow_run").values())
 
 
-@pytest.mark.timing
 def test_drip_fails_the_sync_within_twice_the_timeout_and_counts_the_request(
     upstream: StandIn, figures: dict[str, str]
 ) -> None:
@@ -88,7 +87,6 @@ def test_drip_fails_the_sync_within_twice_the_timeout_and_counts_the_request(
         wait_until(lambda: up(proc) == 1.0, timeout=20, message="recovery after the drip")
 
 
-@pytest.mark.timing
 def test_sigterm_with_a_dripping_request_in_flight_exits_within_2s(
     upstream: StandIn, figures: dict[str, str]
 ) -> None:
@@ -148,7 +146,6 @@ def test_endless_page_tokens_fail_the_sync(upstream: StandIn) -> None:
         wait_until(lambda: up(proc) == 1.0, timeout=20, message="recovery")
 
 
-@pytest.mark.timing
 def test_a_long_retry_after_sets_up_0_within_two_intervals_and_recovers_after_the_hold(
     upstream: StandIn, figures: dict[str, str]
 ) -> None:
