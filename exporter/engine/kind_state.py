@@ -208,7 +208,7 @@ class KindState:
                 is_new = window is not None and obs.created_at >= window
                 if not is_new and terminal and prune_start is not None and key < prune_start:
                     continue  # finished before the window: nothing to count, nothing to remember
-                ptype = PROCESSOR_TYPE_STRINGS.get(obs.processor_type, obs.processor_type)
+                ptype = PROCESSOR_TYPE_STRINGS.get(obs.processor_type, OTHER)  # legacy `type` is an open enum
                 if not has_sources:
                     source = ""
                 elif obs.source is not None:

@@ -39,8 +39,8 @@ def label_values(label: Label, spec: KindSpec, caps: Caps) -> int:
         lb.ACTIVE_STATUS: len(ACTIVE_STATUSES),
         lb.STATUS: len(spec.terminal_statuses) + lb.MAX_EXTRA_STATUSES + 1,
         lb.SOURCE: len(spec.sources) + 1 if spec.sources else 1,
-        # processor_run: the documented types and "" (a summary without one); see labels.PROCESSOR_TYPE.
-        lb.PROCESSOR_TYPE: len(PROCESSOR_TYPES) + 1
+        # processor_run: the documented types, "" (a summary without one), OTHER: labels.PROCESSOR_TYPE.
+        lb.PROCESSOR_TYPE: len(PROCESSOR_TYPES) + 2
         if spec.type_from_field
         else len(label_processor_types(spec)),
         lb.RESOURCE_ID: caps.per_resource_max + 1,

@@ -81,7 +81,8 @@ SOURCE = Label(
 PROCESSOR_TYPE = Label(
     "processor_type",
     "`EXTRACT`, `CLASSIFY` or `SPLITTER` where the endpoint implies one, else empty; `processor_run`: "
-    "the summary's `type` as given (not capped: the API documents those three)",
+    "the summary's `type` when it is one of those three",
+    f"`{OTHER}`: a `processor_run` whose `type` is none of the documented three",
 )
 RESOURCE_ID = Label(
     "resource_id",
