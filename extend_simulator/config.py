@@ -142,6 +142,11 @@ class SimConfig:
     batch_fraction: float = 0.05
     """Fraction of workflow arrivals that are batches (processor/parse batches follow BATCH_* sources)."""
     batch_size: tuple[int, int] = (2, 8)
+    shared_file_names: float = 0.0
+    """Fraction of runs whose file is named like many others (``scan.pdf``, ``invoice.pdf``,
+    ``document.pdf``), as real uploads are; the rest have names of their own."""
+    evaluation_fields: int = 6
+    """Fields (extract) or classes (classify) in an evaluation set run's metrics."""
     touch_rate: float = 0.1
     """Fraction of PROCESSED extract/classify/split runs later marked ``reviewed`` (updatedAt bump, no status
     change)."""
