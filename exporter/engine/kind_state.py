@@ -37,6 +37,7 @@ from ..metrics.labels import MAX_EXTRA_STATUSES, OTHER
 from . import accumulators
 from .histogram import DURATION_BUCKETS, Histogram, HistogramValue
 from .ledger import CREDITED, PROCESSOR_TYPE_STRINGS, Entry, RunLabels
+from .lookups import ActiveLookups
 from .observation import Observation
 
 # The engine's input type and its histograms' buckets, so that its callers need one import.
@@ -111,10 +112,9 @@ class KindState:
     # What else a finish counts (failure reasons, pages, ...): one accumulator per family, built from
     # the spec; each owns its labels, zero-initialisation and state-file section.
     accumulators: tuple[accumulators.Accumulator, ...] = field(default=(), init=False, compare=False)
-    # File name of each active run of a creation-ordered kind: the sync finds such a run by name once it
-    # leaves the active set (kept across restarts, so a run that finished while we were down costs one
-    # narrowed listing too). Bounded by the active set.
-    file_names: dict[str, str] = field(default_factory=dict)
+    # File name and batch of each active run of a creation-ordered kind: the sync finds such a run by them
+    # once it leaves the active set (lookups.py). Bounded by the active set.
+    lookups: ActiveLookups = field(default_factory=ActiveLookups)
     # status value -> its canonical string (the spec's), so entries share one string per status
     _canonical: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -371,17 +371,20 @@ class KindState:
         return sum(v for (s, _), v in self.created.items() if s == source)
 
     def file_name(self, run_id: str) -> str | None:
-        return self.file_names.get(run_id)
+        return self.lookups.names.get(run_id)
 
-    def remember_file_name(self, run_id: str, name: str) -> None:
-        self.file_names[run_id] = name
+    def batch_of(self, run_id: str) -> str | None:
+        return self.lookups.batches.get(run_id)
 
-    def prune_file_names(self, also_active: Iterable[str]) -> None:
-        """Keep the file names of runs tracked as active and of `also_active` (seen active in this
-        sync, not yet applied); forget the rest: the names stay bounded by the active set."""
+    def remember_lookups(self, run_id: str, name: str | None, batch: str | None = None) -> None:
+        self.lookups.remember(run_id, name, batch)
+
+    def prune_lookups(self, also_active: Iterable[str]) -> None:
+        """Keep the file names and batches of runs tracked as active and of `also_active` (seen active
+        in this sync, not yet applied); forget the rest: they stay bounded by the active set."""
         keep = {rid for rid, e in self.entries.items() if e.labels.status in ACTIVE_STATUSES}
         keep.update(also_active)
-        self.file_names = {rid: n for rid, n in self.file_names.items() if rid in keep}
+        self.lookups.keep_only(keep)
 
     # --- persistence (statefile/store.py owns the file; these only convert) ---------------------------------
 
@@ -400,7 +403,7 @@ class KindState:
             "resource_names": self.resource_names,
             "extra_statuses": sorted(self.extra_statuses),
             **{acc.section: acc.to_dict() for acc in self.accumulators},
-            "file_names": self.file_names,
+            **self.lookups.to_dict(),
         }
 
     def load_dict(self, data: Mapping[str, Any]) -> None:
@@ -441,7 +444,8 @@ class KindState:
             if acc.section in data:
                 acc.load_dict(data[acc.section])
         self.accumulators = fresh
-        self.file_names = {str(k): str(v) for k, v in data.get("file_names", {}).items()}
+        self.lookups = ActiveLookups()
+        self.lookups.load_dict(data)
         self._init_series()
 
 
