@@ -90,9 +90,21 @@ class Exporter:
         return self.workspace.client
 
     def refresh_exposition(self) -> None:
-        """The periodic re-assembly; also follows a rotated key file into the workspace label."""
+        """The periodic re-assembly; also follows a rotated key file into the workspace label, and
+        shows how long the syncs now running have taken."""
         self.telemetry.set_workspace(self.workspace.identity())
+        self.show_running_syncs()
         self.exposition.refresh()
+
+    def show_running_syncs(self) -> None:
+        for ws in self.workspaces:
+            for kind in ws.kinds:
+                self.telemetry.sync_running.labels(kind).set(ws.running_for(kind))
+
+    def watch_batch(self, kind: str, batch_id: str) -> None:
+        """Track a batch a webhook announced, in every workspace (issue 21's `batch_seen` hint)."""
+        for ws in self.workspaces:
+            ws.watch_batch(kind, batch_id)
 
     # --- one sync ------------------------------------------------------------------------------------
 
@@ -135,6 +147,7 @@ class Exporter:
 
     def _succeeded(self, ws: Workspace, kind: str, report: SyncReport, snapshot: KindSnapshot) -> None:
         self.runs.update(snapshot)
+        self.telemetry.sync_running.labels(kind).set(0)
         self.telemetry.up.labels(kind).set(1)
         self.telemetry.last_success.labels(kind).set(ws.states[kind].last_success or 0.0)
         self.telemetry.syncs.labels(kind, "success").inc()
@@ -188,6 +201,7 @@ class Exporter:
                 _minutes(self._error_log.interval),
             )
         self.telemetry.up.labels(kind).set(0)
+        self.telemetry.sync_running.labels(kind).set(0)
         self.telemetry.syncs.labels(kind, "failure").inc()
         self.telemetry.sync_errors.labels(kind, reason).inc()
         self.health.failure(kind)
@@ -198,7 +212,7 @@ class Exporter:
             return
         with self._save_lock:
             kinds = {k: v for ws in self.workspaces for k, v in ws.persisted().items()}
-            if not self.store.save(kinds):
+            if not self.store.save(kinds, self.workspace.persisted_batches()):
                 self.telemetry.state_write_failures.inc()
 
     # --- life cycle ---------------------------------------------------------------------------------

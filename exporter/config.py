@@ -18,6 +18,9 @@ DEFAULT_PORT = 9864
 MAX_SECONDS = 1e9
 # Each usage tag is a label value of every kind that carries metadata: a bound on that cardinality.
 MAX_USAGE_TAGS = 50
+# Each watched evaluation set run is a label value of the evaluation families: a bound on them.
+MAX_EVALUATION_RUNS = 20
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _TAG = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -211,6 +214,39 @@ class Settings(BaseSettings):
         description="Comma list of usage tags (metadata extend:usage_tags) to count credits by "
         f"(opt-in; at most {MAX_USAGE_TAGS}).",
     )
+    batch_ids: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias="EXTEND_EXPORTER_BATCH_IDS",
+        description="Comma list of batch IDs to watch besides those found on run summaries: any kind "
+        "(`bpar_…`, `bpr_…` batch runs, legacy `bpr_…` batch processor runs, `batch_…` workflow batches).",
+    )
+    max_batches: int = Field(
+        100,
+        ge=1,
+        le=10000,
+        validation_alias="EXTEND_EXPORTER_MAX_BATCHES",
+        description="Most batches tracked at once per workspace; the oldest finished go first, the ones "
+        "left out are counted (extend_batches_left_out_total).",
+    )
+    batch_retention_seconds: Duration = Field(
+        3600.0,
+        ge=0,
+        validation_alias="EXTEND_EXPORTER_BATCH_RETENTION_SECONDS",
+        description="How long a finished batch's series stay after it ended." + DURATION_HINT,
+    )
+    evaluation_run_ids: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias="EXTEND_EXPORTER_EVALUATION_RUN_IDS",
+        description=f"Comma list of evaluation set run IDs to watch (at most {MAX_EVALUATION_RUNS}).",
+    )
+    evaluation_max_fields: int = Field(
+        25,
+        ge=0,
+        le=1000,
+        validation_alias="EXTEND_EXPORTER_EVALUATION_MAX_FIELDS",
+        description="Fields (or classes) per evaluation set run with a score series of their own; the "
+        "rest are pooled under field OTHER.",
+    )
     web_config_file: Path | None = Field(
         None,
         validation_alias="EXTEND_EXPORTER_WEB_CONFIG_FILE",
@@ -242,7 +278,25 @@ class Settings(BaseSettings):
         description="Open connections kept at most; past it the oldest idle or slow one is closed.",
     )
 
-    _split_kinds = field_validator("kinds", "per_resource_allow", "usage_tags", mode="before")(_split_list)
+    _split_kinds = field_validator(
+        "kinds", "per_resource_allow", "usage_tags", "batch_ids", "evaluation_run_ids", mode="before"
+    )(_split_list)
+
+    @field_validator("batch_ids", "evaluation_run_ids")
+    @classmethod
+    def _check_ids(cls, value: list[str]) -> list[str]:
+        ids = list(dict.fromkeys(value))
+        for one in ids:
+            if not _ID.match(one):
+                raise ValueError(f"{one[:64]!r} is not an ID (letters, digits, - and _)")
+        return ids
+
+    @field_validator("evaluation_run_ids")
+    @classmethod
+    def _check_evaluation_count(cls, value: list[str]) -> list[str]:
+        if len(value) > MAX_EVALUATION_RUNS:
+            raise ValueError(f"at most {MAX_EVALUATION_RUNS} IDs, got {len(value)}")
+        return value
 
     @field_validator("usage_tags")
     @classmethod

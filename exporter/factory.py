@@ -16,9 +16,15 @@ from .api.client import ApiClient, RetryPolicy
 from .api.identity import workspace_identity
 from .api.ratelimit import TokenBucket
 from .app import Exporter
+from .batches.book import BatchBook
+from .batches.evaluations import Evaluations
+from .batches.poller import BatchPoller
+from .batches.reader import BatchReader
+from .batches.tracker import BatchTracker
 from .config import Settings
 from .engine.kind_state import KindState, ResourceLabels
 from .kinds import KINDS
+from .metrics.batch_collector import BatchCollector
 from .metrics.collector import Exposition, RunsCollector
 from .metrics.telemetry import Telemetry
 from .statefile.store import StateStore
@@ -53,7 +59,8 @@ def build_exporter(
     runs = RunsCollector(
         per_resource=settings.per_resource_labels, clock=clock, usage_tags=bool(settings.usage_tags)
     )
-    exposition = Exposition(registry, runs)
+    batch_registry = CollectorRegistry(auto_describe=False)
+    exposition = Exposition(registry, runs, batch_registry)
     health = Health(kinds, settings.poll_interval_seconds)
     telemetry.budget_rate.set(settings.max_requests_per_second)
     telemetry.sync_configured_interval.set(settings.poll_interval_seconds)
@@ -76,6 +83,9 @@ def build_exporter(
         on_invalid_summary=lambda kind: telemetry.invalid_summaries.labels(kind).inc(),
         persist=store is not None,
     )
+    tracker = workspace.batches
+    if tracker is not None:
+        batch_registry.register(BatchCollector(lambda: [tracker.snapshot()]))
     return Exporter(
         settings,
         (workspace,),
@@ -148,8 +158,16 @@ def build_workspace(
         reconcile_interval_seconds=settings.reconcile_interval_seconds,
     )
     states = {k: KindState(KINDS[k], resource_labels, usage_tags) for k in settings.effective_kinds}
+    tracker = build_batch_tracker(settings, client, clock=clock)
     syncers = {
-        k: KindSyncer(state, client, sync_settings, clock=clock, on_invalid_summary=on_invalid_summary)
+        k: KindSyncer(
+            state,
+            client,
+            sync_settings,
+            clock=clock,
+            on_invalid_summary=on_invalid_summary,
+            observer=tracker.book,
+        )
         for k, state in states.items()
     }
     return Workspace(
@@ -160,7 +178,23 @@ def build_workspace(
         syncers,
         clock=clock,
         persist=persist,
+        batches=tracker,
     )
+
+
+def build_batch_tracker(settings: Settings, client: ApiClient, *, clock: Callable[[], float]) -> BatchTracker:
+    """A workspace's batches (EXTEND_EXPORTER_BATCH_IDS watched from the start) and evaluation set runs."""
+    kinds = settings.effective_kinds
+    book = BatchBook(
+        kinds,
+        max_batches=settings.max_batches,
+        retention_seconds=settings.batch_retention_seconds,
+        clock=clock,
+    )
+    for batch_id in settings.batch_ids:
+        book.watch(batch_id)
+    evaluations = Evaluations(client, settings.evaluation_run_ids, max_fields=settings.evaluation_max_fields)
+    return BatchTracker(book, BatchPoller(book, BatchReader(client, settings.page_size), kinds), evaluations)
 
 
 def _state_store(settings: Settings) -> StateStore | None:

@@ -2,7 +2,9 @@
 about each kind (a lock, the copy the state file gets, failures in a row).
 
 The unit of polling is (workspace, kind): the scheduler runs one job per pair, which syncs here
-(`sync`) and has the exporter report how it went. The exporter holds one workspace today; several
+(`sync`) and has the exporter report how it went. After each sync of a kind the workspace's batch
+tracker reads what that sync owes its batches (batches/tracker.py); the tracker's state is the
+workspace's batches section of the state file. The exporter holds one workspace today; several
 would each get an API client of their own under the one request budget (Extend limits the
 organisation, not the workspace).
 """
@@ -18,6 +20,7 @@ from .api.identity import workspace_identity
 
 if TYPE_CHECKING:
     from .api.client import ApiClient
+    from .batches.tracker import BatchTracker
     from .engine.kind_state import KindSnapshot, KindState
     from .statefile.store import StateStore
     from .sync import KindSyncer, SyncReport
@@ -34,6 +37,7 @@ class Workspace:
         *,
         clock: Callable[[], float] = time.time,
         persist: bool = False,
+        batches: BatchTracker | None = None,
     ) -> None:
         self.workspace_id = workspace_id
         self._api_key = api_key
@@ -50,6 +54,9 @@ class Workspace:
         self._sync_started: dict[str, float] = {}  # time.monotonic() at the last sync start, per kind
         self._failures_in_a_row = dict.fromkeys(self.kinds, 0)
         self._synced: set[str] = set()  # kinds with a successful sync in this process
+        self.batches = batches
+        self._persisted_batches: dict[str, Any] | None = None
+        self._running: dict[str, float] = {}  # kind -> time.monotonic() its sync now running started
 
     def identity(self) -> str:
         """The workspace ID where set, else the key's fingerprint (follows a rotated key file)."""
@@ -58,13 +65,32 @@ class Workspace:
     def sync(self, kind: str) -> tuple[SyncReport, KindSnapshot]:
         """One sync of `kind` under its lock; raises what the sync raises."""
         with self._locks[kind]:
-            report = self.syncers[kind].sync()
-            state = self.states[kind]
+            self._running[kind] = time.monotonic()
+            try:
+                report = self.syncers[kind].sync()
+                state = self.states[kind]
+                if self.batches is not None:
+                    self.batches.after_sync(kind, state.position)
+            finally:
+                del self._running[kind]
             state.last_success = self._clock()
             snapshot = state.snapshot()
             if self._persist:
                 self._persisted[kind] = state.to_dict()
+                if self.batches is not None:
+                    self._persisted_batches = self.batches.to_dict()
         return report, snapshot
+
+    def running_for(self, kind: str) -> float:
+        """Seconds the sync of `kind` now running has taken so far; 0 when none runs."""
+        started = self._running.get(kind)
+        return 0.0 if started is None else time.monotonic() - started
+
+    def watch_batch(self, kind: str, batch_id: str) -> None:
+        """Track a batch a webhook announced (`batch_parse_run.*`, `batch_processor_run.*`): the
+        listener's `batch_seen(kind, batch_id)`. Cheap and thread-safe; read at the next sync."""
+        if self.batches is not None:
+            self.batches.watch_batch(kind, batch_id)
 
     # --- bookkeeping the exporter reports from ---------------------------------------------------
 
@@ -91,9 +117,17 @@ class Workspace:
         """Consistent copies of the kinds' states, taken between two syncs."""
         return dict(self._persisted)
 
+    def persisted_batches(self) -> dict[str, Any] | None:
+        """The batch tracker's state as of the last completed sync (None: no tracker, or not yet)."""
+        return self._persisted_batches
+
     def restore(self, store: StateStore) -> None:
         """Load what the state file holds, and take it as the copies to write back."""
         store.load(self.states)
+        if self.batches is not None and store.loaded_batches is not None:
+            self.batches.load_dict(store.loaded_batches)
         for kind, state in self.states.items():
             with self._locks[kind]:
                 self._persisted[kind] = state.to_dict()
+        if self.batches is not None:
+            self._persisted_batches = self.batches.to_dict()

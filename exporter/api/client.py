@@ -17,7 +17,7 @@ import weakref
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -182,7 +182,21 @@ class ApiClient:
     def list_page(self, spec: KindSpec, params: Mapping[str, str | int]) -> Page:
         """One page of a run list, retried on 429, 5xx, transport errors and malformed bodies."""
         version = spec.request_version(self.api_version)
-        endpoint = spec.path
+        return self._get(spec.path, spec.path, version, params, lambda body: self._parse(spec, version, body))
+
+    def get_object(self, path: str, endpoint: str, api_version: str | None = None) -> dict[str, Any]:
+        """One object by ID (`GET /batch_runs/{id}` ...), retried like a page; `endpoint` is the path's
+        template, the label its requests are counted under (an ID is no label value)."""
+        return self._get(path, endpoint, api_version or self.api_version, {}, _object)
+
+    def _get(
+        self,
+        path: str,
+        endpoint: str,
+        version: str,
+        params: Mapping[str, str | int],
+        parse: Callable[[_Body], _T],
+    ) -> _T:
         attempt = 0
         while True:
             self._check_hold(endpoint)
@@ -190,7 +204,7 @@ class ApiClient:
             if self._stop.is_set() or not self._bucket.acquire(self._stop):
                 raise Cancelled()
             try:
-                return self._parse(spec, version, self._send(endpoint, version, params))
+                return parse(self._send(path, endpoint, version, params))
             except _Retryable as exc:
                 if self._stop.is_set():
                     raise Cancelled() from None
@@ -263,7 +277,7 @@ class ApiClient:
     def _response_cap(self, params: Mapping[str, str | int]) -> int:
         return RESPONSE_BYTES_BASE + max(1, int(params.get("maxPageSize", 1))) * self._bytes_per_run
 
-    def _send(self, endpoint: str, version: str, params: Mapping[str, str | int]) -> _Body:
+    def _send(self, path: str, endpoint: str, version: str, params: Mapping[str, str | int]) -> _Body:
         """One request under one deadline for all of it (connect, headers, body): the status and body.
 
         Each socket read is bounded by the timeout and the deadline is checked after every chunk, so
@@ -276,7 +290,7 @@ class ApiClient:
         try:
             with self._http.stream(
                 "GET",
-                endpoint,
+                path,
                 params=dict(params),
                 headers=self._headers(version),
                 extensions={"trace": self._in_flight.trace},
@@ -385,6 +399,22 @@ class ApiClient:
 @dataclass(frozen=True)
 class _Body:
     content: bytes
+
+
+_T = TypeVar("_T")
+
+
+def _object(response: _Body) -> dict[str, Any]:
+    """A JSON object body (a GET by ID answers one, bare or in an envelope the caller unwraps)."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError as exc:
+        if "not enough memory" in str(exc).lower():
+            raise MemoryError("parsing a response body") from None
+        raise _Retryable("bad_response", "malformed JSON body") from None
+    if not isinstance(body, dict):
+        raise _Retryable("bad_response", "response body is not an object")
+    return body
 
 
 class _DeadlineExceeded(Exception):

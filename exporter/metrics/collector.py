@@ -27,7 +27,7 @@ from . import families as fam
 from .families import Family, FilledBy, Type
 
 # The families rendered here, in registry order; the rest of the registry is the exporter's own metrics.
-RUN_FAMILIES = tuple(f for f in fam.FAMILIES if f.filled_by is not FilledBy.SELF)
+RUN_FAMILIES = tuple(f for f in fam.FAMILIES if f.filled_by in (FilledBy.LEDGER, FilledBy.ACCUMULATOR))
 # Oldest-active ages move with the clock, not with a kind's counts: rendered at every assembly, so they
 # keep growing while a kind's syncs fail. The other families come from the per-kind cache.
 AGE_FAMILY = fam.RUNS_OLDEST_ACTIVE_AGE.name
@@ -195,12 +195,13 @@ class _KindFamilies:
             for labels, value in rows:
                 if isinstance(family, HistogramMetricFamily):
                     buckets, total, _count = value
-                    family.add_metric([kind, *labels], _cumulative(buckets), total)
+                    family.add_metric([kind, *labels], cumulative_buckets(buckets), total)
                 else:
                     family.add_metric([kind, *labels], value)
 
 
-def _cumulative(buckets: Iterable[int]) -> list[tuple[str, float]]:
+def cumulative_buckets(buckets: Iterable[int]) -> list[tuple[str, float]]:
+    """Per-bucket counts of DURATION_BUCKETS as the cumulative (le, count) points a histogram renders."""
     cumulative = 0
     points: list[tuple[str, float]] = []
     for bound, n in zip(DURATION_BUCKETS, buckets, strict=True):
@@ -230,12 +231,19 @@ class Exposition:
     """The last rendered /metrics body, swapped atomically after each sync.
 
     The registry's metrics (the exporter's own telemetry, a few hundred lines) are rendered at every
-    refresh; the run families come from `runs`, which caches each kind's lines.
+    refresh; the run families come from `runs`, which caches each kind's lines; `after` (the batch
+    families) is rendered last, so /metrics keeps the registry's declaration order.
     """
 
-    def __init__(self, registry: CollectorRegistry, runs: RunsCollector | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        runs: RunsCollector | None = None,
+        after: CollectorRegistry | None = None,
+    ) -> None:
         self._registry = registry
         self._runs = runs
+        self._after = after
         self._lock = threading.Lock()
         self._current = Rendered(b"", gzip.compress(b""))
 
@@ -244,6 +252,8 @@ class Exposition:
             text = generate_latest(self._registry)
             if self._runs is not None:
                 text += self._runs.render()
+            if self._after is not None:
+                text += generate_latest(self._after)
             self._current = Rendered(text, gzip.compress(text, compresslevel=5))
             return self._current
 

@@ -38,10 +38,10 @@ STABILITY_RULES = {
     "state-file write failures, tracked runs. Their name, type, labels and meaning change only as a "
     "breaking change.",
     Stability.EXPERIMENTAL: "the families added since, on newer API fields (failureReason, riskLevel, "
-    "`metrics`, usage tags) or on exporter internals still being tuned (request budget, sync intervals, "
-    "requests in flight, rejected HTTP connections). They may change in a minor release, with a "
-    "CHANGELOG line; the dashboards and alerts shipped here follow. One becomes stable once its name, "
-    "labels and meaning have held through a release.",
+    "`metrics`, usage tags), batches and evaluation set runs, or on exporter internals still being tuned "
+    "(request budget, sync intervals and running syncs, requests in flight, rejected HTTP connections). "
+    "They may change in a minor release, with a CHANGELOG line; the dashboards and alerts shipped here "
+    "follow. One becomes stable once its name, labels and meaning have held through a release.",
 }
 
 
@@ -51,6 +51,7 @@ class FilledBy(StrEnum):
     SELF = "self"  # the exporter's own prometheus_client metrics (telemetry.py)
     LEDGER = "ledger"  # the engine's core counts of each kind, rendered by collector.py
     ACCUMULATOR = "accumulator"  # one accumulator per kind (accumulators.py), rendered by collector.py
+    BATCHES = "batches"  # a workspace's batches and evaluation set runs (batches/), batch_collector.py
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,13 @@ def _family(
 
 STABLE, EXPERIMENTAL = Stability.STABLE, Stability.EXPERIMENTAL
 COUNTER, GAUGE, HISTOGRAM = Type.COUNTER, Type.GAUGE, Type.HISTOGRAM
-SELF, LEDGER, ACCUMULATOR = FilledBy.SELF, FilledBy.LEDGER, FilledBy.ACCUMULATOR
+SELF, LEDGER, ACCUMULATOR, BATCHES = FilledBy.SELF, FilledBy.LEDGER, FilledBy.ACCUMULATOR, FilledBy.BATCHES
+
+
+def _batch(name: str, help: str, labels: tuple[Label, ...], type: Type = Type.GAUGE) -> Family:
+    """A family of the batch collector (batch_collector.py); experimental while batches are new."""
+    return _family(name, type, help, labels, EXPERIMENTAL, BATCHES)
+
 
 # --- the exporter's own metrics (telemetry.py) ----------------------------------------------------------
 API_REQUESTS = _family(
@@ -238,6 +245,15 @@ INVALID_SUMMARIES = _family(
     STABLE,
     SELF,
 )
+SYNC_RUNNING = _family(
+    "extend_sync_running_seconds",
+    GAUGE,
+    "Seconds the sync of this run kind now running has taken so far (0 between syncs): a sync that "
+    "runs for several poll intervals shows here while extend_up still says 1.",
+    (lb.KIND,),
+    EXPERIMENTAL,
+    SELF,
+)
 STATE_WRITE_FAILURES = _family(
     "extend_exporter_state_write_failures",
     COUNTER,
@@ -370,6 +386,101 @@ RUN_CREDITS_BY_TAG = _family(
     EXPERIMENTAL,
     ACCUMULATOR,
     opt_in="usage_tags",
+)
+
+# --- batches and evaluation set runs (batch_collector.py) -----------------------------------------------
+_BATCH = (lb.BATCH_KIND, lb.BATCH_ID)
+BATCHES_ACTIVE = _batch(
+    "extend_batches_active",
+    "Tracked batches not yet done, by the status their endpoint reports (workflow batches: by their runs)."
+    + _FROM_SYNCS,
+    (lb.BATCH_KIND, lb.BATCH_ACTIVE_STATUS),
+)
+BATCHES_FINISHED = _batch(
+    "extend_batches_finished",
+    "Tracked batches observed ending, once per batch, by the status they ended in." + _FROM_SYNCS,
+    (lb.BATCH_KIND, lb.BATCH_STATUS),
+    COUNTER,
+)
+BATCH_DURATION = _batch(
+    "extend_batch_duration_seconds",
+    "Time from a batch's creation to its runs' last change, of the batches counted as finished."
+    + _FROM_SYNCS,
+    (lb.BATCH_KIND, lb.BATCH_STATUS),
+    HISTOGRAM,
+)
+BATCHES_LEFT_OUT = _batch(
+    "extend_batches_left_out",
+    "Batches found while EXTEND_EXPORTER_MAX_BATCHES active ones were tracked: not tracked, counted once.",
+    (lb.BATCH_KIND,),
+    COUNTER,
+)
+BATCH_RUNS = _batch(
+    "extend_batch_runs",
+    "Runs of each tracked batch by status, while it is active and for the retention after it ended."
+    + _FROM_SYNCS,
+    (*_BATCH, lb.BATCH_RUN_STATUS),
+)
+BATCH_INFO = _batch(
+    "extend_batch_info",
+    "Each tracked batch with its status and, for a legacy batch processor run, its source; always 1.",
+    (*_BATCH, lb.BATCH_STATUS, lb.BATCH_SOURCE),
+)
+BATCH_RUN_COUNT = _batch(
+    "extend_batch_run_count",
+    "Runs in each tracked batch (its runCount; workflow batches: the runs listed).",
+    _BATCH,
+)
+BATCH_CREATED = _batch(
+    "extend_batch_created_timestamp_seconds",
+    "Unix time each tracked batch was created (its age: time() minus this).",
+    _BATCH,
+)
+BATCH_PROGRESS = _batch(
+    "extend_batch_last_progress_timestamp_seconds",
+    "Unix time (Extend's clock) a run of each tracked batch last changed status; its creation until then.",
+    _BATCH,
+)
+BATCH_FILES = _batch(
+    "extend_batch_files",
+    "Files of each tracked legacy batch processor run (metrics.numFiles).",
+    _BATCH,
+)
+BATCH_PAGES = _batch(
+    "extend_batch_pages",
+    "Pages of each tracked legacy batch processor run (metrics.numPages).",
+    _BATCH,
+)
+EVALUATION_STATUS = _batch(
+    "extend_evaluation_run_status",
+    "1 for the status each watched evaluation set run is in, 0 for the others.",
+    (lb.EVALUATION_RUN_ID, lb.EVALUATION_STATUS),
+)
+EVALUATION_INFO = _batch(
+    "extend_evaluation_run_info",
+    "Each watched evaluation set run with its evaluation set and the processor version it ran; always 1.",
+    (lb.EVALUATION_RUN_ID, lb.EVALUATION_SET_ID, lb.ENTITY_TYPE, lb.ENTITY_ID, lb.ENTITY_VERSION),
+)
+EVALUATION_SCORE = _batch(
+    "extend_evaluation_run_score",
+    "Accuracy figures of each watched evaluation set run (0 to 1), overall (field empty) and per field "
+    "or class, as the API gives them.",
+    (lb.EVALUATION_RUN_ID, lb.SCORE_METRIC, lb.SCORE_FIELD),
+)
+EVALUATION_FILES = _batch(
+    "extend_evaluation_run_files",
+    "Files of each watched evaluation set run, in total and processed so far.",
+    (lb.EVALUATION_RUN_ID, lb.FILE_STATE),
+)
+EVALUATION_PAGES = _batch(
+    "extend_evaluation_run_pages",
+    "Pages of the files each watched evaluation set run processed.",
+    (lb.EVALUATION_RUN_ID,),
+)
+EVALUATION_LATENCY = _batch(
+    "extend_evaluation_run_file_latency_seconds",
+    "Per-file latency quantiles of each watched evaluation set run.",
+    (lb.EVALUATION_RUN_ID, lb.QUANTILE),
 )
 
 FAMILIES: tuple[Family, ...] = tuple(_declared)

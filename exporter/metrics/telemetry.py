@@ -73,11 +73,13 @@ class Telemetry:
         self.sync_interval = _gauge(fam.SYNC_INTERVAL, registry)
         self.sync_configured_interval = _gauge(fam.SYNC_CONFIGURED_INTERVAL, registry)
         self.invalid_summaries = _counter(fam.INVALID_SUMMARIES, registry)
+        self.sync_running = _gauge(fam.SYNC_RUNNING, registry)
         self.state_write_failures = _counter(fam.STATE_WRITE_FAILURES, registry)
         for kind in kinds:
             self.last_success.labels(kind).set(0)
             self.sync_duration.labels(kind)
             self.sync_interval.labels(kind).set(0)
+            self.sync_running.labels(kind).set(0)
             self.invalid_summaries.labels(kind)
             for result in ("success", "failure"):
                 self.syncs.labels(kind, result)

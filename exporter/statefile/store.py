@@ -11,7 +11,8 @@ from memory; a write that works again is logged once.
 One writer per file: `lock()` takes an exclusive `flock` on `<name>.lock` beside it (holding the
 holder's pid, host and start time), so a second exporter on the same file stops at start-up instead
 of overwriting the first one's counts. Kinds in the file that this exporter does not sync are written
-back untouched. A state path that is a symlink is followed: the target is written (and locked).
+back untouched. A state path that is a symlink is followed: the target is written (and locked). The
+workspace's batch tracker keeps its own section, `batches` (a file without one starts batches afresh).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class StateStore:
         self._scope = {"base_url": base_url, "api_version": api_version}
         self.write_failures = 0
         self._failures_logged = 0  # write_failures when the last outage ended
+        self.loaded_batches: dict[str, Any] | None = None  # the batches section `load` found
 
     def _temp_prefix(self) -> str:
         return f".{self.path.name}."
@@ -147,20 +149,24 @@ class StateStore:
             for name, kind_data in restored.items():
                 states[name].load_dict(kind_data)
             self._other_kinds = {name: v for name, v in kinds.items() if name not in states}
+            batches = data.get("batches")
+            self.loaded_batches = batches if isinstance(batches, dict) else None
         except (ValueError, KeyError, TypeError, IndexError, orjson.JSONDecodeError) as exc:
             log.warning("state file %s ignored (%s); %s; starting fresh", self.path, exc, self._keep_aside())
             return False
         log.info("state restored from %s (%d kinds)", self.path, len(restored))
         return True
 
-    def save(self, kinds: Mapping[str, dict[str, Any]]) -> bool:
-        """Write each kind's `KindState.to_dict()` output atomically."""
-        payload = {
+    def save(self, kinds: Mapping[str, dict[str, Any]], batches: dict[str, Any] | None = None) -> bool:
+        """Write each kind's `KindState.to_dict()` output (and the batch tracker's) atomically."""
+        payload: dict[str, Any] = {
             "format": FORMAT,
             "version": VERSION,
             "scope": self._scope,
             "kinds": {**self._other_kinds, **kinds},
         }
+        if batches is not None:
+            payload["batches"] = batches
         data = orjson.dumps(payload)
         directory = self.path.parent
         try:
