@@ -1,0 +1,110 @@
+"""Batch families against the simulator's truth: the exporter in-process, the simulator's clock advanced
+by the test, every comparison exact.
+
+Parse and workflow batches are found from `batchId` on the summaries the syncs read, so their kinds
+are compared whole with the truth (the workload's own batches included); extract batches and legacy
+batch processor runs are found only by ID (a setting, or the `batch_seen` seam webhooks will call),
+so those are compared batch by batch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from exporter.app import Exporter
+from extend_simulator import Simulator
+from extend_simulator.faults import Fault
+from tests.e2e.test_exact_counts import make_exporter, nonzero, run_rounds, sim_factory, sync_all
+from tests.exporter_process import parse_metrics, series
+
+__all__ = ["sim_factory"]  # the fixture, shared with the run counts' tests
+
+KINDS = ("parse_run", "workflow_run", "extract_run")
+FOUND_ON_SUMMARIES = ("parse_run", "workflow_run")
+
+
+def samples(exporter: Exporter) -> dict[Any, float]:
+    return parse_metrics(exporter.exposition.refresh().text.decode())
+
+
+def by_kind_status(exporter: Exporter, name: str, kinds: tuple[str, ...]) -> dict[tuple[str, str], int]:
+    out = {}
+    for labels, value in series(samples(exporter), name).items():
+        d = dict(labels)
+        if d["kind"] in kinds and value:
+            out[(d["kind"], d["status"])] = int(value)
+    return out
+
+
+def batch_runs(exporter: Exporter, batch_id: str) -> dict[str, int]:
+    rows = series(samples(exporter), "extend_batch_runs", batch_id=batch_id)
+    return {dict(labels)["status"]: int(v) for labels, v in rows.items() if v}
+
+
+def assert_families_match_truth(exporter: Exporter, sim: Simulator, mark: int, watched: list[str]) -> None:
+    truth_finished = {
+        k: v for k, v in sim.truth.batches_finished_since(mark).items() if k[0] in FOUND_ON_SUMMARIES
+    }
+    truth_active = {k: v for k, v in sim.truth.batches_active().items() if k[0] in FOUND_ON_SUMMARIES}
+    assert by_kind_status(exporter, "extend_batches_finished_total", FOUND_ON_SUMMARIES) == truth_finished
+    assert by_kind_status(exporter, "extend_batches_active", FOUND_ON_SUMMARIES) == truth_active
+    shown = {dict(labels)["batch_id"] for labels in series(samples(exporter), "extend_batch_info")}
+    for batch_id in shown | set(watched):
+        status = sim.batch_status(batch_id)
+        if status is not None and batch_id in shown:
+            assert batch_runs(exporter, batch_id) == nonzero(sim.batch_members(batch_id)), batch_id
+
+
+def test_batches_exact_through_churn_faults_and_a_restart(sim_factory: Any, tmp_path: Path) -> None:
+    sim = sim_factory(seed=31, history=1500, batch_fraction=0.3, delete_rate_per_min=0.5)
+    state_file = tmp_path / "state.json"
+    queued = sim.submit_batch("parse", 40, hold_seconds=90, drain_per_second=0.5)
+    first = make_exporter(sim, KINDS, state_file=str(state_file), batch_retention_seconds=3600)
+    first.load_state()
+    mark = sim.mark()
+    sync_all(first)
+    extract = sim.submit_batch("extract", 6)
+    first.watch_batch("extract_run", extract)  # as a batch webhook will
+    sim.submit_batch("workflow", 5)
+    run_rounds(first, sim, 4, 30)
+    assert_families_match_truth(first, sim, mark, [queued, extract])
+    sim.set_faults(Fault("http_500", rate=0.1), Fault("rate_limit", rate=0.1, retry_after=0))
+    for _ in range(4):
+        sim.advance(30)
+        for kind in first.kinds:
+            first.sync_kind(kind)  # a sync may fail after its retries: the next one catches up
+    sim.clear_faults()
+    sync_all(first)
+    first.stop()  # flushes the state file
+    sim.advance(120)  # runs and batches move while nobody watches
+    second = make_exporter(sim, KINDS, state_file=str(state_file), batch_retention_seconds=3600)
+    second.load_state()
+    run_rounds(second, sim, 8, 30)
+    assert_families_match_truth(second, sim, mark, [queued, extract])
+    assert sim.batch_status(queued) == "PROCESSED"
+    finished = by_kind_status(second, "extend_batches_finished_total", ("extract_run",))
+    assert finished == {("extract_run", sim.batch_status(extract) or ""): 1}
+    assert batch_runs(second, extract) == nonzero(sim.batch_members(extract))
+
+
+def test_a_legacy_batch_processor_run_given_by_id_is_followed_to_its_end(sim_factory: Any) -> None:
+    sim = sim_factory(seed=32, history=300)
+    legacy = sim.submit_batch("classify", 4, hold_seconds=60, legacy_source="PLAYGROUND")
+    exporter = make_exporter(sim, ("parse_run",), batch_ids=legacy)
+    sync_all(exporter)
+    info = series(samples(exporter), "extend_batch_info", batch_id=legacy)
+    assert [dict(labels) for labels in info] == [
+        {"kind": "processor_run", "batch_id": legacy, "status": "PENDING", "source": "PLAYGROUND"}
+    ]
+    run_rounds(exporter, sim, 10, 60)
+    status = sim.batch_status(legacy)
+    assert status in ("PROCESSED", "FAILED")
+    finished = by_kind_status(exporter, "extend_batches_finished_total", ("processor_run",))
+    assert finished == {("processor_run", status): 1}
+    assert series(samples(exporter), "extend_batch_files", batch_id=legacy)
+    # The classify runs are not synced here: the batch's runs come from its own listing.
+    assert batch_runs(exporter, legacy) == nonzero(sim.batch_members(legacy))
+    before = sim.truth.requests().get("/batch_processor_runs/{id}", 0)
+    run_rounds(exporter, sim, 3, 60)
+    assert sim.truth.requests().get("/batch_processor_runs/{id}", 0) == before  # done: not read again
