@@ -91,6 +91,8 @@ def _sim_config() -> SimConfig:
 @contextmanager
 def running_stack() -> Iterator[Stack]:
     sim = Simulator(_sim_config())
+    # A parse batch draining for minutes gives the batches row a batch in progress.
+    sim.submit_batch("parse", 120, hold_seconds=2, drain_per_second=0.5)
     sim.start(host="127.0.0.1", port=0)
     # A few 429s (retried by the exporter) so the retry and rate-limit panels have data.
     sim.set_faults(Fault(kind="rate_limit", rate=0.02))
