@@ -7,7 +7,9 @@ parse batch is submitted: its runs wait PENDING for `hold` seconds (past the sca
 plus a sync), then start at `drain` runs per second and finish after parse's usual processing time.
 The exporter syncs parse_run every `poll` virtual seconds (default settings otherwise) until every
 run finished and one more sync. Counted: requests the simulator answered per sync, while held and
-while draining (mean and max), and whether created, finished and active counts equal the truth.
+while draining (mean and max), whether created, finished and active counts equal the truth, and
+whether the batch families of parse_run (finished, active) do. Each active batch adds one
+`/batch_runs/{id}` read per sync (the workload's own small batches included).
 
 Usage: .venv/bin/python -m bench.batch_queue [--history 20000] [--shared 0.4] [--drain 8] [--poll 5]
 """
@@ -38,6 +40,16 @@ def _exact(exporter: Any, sim: Simulator, mark: int) -> bool:
         and finished == {k: v for k, v in sim.truth.finished_since(mark).items() if k[0] == "parse_run"}
         and active == truth_active
     )
+
+
+def _batches_exact(exporter: Any, sim: Simulator, mark: int) -> bool:
+    """extend_batches_finished_total and extend_batches_active of parse_run equal the truth."""
+    snap, _ = exporter.workspace.batches.snapshot()
+    finished = {k: v for k, v in snap.finished.items() if v and k[0] == "parse_run"}
+    active = {k: v for k, v in snap.active.items() if v and k[0] == "parse_run"}
+    truth_finished = {k: v for k, v in sim.truth.batches_finished_since(mark).items() if k[0] == "parse_run"}
+    truth_active = {k: v for k, v in sim.truth.batches_active().items() if k[0] == "parse_run"}
+    return finished == truth_finished and active == truth_active
 
 
 def measure(history: int, shared: float, drain: float, poll: float) -> dict[str, Any]:
@@ -82,6 +94,7 @@ def measure(history: int, shared: float, drain: float, poll: float) -> dict[str,
         sim.advance(poll)
         final = sync()
         exact = _exact(exporter, sim, mark)
+        batches_exact = _batches_exact(exporter, sim, mark)
         per_sync_done = [b - a for a, b in zip([0, *departures], departures, strict=False)]
         exporter.client.close()
         by_endpoint = Counter(sim.truth.requests())
@@ -103,6 +116,7 @@ def measure(history: int, shared: float, drain: float, poll: float) -> dict[str,
         "final_sync_requests": final,
         "requests_by_endpoint": dict(sorted(by_endpoint.items())),
         "exact": exact,
+        "batches_exact": batches_exact,
         "seconds": round(time.perf_counter() - t0, 1),
     }
 

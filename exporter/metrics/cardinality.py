@@ -118,8 +118,9 @@ def worst_case(family: Family, caps: Caps = Caps()) -> int:
     """The most series `family` can have with `caps`."""
     # A family without a kind label has labels that do not depend on the kind: any spec will do.
     specs = [KINDS[k] for k in kinds_of(family, caps)] if _per_kind(family) else [KINDS[caps.kinds[0]]]
-    # A batch's ID says its kind: the kind label adds no series to a family per batch.
-    labels = [x for x in family.labels if not (x is lb.BATCH_KIND and lb.BATCH_ID in family.labels)]
+    # A batch's ID says its kind, its status and its source: those add no series to a family per batch.
+    per_batch = (lb.BATCH_KIND, lb.BATCH_STATUS, lb.BATCH_SOURCE) if lb.BATCH_ID in family.labels else ()
+    labels = [x for x in family.labels if x not in per_batch]
     total = 0
     for spec in specs:
         n = 1
