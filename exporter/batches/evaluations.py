@@ -95,7 +95,7 @@ def _files(metrics: Mapping[str, Any]) -> dict[str, float | None]:
     processed = number(metrics.get("numFilesProcessed"))
     return {
         "total": number(metrics.get("numFilesTotal")),
-        "processed": processed or number(metrics.get("numFiles")),
+        "processed": processed if processed is not None else number(metrics.get("numFiles")),
     }
 
 
