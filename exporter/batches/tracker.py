@@ -8,6 +8,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from ..api.client import ApiError
 from .book import BatchBook, BatchSnapshot
 from .evaluations import Evaluation, Evaluations
 from .poller import BatchPoller
@@ -23,10 +24,14 @@ class BatchTracker:
 
     def after_sync(self, kind: str, position: float | None) -> None:
         """The sync of `kind` listed what it lists: read what it owes the batches (and, at the host
-        kind, the evaluation set runs). Raises what a request raises."""
-        self.poller.poll(kind)
-        if kind == self.poller.host:
-            self.evaluations.poll()
+        kind, the evaluation set runs). A batch read that fails for good does not fail the runs' sync
+        (its counts stand): the batches are read again at the next one. Raises Cancelled."""
+        try:
+            self.poller.poll(kind)
+            if kind == self.poller.host:
+                self.evaluations.poll()
+        except ApiError as exc:
+            log.warning("%s: batches not read in this sync, read at the next (%s)", kind, exc)
         self.book.counting_began(position)
 
     def watch_batch(self, kind: str, batch_id: str) -> None:

@@ -108,3 +108,18 @@ def test_a_legacy_batch_processor_run_given_by_id_is_followed_to_its_end(sim_fac
     before = sim.truth.requests().get("/batch_processor_runs/{id}", 0)
     run_rounds(exporter, sim, 3, 60)
     assert sim.truth.requests().get("/batch_processor_runs/{id}", 0) == before  # done: not read again
+
+
+def test_a_batch_endpoint_that_fails_leaves_the_run_syncs_up(sim_factory: Any) -> None:
+    sim = sim_factory(seed=33, history=300)
+    queued = sim.submit_batch("parse", 20, hold_seconds=30, drain_per_second=0.5)
+    exporter = make_exporter(sim, ("parse_run",), max_retries=0)
+    mark = sim.mark()
+    sync_all(exporter)
+    sim.set_faults(Fault("http_500", rate=1.0, endpoints=frozenset({"/batch_runs/{id}"})))
+    run_rounds(exporter, sim, 3, 30)  # sync_all asserts each sync succeeded
+    assert sim.truth.requests_by_code().get(("/batch_runs/{id}", 500), 0) >= 3
+    assert series(samples(exporter), "extend_batch_info", batch_id=queued)  # tracked, its status stale
+    sim.clear_faults()
+    run_rounds(exporter, sim, 3, 30)
+    assert_families_match_truth(exporter, sim, mark, [queued])
