@@ -17,29 +17,16 @@ from prometheus_client.registry import Collector
 from ..batches.book import BatchRow, BatchSnapshot
 from ..batches.evaluations import EVALUATION_STATUSES, Evaluation
 from . import families as fam
-from .collector import cumulative_buckets
-from .families import Family
+from .collector import _counter, _gauge, _histogram, cumulative_buckets
 
 BatchSources = Callable[[], Iterable[tuple[BatchSnapshot, list[Evaluation]]]]
-
-
-def _gauge(family: Family) -> GaugeMetricFamily:
-    return GaugeMetricFamily(family.name, family.help, labels=list(family.label_names))
-
-
-def _counter(family: Family) -> CounterMetricFamily:
-    return CounterMetricFamily(family.name, family.help, labels=list(family.label_names))
 
 
 @dataclass
 class _Families:
     active: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.BATCHES_ACTIVE))
     finished: CounterMetricFamily = field(default_factory=lambda: _counter(fam.BATCHES_FINISHED))
-    duration: HistogramMetricFamily = field(
-        default_factory=lambda: HistogramMetricFamily(
-            fam.BATCH_DURATION.name, fam.BATCH_DURATION.help, labels=list(fam.BATCH_DURATION.label_names)
-        )
-    )
+    duration: HistogramMetricFamily = field(default_factory=lambda: _histogram(fam.BATCH_DURATION))
     left_out: CounterMetricFamily = field(default_factory=lambda: _counter(fam.BATCHES_LEFT_OUT))
     runs: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.BATCH_RUNS))
     info: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.BATCH_INFO))
