@@ -3,6 +3,7 @@ sync_now pulls one kind's scheduled sync forward (a hint, e.g. a webhook)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +12,7 @@ from exporter.api.apikey import ApiKeySource
 from exporter.config import load_settings
 from exporter.factory import build_exporter
 from extend_simulator import SimConfig, Simulator
+from extend_simulator.faults import Fault
 from tests.exporter_process import parse_metrics, series, wait_until
 from tests.recording_api import recording_api
 
@@ -67,4 +69,27 @@ def test_extend_up_is_absent_until_the_first_sync_ends(sim: Simulator) -> None:
         after = parse_metrics(exporter.exposition.refresh().text.decode())
         assert series(after, "extend_up") == {(("kind", "extract_run"),): 1.0}
     finally:
+        exporter.client.close()
+
+
+def test_a_sync_running_long_shows_while_it_runs(sim: Simulator) -> None:
+    settings = load_settings({"api_key": sim.api_key, "api_base_url": sim.url, "kinds": "extract_run"})
+    exporter = build_exporter(settings, ApiKeySource(settings.api_key, None))
+    sim.set_faults(Fault("slow", rate=1.0, delay=1.5))
+    syncing = threading.Thread(target=exporter.sync_kind, args=("extract_run",))
+    try:
+        exporter.load_state()
+        syncing.start()
+
+        def running() -> float:
+            exporter.show_running_syncs()
+            text = exporter.exposition.refresh().text.decode()
+            return series(parse_metrics(text), "extend_sync_running_seconds")[(("kind", "extract_run"),)]
+
+        wait_until(lambda: running() >= 1.0, timeout=20, message="a running sync's time shown")
+        syncing.join(timeout=60)
+        assert running() == 0.0  # ended: back to 0
+    finally:
+        sim.clear_faults()
+        syncing.join(timeout=60)
         exporter.client.close()
