@@ -315,7 +315,7 @@ class BatchBook:
                         batch.id,
                         batch.status,
                         self._runs(batch),
-                        batch.run_count,
+                        batch.run_count if batch.endpoint is not None else len(batch.members) or None,
                         batch.created_at,
                         batch.progress_at,
                         batch.source or "",

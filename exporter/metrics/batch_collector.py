@@ -30,7 +30,7 @@ class _Families:
     left_out: CounterMetricFamily = field(default_factory=lambda: _counter(fam.BATCHES_LEFT_OUT))
     runs: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.BATCH_RUNS))
     info: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.BATCH_INFO))
-    run_count: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.BATCH_RUN_COUNT))
+    run_count: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.BATCH_SIZE))
     created: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.BATCH_CREATED))
     progress: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.BATCH_PROGRESS))
     files: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.BATCH_FILES))

@@ -426,8 +426,8 @@ BATCH_INFO = _batch(
     "Each tracked batch with its status and, for a legacy batch processor run, its source; always 1.",
     (*_BATCH, lb.BATCH_STATUS, lb.BATCH_SOURCE),
 )
-BATCH_RUN_COUNT = _batch(
-    "extend_batch_run_count",
+BATCH_SIZE = _batch(
+    "extend_batch_size",
     "Runs in each tracked batch (its runCount; workflow batches: the runs listed).",
     _BATCH,
 )
