@@ -90,6 +90,17 @@ def test_kinds_not_synced_are_written_back_untouched(tmp_path: Path) -> None:
     assert store(path).load(restored) and restored["extract_run"].position == 1234.5
 
 
+def test_the_batches_section_is_kept_and_a_file_without_one_starts_batches_afresh(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    batches = {"since": 10.0, "batches": {}, "finished": [["parse_run", "FAILED", 2]], "durations": []}
+    assert store(path).save({k: s.to_dict() for k, s in states(*KINDS_RUN).items()}, batches)
+    reader = store(path)
+    assert reader.load(states(*KINDS_RUN)) and reader.loaded_batches == batches
+    assert store(path).save({k: s.to_dict() for k, s in states(*KINDS_RUN).items()})
+    older = store(path)
+    assert older.load(states(*KINDS_RUN)) and older.loaded_batches is None
+
+
 def test_a_bad_file_is_kept_aside_before_a_fresh_start(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     garbage = b'{"format": "extend-exporter-state", "version": 1, "scope": {'
