@@ -123,3 +123,23 @@ def test_a_batch_endpoint_that_fails_leaves_the_run_syncs_up(sim_factory: Any) -
     sim.clear_faults()
     run_rounds(exporter, sim, 3, 30)
     assert_families_match_truth(exporter, sim, mark, [queued])
+
+
+def test_a_batch_processor_run_event_resolves_to_the_batch_it_names(sim_factory: Any) -> None:
+    """`batch_processor_run.*` webhooks name no run kind: the seam is called once per candidate."""
+    sim = sim_factory(seed=40, history=200)
+    legacy = sim.submit_batch("split", 3, hold_seconds=30, legacy_source="STUDIO")
+    classify = sim.submit_batch("classify", 3, hold_seconds=30)
+    exporter = make_exporter(sim, ("parse_run",))
+    for batch_id in (legacy, classify):
+        for kind in ("extract_run", "classify_run", "split_run", "processor_run"):
+            exporter.watch_batch(kind, batch_id)
+    sync_all(exporter)
+    run_rounds(exporter, sim, 3, 60)
+    info = {
+        dict(labels)["batch_id"]: (dict(labels)["kind"], dict(labels)["status"])
+        for labels in series(samples(exporter), "extend_batch_info")
+    }
+    assert info[legacy] == ("processor_run", sim.batch_status(legacy))
+    assert info[classify] == ("classify_run", sim.batch_status(classify))
+    assert batch_runs(exporter, classify) == nonzero(sim.batch_members(classify))
