@@ -467,3 +467,28 @@ def _compare_overview(prom: PrometheusServer, targets: list[str], at: float, win
                     compared += 1
     assert not problems, "\n".join(problems)
     return compared
+
+
+def test_the_batch_alerts_return_data_on_a_failed_and_a_held_batch(spiked_stack: Stack) -> None:
+    stack, prom = spiked_stack, spiked_stack.prometheus
+    now = stack.sim.virtual_elapsed()
+    stack.sim.script(FailureSpike(family="parse", start=now, end=now + 20.0, failure_rate=1.0))
+    failed = stack.sim.submit_batch("parse", 3)
+    held = stack.sim.submit_batch("parse", 5, hold_seconds=600)
+    hits = wait_until(
+        lambda: prom.query(_rule_expr("ExtendBatchFailed")),
+        timeout=30,
+        interval=0.2,
+        message="batch-failed expression true after a batch whose runs all failed",
+    )
+    assert stack.sim.batch_status(failed) == "FAILED"
+    assert {h["metric"]["kind"] for h in hits} == {"parse_run"}
+    # The stalled expression with its 30m threshold lowered to 2s: the held batch shows.
+    stalled = _rule_expr("ExtendBatchStalled").replace("> 1800", "> 2")
+    hits = wait_until(
+        lambda: [h for h in prom.query(stalled) if h["metric"]["batch_id"] == held],
+        timeout=30,
+        interval=0.2,
+        message="batch-stalled expression true for the held batch",
+    )
+    assert hits[0]["metric"]["kind"] == "parse_run"
