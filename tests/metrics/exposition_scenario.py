@@ -55,14 +55,20 @@ def _observations(kind: str, count: int) -> list[Observation]:
     return out
 
 
+def runs(kind: str) -> tuple[list[Observation], dict[str, str]]:
+    """The 40 runs one sync of `kind` saw, in the order it applied them, and their sources."""
+    observations = _observations(kind, 40)
+    return observations, {o.id: ("API", "STUDIO")[n % 2] for n, o in enumerate(observations)}
+
+
 def states() -> list[KindState]:
     """Every kind after a baseline and one sync that saw 40 new runs."""
     out = []
     for kind in sorted(KINDS):
         state = KindState(KINDS[kind], ResourceLabels(enabled=True, max_values=5), frozenset({"team-a"}))
         state.apply([], {}, overlap=60.0, new_position=NOW - 3600, baseline=True)
-        sources = {o.id: ("API", "STUDIO")[n % 2] for n, o in enumerate(_observations(kind, 40))}
-        state.apply(_observations(kind, 40), sources, overlap=60.0, new_position=NOW)
+        observations, sources = runs(kind)
+        state.apply(observations, sources, overlap=60.0, new_position=NOW)
         out.append(state)
     return out
 
