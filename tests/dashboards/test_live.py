@@ -34,7 +34,9 @@ from .promql import (
     TARGET_LABELS,
     all_exprs,
     dashboard_queries,
+    load_json,
     load_yaml,
+    panels,
     references,
     substitute,
     variable_queries,
@@ -517,4 +519,16 @@ def test_exemplars_of_the_failure_counters_name_runs_that_failed_in_the_simulato
             assert run.created / 1000 <= float(exemplar["timestamp"]) <= run.updated / 1000 + 0.001, exemplar
             checked += 1
     assert checked >= len(names), (failed, finished)
+    # What Grafana asks for a panel with exemplars on: the panel's own query finds them.
+    overview = next(p for p in DASHBOARDS if p.name == "extend-runs-overview.json")
+    asking = [p for p in panels(load_json(overview)) if any(t.get("exemplar") for t in p.get("targets", []))]
+    for panel in asking:
+        query = substitute(panel["targets"][0]["expr"])
+        found = wait_until(
+            lambda: _stored_exemplars(prom, query),  # noqa: B023
+            timeout=30,
+            interval=0.5,
+            message=f"exemplars of {panel['title']}",
+        )
+        assert all(e["labels"]["run_id"] for s in found for e in s["exemplars"]), panel["title"]
     print(f"\n{checked} stored exemplars of the failure counters, each a FAILED run of the simulator")
