@@ -1,4 +1,5 @@
-"""Scrape latency of /metrics: p50/p99 and requests/s under 20 concurrent scrapers, 1k and 10k series.
+"""Scrape latency of /metrics: p50/p99 and requests/s under 20 concurrent scrapers, 1k and 10k series,
+in the classic text format and in OpenMetrics with exemplars (gzipped, as Prometheus asks for it).
 
 Three processes on loopback, so the load generator does not share the exporter's GIL:
 
@@ -23,6 +24,10 @@ p50/p99 over the baseline's, min/median/max of the per-run ratios.
 A last row repeats 10k series with a sync running at CPython's default 5 ms switch interval (the
 exporter sets 0.5 ms when its server starts, see exporter/web/server.py): what the GIL hand-over
 costs a scrape.
+
+"openmetrics" rows send Prometheus 2's Accept header and get OpenMetrics with exemplars; the others
+send none and get the classic text format. Both bodies are cached per refresh (its "refresh" figure
+now assembles and gzips both).
 
 Usage: .venv/bin/python -m bench.scrape [--seconds 6] [--clients 20]
 """
@@ -51,6 +56,11 @@ from exporter.kinds import KINDS
 
 ALL_KINDS = tuple(KINDS)  # every kind, processor_run included
 RESOURCES_PER_KIND = 420
+# What Prometheus 2 sends on every scrape: OpenMetrics 1.0 first.
+PROMETHEUS_ACCEPT = (
+    b"application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    b"text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
 
 
 def seed_resources(exporter: Any, per_kind: int) -> None:
@@ -119,13 +129,17 @@ def serve(args: argparse.Namespace) -> int:
     syncer = threading.Thread(target=sync_loop, daemon=True)
     if args.sync:
         syncer.start()
-    text = exporter.exposition.current.text
+    current = exporter.exposition.current
+    text = current.text
     info = {
         "port": args.port,
         "series": sum(1 for line in text.splitlines() if line and not line.startswith(b"#")),
         "bytes": len(text),
-        "gzip_bytes": len(exporter.exposition.current.gzipped),
-        "refresh_ms": round(_time_ms(exporter.exposition.refresh), 1),
+        "gzip_bytes": len(current.gzipped),
+        "openmetrics_bytes": len(current.openmetrics),
+        "openmetrics_gzip_bytes": len(current.openmetrics_gzipped),
+        "exemplars": current.openmetrics.count(b" # {"),
+        "refresh_ms": round(min(_time_ms(exporter.exposition.refresh) for _ in range(5)), 1),
     }
     print(json.dumps(info), flush=True)
     sys.stdin.readline()  # the parent writes a line (or goes away) when done
@@ -141,10 +155,17 @@ def _time_ms(fn: Any) -> float:
 
 
 async def _client(
-    port: int, gzip: bool, deadline: float, interval: float, samples: list[float], errors: list[str]
+    port: int,
+    gzip: bool,
+    deadline: float,
+    interval: float,
+    samples: list[float],
+    errors: list[str],
+    openmetrics: bool = False,
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     request = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    request += b"Accept: " + PROMETHEUS_ACCEPT + b"\r\n" if openmetrics else b""
     request += b"Accept-Encoding: gzip\r\n\r\n" if gzip else b"\r\n"
     next_at = time.perf_counter()
     try:
@@ -189,7 +210,13 @@ async def _client_fresh(port: int, deadline: float, samples: list[float], errors
 
 
 async def _load(
-    port: int, clients: int, gzip: bool, seconds: float, interval: float, fresh: bool = False
+    port: int,
+    clients: int,
+    gzip: bool,
+    seconds: float,
+    interval: float,
+    fresh: bool = False,
+    openmetrics: bool = False,
 ) -> dict[str, Any]:
     samples: list[float] = []
     errors: list[str] = []
@@ -199,7 +226,7 @@ async def _load(
         await asyncio.gather(*(_client_fresh(port, deadline, samples, errors) for _ in range(clients)))
     else:
         await asyncio.gather(
-            *(_client(port, gzip, deadline, interval, samples, errors) for _ in range(clients))
+            *(_client(port, gzip, deadline, interval, samples, errors, openmetrics) for _ in range(clients))
         )
     elapsed = time.perf_counter() - start
     samples.sort()
@@ -283,10 +310,14 @@ def measure(
         row: dict[str, Any] = json.loads(line)
         row["sync_running"] = sync
         row["default_switch_interval"] = default_switch_interval
-        for gzip in (False, True):
+        formats = [(False, False), (True, False)]  # (gzip, openmetrics)
+        if not default_switch_interval:
+            formats.append((True, True))
+        for gzip, openmetrics in formats:
             for mode, interval in (("closed", 0.0), ("paced", 0.1)):
-                name = f"{mode}_{'gzip' if gzip else 'plain'}"
-                row[name] = asyncio.run(_load(port, args.clients, gzip, args.seconds, interval))
+                name = f"{mode}_{'gzip' if gzip else 'plain'}{'_openmetrics' if openmetrics else ''}"
+                load = _load(port, args.clients, gzip, args.seconds, interval, openmetrics=openmetrics)
+                row[name] = asyncio.run(load)
         if baseline_port:
             row["vs_plain_prometheus_client"] = versus_baseline(port, baseline_port, args)
         proc.stdin.write("done\n")
