@@ -73,14 +73,19 @@ def states() -> list[KindState]:
     return out
 
 
-def exposition() -> Exposition:
+def parts() -> tuple[CollectorRegistry, RunsCollector]:
+    """The exporter's own metrics (without process_*, which change) and the run families."""
     registry = CollectorRegistry(auto_describe=False)
     telemetry = Telemetry(registry, tuple(sorted(KINDS)), "2026-02-09", ("/extract_runs",), workspace="ws_1")
     telemetry.syncs.labels("extract_run", "success").inc(3)
     runs = RunsCollector(per_resource=True, clock=lambda: NOW, usage_tags=True)
     for state in states():
         runs.update(state.snapshot())
-    return Exposition(registry, runs)
+    return registry, runs
+
+
+def exposition() -> Exposition:
+    return Exposition(*parts())
 
 
 def classic_text() -> bytes:

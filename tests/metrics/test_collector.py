@@ -200,6 +200,16 @@ def test_the_openmetrics_body_holds_the_classic_samples_plus_exemplars() -> None
     assert not [s.name for samples in openmetrics.values() for s in samples if s.name.endswith("_created")]
 
 
+def test_both_bodies_are_what_prometheus_client_writes_of_the_whole_registry() -> None:
+    """The cached, spliced bodies equal the library's rendering of everything at once, OpenMetrics with
+    its default escaping (the exposition uses a faster one that writes the same bytes for valid names)."""
+    registry, runs = scenario.parts()
+    rendered = Exposition(registry, runs).refresh()
+    registry.register(runs)
+    assert rendered.text == generate_latest(registry)
+    assert rendered.openmetrics == generate_openmetrics(registry)  # type: ignore[no-untyped-call]
+
+
 def _finished_at(o: Observation) -> float:
     return o.finished_at if o.finished_at is not None else o.updated_at
 
