@@ -131,10 +131,6 @@ class RunsCollector(Collector):
             self._lines[snapshot.kind] = lines
             self._om_lines[snapshot.kind] = om_lines
 
-    def snapshots(self) -> list[KindSnapshot]:
-        with self._lock:
-            return [self._snapshots[k] for k in sorted(self._snapshots)]
-
     def render(self) -> bytes:
         """The classic exposition text of every run family, from the cached lines of each kind."""
         return self._splice(openmetrics=False)
