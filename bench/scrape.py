@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -51,8 +52,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from bench.common import ROOT, emit, exporter_for, free_port, json_arg, sim_process
-from exporter.engine.kind_state import Observation
-from exporter.kinds import KINDS
+from exporter.engine.kind_state import DURATION_BUCKETS, Observation
+from exporter.engine.observation import Detail
+from exporter.kinds import KINDS, label_processor_types, label_sources
 
 ALL_KINDS = tuple(KINDS)  # every kind, processor_run included
 RESOURCES_PER_KIND = 420
@@ -85,6 +87,39 @@ def seed_resources(exporter: Any, per_kind: int) -> None:
         state.entries.clear()  # only the label values stay; the next sync starts from scratch
 
 
+def seed_example_runs(exporter: Any) -> None:
+    """One finished run, new since the baseline, in every duration bucket of every terminal status and
+    processor type of every kind, FAILED ones spread over the failure reasons and sources: as many
+    exemplars as the OpenMetrics body can carry (a baseline counts no run, and the simulator's runs
+    take minutes to reach the long buckets)."""
+    now = time.time()
+    for kind, state in exporter.states.items():
+        spec = KINDS[kind]
+        reasons, sources = spec.failure_reasons or (None,), label_sources(spec)
+        seeds: list[Observation] = []
+        attributed: dict[str, str] = {}
+        for status in spec.terminal_statuses:
+            for ptype in label_processor_types(spec):
+                for bound in DURATION_BUCKETS:
+                    n = len(seeds)
+                    reason = reasons[n % len(reasons)] if status == "FAILED" else None
+                    duration = 0.9 * bound if math.isfinite(bound) else 20_000.0
+                    seeds.append(
+                        Observation(
+                            f"seed_{kind}_{n:05d}",
+                            status,
+                            now,
+                            now,
+                            started_at=now - duration,
+                            finished_at=now,
+                            processor_type=ptype,
+                            detail=Detail(failure_reason=reason),
+                        )
+                    )
+                    attributed[seeds[-1].id] = sources[n % len(sources)]
+        state.apply(seeds, attributed, overlap=0.0, new_position=None)
+
+
 def serve_baseline(text: bytes, port: int) -> None:
     """A plain prometheus_client server (`start_http_server`) on a registry holding the same series."""
     families = list(text_string_to_metric_families(text.decode()))
@@ -111,6 +146,9 @@ def serve(args: argparse.Namespace) -> int:
     if per_resource:
         seed_resources(exporter, args.resources)
     for kind in exporter.kinds:  # baseline, so that the exposition is complete before measuring
+        exporter.sync_kind(kind)
+    seed_example_runs(exporter)
+    for kind in exporter.kinds:  # the series of the runs seeded above, rendered
         exporter.sync_kind(kind)
     exporter.start_server()
     if args.baseline_port:
