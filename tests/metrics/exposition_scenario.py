@@ -1,7 +1,8 @@
 """A fixed workload rendered through the real collector and telemetry: the same bytes on every run.
 
 The golden file `data/classic_exposition.txt` was written from this scenario by the exporter before it
-spoke OpenMetrics; `test_exposition_formats.py` holds the classic body to it byte for byte.
+spoke OpenMetrics; `test_collector.py` holds the classic body to it byte for byte. A change meant to alter
+the classic body (a new label on the run series) rewrites it: `python -m tests.metrics.exposition_scenario`.
 """
 
 from __future__ import annotations
@@ -94,5 +95,5 @@ def classic_text() -> bytes:
     return text.replace(f'version="{__version__}"'.encode(), f'version="{VERSION_PLACEHOLDER}"'.encode())
 
 
-if __name__ == "__main__":  # writes the golden file (only ever from the exporter before OpenMetrics)
+if __name__ == "__main__":  # writes the golden file (only for an intended change of the classic body)
     GOLDEN.write_bytes(classic_text())
