@@ -43,7 +43,7 @@ STEPS = (
     Step("attribution", "bench.attribution", (), 120),
     Step("busy", "bench.busy", ("--matrix", "--seconds", "150"), 420),
     Step("ingest", "bench.ingest", ("--profile", "bench/out/ingest_profile.txt"), 120),
-    Step("scrape", "bench.scrape", (), 240),
+    Step("scrape", "bench.scrape", (), 300),
     Step("memory", "bench.memory", (), 180),
     Step("simulator", "bench.simulator_bench", ("--requests", "20"), 90),
 )
@@ -271,10 +271,12 @@ def rows_scrape(r: dict[str, Any], cmd: str) -> list[Row]:
         if row.get("default_switch_interval"):
             label += ", default 5 ms switch interval (experiment)"
         parts = []
-        for enc in ("plain", "gzip"):
+        for enc in ("plain", "gzip", "gzip_openmetrics"):
+            if f"closed_{enc}" not in row:
+                continue
             c, p = row[f"closed_{enc}"], row[f"paced_{enc}"]
             parts.append(
-                f"{enc}: paced p50 {p['p50_ms']} / p99 {p['p99_ms']} ms; "
+                f"{enc.replace('_', ' ')}: paced p50 {p['p50_ms']} / p99 {p['p99_ms']} ms; "
                 f"saturated {c['rps']:,} req/s, p50 {c['p50_ms']} / p99 {c['p99_ms']} ms"
             )
         base = row.get("vs_plain_prometheus_client")
@@ -287,11 +289,13 @@ def rows_scrape(r: dict[str, Any], cmd: str) -> list[Row]:
                 f"p50 {_spread(q['p50'])}, p99 {_spread(q['p99'])}"
             )
         big_sync = row["series"] >= 10_000 and row["sync_running"]
-        p99 = max(row["paced_plain"]["p99_ms"], row["paced_gzip"]["p99_ms"])
+        p99 = max(row[name]["p99_ms"] for name in row if name.startswith("paced_"))
         rows.append(
             (
                 f"3. Scrape /metrics, {label}",
-                f"{row['bytes']:,} B ({row['gzip_bytes']:,} gzipped), refresh {row['refresh_ms']} ms; "
+                f"{row['bytes']:,} B ({row['gzip_bytes']:,} gzipped), OpenMetrics "
+                f"{row['openmetrics_bytes']:,} B ({row['openmetrics_gzip_bytes']:,} gzipped, "
+                f"{row['exemplars']:,} exemplars), refresh (both formats) {row['refresh_ms']} ms; "
                 + "; ".join(parts),
                 "p99 <= 5 ms at 10k series, sync running" if big_sync else "-",
                 yes(p99 <= 5.0) if big_sync else "-",

@@ -56,7 +56,7 @@ def render(knobs: Knobs, prometheus_url: str = DEFAULT_PROMETHEUS_URL) -> dict[s
     """Relative path -> content of every generated file."""
     files, panel_ids = _dashboard_files(knobs)
     files.update(_alert_files(knobs, panel_ids))
-    files.update(_provisioning_files(prometheus_url))
+    files.update(_provisioning_files(prometheus_url, knobs.run_link_url))
     return files
 
 
@@ -97,7 +97,21 @@ def _alert_files(knobs: Knobs, panel_ids: dict[tuple[str, str], int]) -> dict[st
     return files
 
 
-def _provisioning_files(prometheus_url: str) -> dict[str, str]:
+def _exemplar_link(run_link_url: str) -> dict[str, Any]:
+    """The data source's link from an exemplar's run_id to the run (docs/exemplars.md). Grafana expands
+    `$NAME` in provisioning files; `$$` is a literal `$`, which `${__value.raw}` needs."""
+    return {
+        "exemplarTraceIdDestinations": [
+            {
+                "name": "run_id",
+                "url": run_link_url.replace("$", "$$"),
+                "urlDisplayLabel": "Open run in Extend",
+            }
+        ]
+    }
+
+
+def _provisioning_files(prometheus_url: str, run_link_url: str) -> dict[str, str]:
     """Grafana's data source and dashboard provider."""
     files: dict[str, str] = {}
     files["grafana/provisioning/datasources/extend-prometheus.yaml"] = to_yaml(
@@ -111,14 +125,14 @@ def _provisioning_files(prometheus_url: str) -> dict[str, str]:
                     "access": "proxy",
                     "url": prometheus_url,
                     "editable": False,
-                    "jsonData": {"httpMethod": "POST", "timeInterval": "30s"},
+                    "jsonData": {"httpMethod": "POST", "timeInterval": "30s"} | _exemplar_link(run_link_url),
                 }
             ],
         },
         "# The Prometheus that scrapes extend-exporter; for yours:\n"
         "#   python -m grafana.generate --prometheus-url URL --out DIR\n"
         "# `timeInterval` should equal its scrape interval (it sets $__rate_interval). The alert rules use\n"
-        "# this uid.\n",
+        "# this uid. An exemplar's run_id links to the run: --set run_link_url=URL (docs/exemplars.md).\n",
     )
     files["grafana/provisioning/dashboards/extend.yaml"] = to_yaml(
         {

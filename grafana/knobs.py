@@ -71,6 +71,10 @@ class Knobs:
     # Where alert notifications link to (the runbook_url annotation, plus "#<alert name in lower case>"):
     # the repository's docs/runbook.md as your users can open it, e.g. on your Git host.
     runbook_base_url: str = "docs/runbook.md"
+    # Where an exemplar's run opens (the data source's exemplar link; Grafana puts the run ID in place of
+    # ${__value.raw}). Extend documents no form for a run's page: check one of your runs' dashboardUrl
+    # and set this to match (docs/exemplars.md).
+    run_link_url: str = "https://dashboard.extend.ai/runs/${__value.raw}"
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -62,6 +62,8 @@ class Family:
     stability: Stability
     filled_by: FilledBy
     opt_in: str | None = None  # the Settings field that turns it on; None: always exposed
+    # Its OpenMetrics samples carry an exemplar naming an example run (docs/exemplars.md).
+    exemplars: bool = False
 
     @property
     def label_names(self) -> tuple[str, ...]:
@@ -84,8 +86,10 @@ def _family(
     stability: Stability,
     filled_by: FilledBy,
     opt_in: str | None = None,
+    *,
+    exemplars: bool = False,
 ) -> Family:
-    family = Family(name, type, help, labels, stability, filled_by, opt_in)
+    family = Family(name, type, help, labels, stability, filled_by, opt_in, exemplars)
     _declared.append(family)
     return family
 
@@ -263,6 +267,7 @@ RUNS_FINISHED = _family(
     (lb.KIND, lb.STATUS, lb.SOURCE, lb.PROCESSOR_TYPE),
     STABLE,
     LEDGER,
+    exemplars=True,  # on FAILED series: the run that failed last
 )
 RUNS_CREATED = _family(
     "extend_runs_created",
@@ -287,6 +292,7 @@ RUN_DURATION = _family(
     (lb.KIND, lb.STATUS, lb.PROCESSOR_TYPE),
     STABLE,
     LEDGER,
+    exemplars=True,  # per bucket: the run whose duration fell there last
 )
 RUNS_OLDEST_ACTIVE_AGE = _family(
     "extend_runs_oldest_active_age_seconds",
@@ -333,6 +339,7 @@ RUNS_FAILED = _family(
     (lb.KIND, lb.FAILURE_REASON),
     EXPERIMENTAL,
     ACCUMULATOR,
+    exemplars=True,  # the run that failed last for this reason
 )
 RUNS_PROCESSED_BY_RISK = _family(
     "extend_runs_processed_by_risk_level",

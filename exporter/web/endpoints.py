@@ -1,5 +1,8 @@
 """What the HTTP server answers: /metrics (cached exposition), /healthz, /readyz and a landing page.
 
+/metrics answers in OpenMetrics 1.0 (with exemplars) when the Accept header prefers it, as Prometheus'
+scrapes do, and in the classic text format otherwise; gzipped when Accept-Encoding allows.
+
 With basic auth configured (web config), /metrics and the landing page need credentials; /healthz and
 /readyz do not, so liveness and readiness probes (kubelet, the image's HEALTHCHECK) work without a
 password in the pod spec. They reveal nothing but up/ready: /readyz lists its reasons only to
@@ -14,10 +17,12 @@ import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler
 from typing import ClassVar
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 
 from .. import __version__
 from ..metrics.collector import Exposition
@@ -45,22 +50,51 @@ class Endpoints:
     authorize: Callable[[str | None], bool] | None = None  # the Authorization header -> allowed
 
 
+def _items(header: str) -> list[tuple[str, dict[str, str]]]:
+    """A comma-separated header's items: (value in lower case, its parameters with lower-case names)."""
+    items = []
+    for item in header.split(","):
+        value, *params = (p.strip() for p in item.split(";"))
+        if value:
+            named = (param.partition("=") for param in params)
+            items.append((value.lower(), {k.strip().lower(): v.strip().strip('"') for k, _, v in named}))
+    return items
+
+
+def _q(params: dict[str, str]) -> float:
+    try:
+        return float(params.get("q", "1"))
+    except ValueError:
+        return 0.0
+
+
 def accepts_gzip(header: str) -> bool:
     """True when Accept-Encoding allows gzip: listed (or `*`) with a q-value above 0 (RFC 9110 12.5.3)."""
-    quality: dict[str, float] = {}
-    for item in header.split(","):
-        coding, *params = (p.strip() for p in item.split(";"))
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if coding:
-            quality[coding.lower()] = q
+    quality = {coding: _q(params) for coding, params in _items(header)}
     return quality.get("gzip", quality.get("x-gzip", quality.get("*", 0.0))) > 0
+
+
+@lru_cache(maxsize=64)  # a scraper sends the same header every time
+def wants_openmetrics(accept: str) -> bool:
+    """True when Accept prefers OpenMetrics 1.0 (no version, or 1.x) to the classic text format, by
+    q-value, each type taking the q of the most specific range that matches it (RFC 9110 12.5.1); a
+    tie, or no Accept, keeps the classic format."""
+    openmetrics: tuple[int, float] = (-1, 0.0)  # (specificity, q) of the best match so far
+    classic: tuple[int, float] = (-1, 0.0)
+    for media, params in _items(accept):
+        q = _q(params)
+        version = params.get("version", "1")
+        if media == "application/openmetrics-text" and version.split(".")[0] == "1":
+            openmetrics = max(openmetrics, (2, q))
+        elif media == "application/*":
+            openmetrics = max(openmetrics, (1, q))
+        elif media == "text/plain":
+            classic = max(classic, (2, q))
+        elif media == "text/*":
+            classic = max(classic, (1, q))
+        elif media == "*/*":
+            openmetrics, classic = max(openmetrics, (0, q)), max(classic, (0, q))
+    return openmetrics[1] > 0 and openmetrics[1] > classic[1]
 
 
 class RequestHandler(BaseHTTPRequestHandler):
@@ -145,15 +179,15 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _metrics(self) -> None:
         rendered = self.endpoints.exposition.current
-        if accepts_gzip(self.headers.get("Accept-Encoding", "")):
-            self._send(
-                200,
-                rendered.gzipped,
-                CONTENT_TYPE_LATEST,
-                {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
-            )
+        vary = {"Vary": "Accept, Accept-Encoding"}
+        gzipped = accepts_gzip(self.headers.get("Accept-Encoding", ""))
+        if wants_openmetrics(self.headers.get("Accept", "")):
+            content_type = OPENMETRICS
+            body = rendered.openmetrics_gzipped if gzipped else rendered.openmetrics
         else:
-            self._send(200, rendered.text, CONTENT_TYPE_LATEST, {"Vary": "Accept-Encoding"})
+            content_type = CONTENT_TYPE_LATEST
+            body = rendered.gzipped if gzipped else rendered.text
+        self._send(200, body, content_type, {"Content-Encoding": "gzip", **vary} if gzipped else vary)
 
     def _readyz(self) -> None:
         problems = self.endpoints.readiness()
