@@ -147,6 +147,11 @@ class Exporter:
             ws.take_hint(kind)
         return False
 
+    def hints_pending(self) -> bool:
+        """A webhook's ask for a sync is booked or waits for its sync to start."""
+        booked = self._hints is not None and not self._hints.idle()
+        return booked or any(ws.hinted() for ws in self.workspaces)
+
     def batch_seen(self, kind: str, batch_id: str) -> None:
         """A webhook says batch `batch_id` of `kind` finished. Nothing to do until the exporter watches
         batches (issue 20 starts watching it here); its runs are counted by the kind's syncs."""

@@ -89,6 +89,11 @@ class Workspace:
             self._hinted.discard(kind)
             return hinted
 
+    def hinted(self) -> bool:
+        """A webhook asked for a sync that has not started yet."""
+        with self._hint_lock:
+            return bool(self._hinted)
+
     def succeeded(self, kind: str) -> tuple[int, bool]:
         """The failures in a row this success ends, and whether it is the kind's first in this process."""
         failures, self._failures_in_a_row[kind] = self._failures_in_a_row[kind], 0

@@ -28,6 +28,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -47,6 +48,8 @@ from .model import Run, World
 from .views import JSON, Views
 
 API_2025 = "2025-04-21"
+# What stats() counts besides the answers: events made, their faults, attempts sent, redeliveries.
+STATS = ("events", "dropped", "duplicated", "delayed", "reordered", "bad_signature", "sent", "redelivered")
 # A reordered event waits for the next one at most this long.
 REORDER_MAX_HOLD_SECONDS = 2.0
 _WORKFLOW_2026 = {
@@ -130,7 +133,7 @@ class WebhookSender:
         self._queue: list[tuple[float, int, Delivery]] = []  # (due, order, delivery)
         self._held: tuple[float, Delivery, int] | None = None  # reordered: (since, delivery, copies)
         self._cond = threading.Condition()
-        self._stats: collections.Counter[str] = collections.Counter()
+        self._stats: collections.Counter[str] = collections.Counter(dict.fromkeys(STATS, 0))
         self._answers: collections.Counter[int] = collections.Counter()
         self._sending = 0
         self._stop = False
@@ -149,7 +152,8 @@ class WebhookSender:
     def event(self, event_type: str, payload: JSON) -> str:
         """Queue one event through the faults; returns its eventId."""
         faults, rng = self.config.faults, self._rng
-        event_id = f"evt_{next(self._ids):08d}{rng.getrandbits(32):08x}"
+        # Unique across senders and runs (the receiver remembers IDs); the faults stay seeded.
+        event_id = f"evt_{next(self._ids):08d}{uuid.uuid4().hex[:12]}"
         body = orjson.dumps({"eventId": event_id, "eventType": event_type, "payload": payload})
         with self._cond:
             self._stats["events"] += 1

@@ -92,6 +92,11 @@ class CoalescedHints:
             self._last[kind] = self._clock()
         self._target.sync_now(kind)
 
+    def idle(self) -> bool:
+        """No sync is booked for the end of a gap."""
+        with self._lock:
+            return not self._booked
+
     def close(self) -> None:
         """Cancel booked syncs (shutting down)."""
         with self._lock:

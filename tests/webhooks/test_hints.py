@@ -57,7 +57,7 @@ def test_a_steady_stream_syncs_about_once_per_gap() -> None:
     while time.monotonic() < end:
         hints.sync_kind_now("parse_run")
         time.sleep(0.005)
-    wait_until(lambda: not hints._booked, timeout=5, interval=0.01)
+    wait_until(hints.idle, timeout=5, interval=0.01)
     times = target.of("parse_run")
     assert 8 <= len(times) <= 12, times
     assert all(b - a >= GAP * 0.9 for a, b in itertools.pairwise(times))
