@@ -28,7 +28,7 @@ from exporter.webhooks.hints import MIN_GAP_SECONDS
 from exporter.webhooks.secrets import WebhookSecrets
 from extend_simulator import SimConfig, Simulator
 from extend_simulator.config import WebhookConfig, WebhookFaults
-from extend_simulator.webhooks import sign
+from extend_simulator.webhooks import WebhookSender, sign
 from tests.exporter_process import free_port, parse_metrics, series, wait_until
 from tests.reliability.truth import counts_from_metrics, diff, truth_counts
 
@@ -93,9 +93,13 @@ class Loop:
             assert self.post(body.encode()).status_code == 200
 
 
+def sender(sim: Simulator) -> WebhookSender:
+    assert sim.webhooks is not None, "deliveries are configured"
+    return sim.webhooks
+
+
 def settled(sim: Simulator) -> dict[str, Any]:
-    assert sim.webhooks is not None
-    return wait_until(lambda: (s := sim.webhooks.stats())["pending"] == 0 and s, timeout=30, interval=0.05)
+    return wait_until(lambda: (s := sender(sim).stats())["pending"] == 0 and s, timeout=30, interval=0.05)
 
 
 @pytest.fixture(scope="module")
@@ -185,14 +189,13 @@ def test_forged_replayed_and_oversized_requests_change_nothing(loop: Loop) -> No
 def test_a_burst_of_1000_events_costs_a_few_syncs(loop: Loop) -> None:
     sim = loop.sim
     sim.deliver_webhooks(WebhookConfig(loop.url, SECRET))
-    assert sim.webhooks is not None
     wait_until(lambda: not loop.exporter.hints_pending(), timeout=10, message="earlier hinted syncs started")
     accepted, before = loop.events("accepted"), {k: loop.triggers(k) for k in KINDS}
     types = list(HINT_OF.values())
     started = time.monotonic()
     with sim.lock:  # one burst, queued at once
         for n in range(1000):
-            sim.webhooks.event(types[n % len(types)], {"id": f"burst_{n}"})
+            sender(sim).event(types[n % len(types)], {"id": f"burst_{n}"})
     settled(sim)
     burst_seconds = time.monotonic() - started
     wait_until(lambda: loop.events("accepted") == accepted + 1000, timeout=10)

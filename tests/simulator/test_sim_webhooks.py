@@ -16,7 +16,9 @@ import httpx
 import orjson
 import pytest
 
+from extend_simulator import Simulator
 from extend_simulator.config import WebhookConfig, WebhookFaults
+from extend_simulator.webhooks import WebhookSender
 from tests.exporter_process import wait_until
 from tests.simulator.conftest import MakeSim
 
@@ -76,8 +78,13 @@ def endpoint() -> Iterator[Endpoint]:
         httpd.server_close()
 
 
-def settled(sim: Any) -> dict[str, Any]:
-    return wait_until(lambda: (s := sim.webhooks.stats())["pending"] == 0 and s, timeout=20, interval=0.02)
+def sender(sim: Simulator) -> WebhookSender:
+    assert sim.webhooks is not None, "deliveries are configured"
+    return sim.webhooks
+
+
+def settled(sim: Simulator) -> dict[str, Any]:
+    return wait_until(lambda: (s := sender(sim).stats())["pending"] == 0 and s, timeout=20, interval=0.02)
 
 
 def test_every_end_is_delivered_signed_with_its_2026_name(make_sim: MakeSim) -> None:
@@ -175,10 +182,10 @@ def test_non_2xx_answers_are_redelivered_then_given_up(make_sim: MakeSim) -> Non
         sim = make_sim(seed=7, rates=ZERO_RATES)
         sim.deliver_webhooks(WebhookConfig(ep.url, SECRET, redeliveries=2, retry_seconds=0.05))
         ep.script = [500, 401, 200]  # the first event: answered 500, then 401, then 200
-        first = sim.webhooks.event("extract_run.failed", {"id": "exr_1"})
+        first = sender(sim).event("extract_run.failed", {"id": "exr_1"})
         settled(sim)
         ep.status = 503
-        second = sim.webhooks.event("extract_run.failed", {"id": "exr_2"})
+        second = sender(sim).event("extract_run.failed", {"id": "exr_2"})
         stats = settled(sim)
     assert ep.ids() == [first] * 3 + [second] * 3  # 1 + 2 redeliveries, then given up
     assert stats["answers"] == {"200": 1, "401": 1, "500": 1, "503": 3}
@@ -210,7 +217,7 @@ def test_the_cli_and_the_control_endpoint(make_sim: MakeSim) -> None:
     assert httpx.get(f"{sim.url}/_sim/webhooks").status_code == 404
     with endpoint() as ep:
         sim.deliver_webhooks(WebhookConfig(ep.url, SECRET))
-        sim.webhooks.event("parse_run.failed", {"id": "pr_1"})
+        sender(sim).event("parse_run.failed", {"id": "pr_1"})
         settled(sim)
         body = httpx.get(f"{sim.url}/_sim/webhooks").json()
     assert body["events"] == body["sent"] == 1 and body["answers"] == {"200": 1}
