@@ -378,15 +378,15 @@ def rows_webhooks(r: dict[str, Any], cmd: str) -> list[Row]:
     return [
         (
             f"7. Webhooks: FAILED -> /metrics, {interval}, real clock, with webhooks",
-            q(hooked)
-            + f" ({lat['events_delivered']} events delivered, webhook syncs {lat['webhook_syncs']})",
+            f"{q(hooked)}; {lat['events_per_s']} events/s delivered, webhook syncs {lat['webhook_syncs']}, "
+            f"{lat['api_requests_per_hour']['webhooks']:,} API req/h",
             "p99 <= 2 s",
             yes(hooked["n"] >= 30 and (hooked.get("p99_s") or 99) <= 2.0),
             cmd,
         ),
         (
             f"7. Webhooks: FAILED -> /metrics, {interval}, real clock, without webhooks",
-            q(polled),
+            f"{q(polled)}; {lat['api_requests_per_hour']['polling']:,} API req/h",
             "-",
             "-",
             cmd,

@@ -10,6 +10,8 @@ interval, the syncs a burst of events costs, and the idle API cost per hour of e
   given one interval and its jitter to catch up.
 * burst: 1,000 signed events sent at once to A (one sender, keep-alive off, as fast as it goes): the
   syncs they started (extend_sync_triggers_total{trigger="webhook"}) per kind.
+  Each exporter's API requests per hour over that time show what the deliveries cost on a workspace
+  finishing 90 runs a minute.
 * idle cost (simulated clock): every default kind synced every 300 s and every 60 s for one virtual
   hour against an idle simulator (reconcile every 900 s, the default): requests per hour.
 
@@ -56,6 +58,16 @@ def failed_counts(exporter: Exporter) -> dict[str, int]:
             kind = line.split(b'kind="', 1)[1].split(b'"', 1)[0].decode()
             out[kind] += int(float(line.rsplit(b" ", 1)[1]))
     return out
+
+
+def api_requests(exporter: Exporter) -> float:
+    """All Extend API requests the exporter sent so far (extend_api_requests_total)."""
+    exporter.exposition.refresh()
+    total = 0.0
+    for line in exporter.exposition.current.text.split(b"\n"):
+        if line.startswith(b"extend_api_requests_total{"):
+            total += float(line.rsplit(b" ", 1)[1])
+    return total
 
 
 def webhook_syncs(exporter: Exporter, kind: str) -> int:
@@ -158,6 +170,7 @@ def latency(seconds: float, interval: float) -> dict[str, Any]:
             time.sleep(0.05)  # until every kind has its baseline
         sim.deliver_webhooks(WebhookConfig(f"http://127.0.0.1:{hook_port}/webhooks/extend", SECRET))
         watch = Watch(sim, exporters)
+        started, spent = time.monotonic(), {name: api_requests(e) for name, e in exporters.items()}
         time.sleep(seconds)
         counted = {kind: len(watch.failed[kind]) for kind in KINDS}
         # The polling exporter's next sync: at most one interval plus its jitter (10 s) away.
@@ -165,6 +178,8 @@ def latency(seconds: float, interval: float) -> dict[str, Any]:
         while time.monotonic() < catch_up and any(len(watch.shown["polling"][k]) < counted[k] for k in KINDS):
             time.sleep(0.5)
         watch.stop()
+        hours = (time.monotonic() - started) / 3600
+        per_hour = {name: round((api_requests(e) - spent[name]) / hours) for name, e in exporters.items()}
         stats = sim.webhooks.stats() if sim.webhooks else {}
         triggers = {kind: webhook_syncs(hooked, kind) for kind in KINDS}
     finally:
@@ -178,6 +193,8 @@ def latency(seconds: float, interval: float) -> dict[str, Any]:
         "with_webhooks": quantiles(watch.latencies("webhooks", counted)),
         "without_webhooks": quantiles(watch.latencies("polling", counted)),
         "events_delivered": stats.get("events"),
+        "events_per_s": round((stats.get("events") or 0) / (hours * 3600), 2),
+        "api_requests_per_hour": per_hour,
         "webhook_syncs": triggers,
     }
 

@@ -285,7 +285,7 @@ class Exporter:
                 )
         host, port = parse_listen_address(settings.webhook_listen_address)
         metrics.last_accepted.set(time.time())  # the alert waits from here for the first delivery
-        self._hints = CoalescedHints(self)
+        self._hints = CoalescedHints(self, min_gap=settings.webhook_min_sync_interval_seconds)
         receiver = Receiver(secrets, self._hints, metrics.count, metrics.last_accepted.set)
         self._webhooks = WebhookServer(
             host,

@@ -265,6 +265,14 @@ class Settings(BaseSettings):
         description="Web config (tls_server_config) for the webhook listener, in the format of "
         "EXTEND_EXPORTER_WEB_CONFIG_FILE.",
     )
+    webhook_min_sync_interval_seconds: Duration = Field(
+        1.0,
+        gt=0,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_MIN_SYNC_INTERVAL_SECONDS",
+        description="Least time between two syncs of one kind that webhooks start; deliveries in between "
+        "share the next one. Raise it to spend fewer requests on a busy workspace (latency grows to "
+        "about this)." + DURATION_HINT,
+    )
     webhook_body_timeout_seconds: Duration = Field(
         10.0,
         gt=0,

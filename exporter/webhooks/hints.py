@@ -11,8 +11,9 @@ The listener calls nothing but `Hints`:
   the exporter watches.
 
 `CoalescedHints` is that seam for the exporter: a kind's first hint pulls its sync forward at once
-(`Exporter.sync_now`), later ones within MIN_GAP_SECONDS of it book one more sync at the end of the
-gap, so a burst of events costs about one sync per kind per second, never one per event. The
+(`Exporter.sync_now`), later ones within the gap (EXTEND_EXPORTER_WEBHOOK_MIN_SYNC_INTERVAL_SECONDS,
+MIN_GAP_SECONDS by default) book one more sync at its end, so a burst of events costs about one sync
+per kind per gap, never one per event. The
 scheduler adds its own coalescing (asks while a sync runs get one sync after it), and every sync
 draws on the shared request budget like a scheduled one.
 """
