@@ -2,16 +2,18 @@
 interval, the syncs a burst of events costs, and the idle API cost per hour of each poll interval.
 
 * latency (real clock): one simulator in real time (its epoch at the real now) delivers signed events of
-  its run ends to exporter A's webhook listener; exporter B gets none. Both poll every 300 s, in this
-  process, with their real schedulers. A listener on the simulator's workload records when each run
-  enters FAILED (per kind); a watcher reads each exporter's /metrics body (the cached exposition a
-  scrape is served) every 50 ms and records when the kind's FAILED count first reaches k. Failures are
+  its run ends to exporter A's webhook listener (hinted syncs at most once a second per kind, the
+  default) and to exporter C's (at most once every 10 s); exporter B gets none. All poll every 300 s,
+  in this process, with their real schedulers and a 10 req/s budget. A listener on the simulator's
+  workload records when each run enters FAILED (per kind); a watcher reads each exporter's /metrics
+  body (the cached exposition a scrape is served) every 50 ms and records when the kind's FAILED count
+  first reaches k. Failures are
   counted for `--seconds` (at least one interval, so B's latencies cover its whole interval), then B is
   given one interval and its jitter to catch up.
 * burst: 1,000 signed events sent at once to A (one sender, keep-alive off, as fast as it goes): the
   syncs they started (extend_sync_triggers_total{trigger="webhook"}) per kind.
   Each exporter's API requests per hour over that time show what the deliveries cost on a workspace
-  finishing 90 runs a minute.
+  finishing 90 runs a minute (about 2 events a second).
 * idle cost (simulated clock): every default kind synced every 300 s and every 60 s for one virtual
   hour against an idle simulator (reconcile every 900 s, the default): requests per hour.
 
@@ -36,6 +38,7 @@ from extend_simulator import SimConfig, Simulator
 from extend_simulator.config import WebhookConfig
 from extend_simulator.enums import FAILED, KIND
 from extend_simulator.model import Run
+from extend_simulator.webhooks import EventSource, WebhookSender
 
 SECRET = "wss_bench_webhook_secret"
 KINDS = ("workflow_run", "extract_run", "parse_run")
@@ -133,6 +136,54 @@ class Watch:
         self._thread.join(5)
 
 
+# The exporters the latency step compares: (name, EXTEND_EXPORTER_WEBHOOK_MIN_SYNC_INTERVAL_SECONDS or None
+# for no webhooks).
+VARIANTS = (("webhooks", 1.0), ("webhooks_10s", 10.0), ("polling", None))
+
+
+def _build(sim: Simulator, interval: float) -> tuple[dict[str, Exporter], dict[str, str]]:
+    """The exporters of VARIANTS, and the webhook URL of each that has one."""
+    exporters: dict[str, Exporter] = {}
+    urls: dict[str, str] = {}
+    for name, gap in VARIANTS:
+        extra: dict[str, Any] = {}
+        if gap is not None:
+            port = free_port()
+            urls[name] = f"http://127.0.0.1:{port}/webhooks/extend"
+            extra = {
+                "webhook_listen_address": f"127.0.0.1:{port}",
+                "webhook_secret": SECRET,
+                "webhook_min_sync_interval_seconds": gap,
+            }
+        exporters[name] = exporter_for(
+            sim.url,
+            sim.api_key,
+            KINDS,
+            listen_address=f"127.0.0.1:{free_port()}",
+            poll_interval_seconds=interval,
+            max_requests_per_second=10,
+            **extra,
+        )
+    return exporters, urls
+
+
+def _deliver(sim: Simulator, urls: dict[str, str]) -> list[WebhookSender]:
+    """One sender per webhook URL, each fed every run end (Extend with one endpoint per exporter)."""
+    senders = [WebhookSender(WebhookConfig(url, SECRET), seed=n) for n, url in enumerate(urls.values())]
+    source = EventSource(sim.views, sim.world, "2026-02-09")
+
+    def fan_out(old: Run, new: Run) -> None:
+        for event_type, payload in source.events_of(old, new):
+            for sender in senders:
+                sender.event(event_type, payload)
+
+    for sender in senders:
+        sender.start()
+    with sim.lock:
+        sim.workload.listeners.append(fan_out)
+    return senders
+
+
 def latency(seconds: float, interval: float) -> dict[str, Any]:
     sim = Simulator(
         SimConfig(
@@ -148,27 +199,17 @@ def latency(seconds: float, interval: float) -> dict[str, Any]:
         )
     )
     sim.start()
-    hook_port = free_port()
-    common: dict[str, Any] = {"poll_interval_seconds": interval, "max_requests_per_second": 10}
-    hooked = exporter_for(
-        sim.url,
-        sim.api_key,
-        KINDS,
-        listen_address=f"127.0.0.1:{free_port()}",
-        webhook_listen_address=f"127.0.0.1:{hook_port}",
-        webhook_secret=SECRET,
-        **common,
-    )
-    polled = exporter_for(sim.url, sim.api_key, KINDS, listen_address=f"127.0.0.1:{free_port()}", **common)
-    exporters = {"webhooks": hooked, "polling": polled}
+    exporters, urls = _build(sim, interval)
+    senders: list[WebhookSender] = []
     try:
-        hooked.start_webhook_listener(WebhookSecrets(SecretStr(SECRET), None))
-        for exporter in exporters.values():
+        for name, exporter in exporters.items():
+            if name in urls:
+                exporter.start_webhook_listener(WebhookSecrets(SecretStr(SECRET), None))
             exporter.start_scheduler()
         deadline = time.monotonic() + 60
         while any(e.health.problems() for e in exporters.values()) and time.monotonic() < deadline:
             time.sleep(0.05)  # until every kind has its baseline
-        sim.deliver_webhooks(WebhookConfig(f"http://127.0.0.1:{hook_port}/webhooks/extend", SECRET))
+        senders = _deliver(sim, urls)
         watch = Watch(sim, exporters)
         started, spent = time.monotonic(), {name: api_requests(e) for name, e in exporters.items()}
         time.sleep(seconds)
@@ -180,9 +221,11 @@ def latency(seconds: float, interval: float) -> dict[str, Any]:
         watch.stop()
         hours = (time.monotonic() - started) / 3600
         per_hour = {name: round((api_requests(e) - spent[name]) / hours) for name, e in exporters.items()}
-        stats = sim.webhooks.stats() if sim.webhooks else {}
-        triggers = {kind: webhook_syncs(hooked, kind) for kind in KINDS}
+        events = senders[0].stats()["events"]
+        triggers = {name: {k: webhook_syncs(exporters[name], k) for k in KINDS} for name in urls}
     finally:
+        for sender in senders:
+            sender.stop()
         for exporter in exporters.values():
             exporter.stop(deadline_seconds=5)
         sim.stop()
@@ -190,10 +233,10 @@ def latency(seconds: float, interval: float) -> dict[str, Any]:
         "interval_s": interval,
         "seconds": seconds,
         "failures": sum(counted.values()),
-        "with_webhooks": quantiles(watch.latencies("webhooks", counted)),
-        "without_webhooks": quantiles(watch.latencies("polling", counted)),
-        "events_delivered": stats.get("events"),
-        "events_per_s": round((stats.get("events") or 0) / (hours * 3600), 2),
+        "latency": {name: quantiles(watch.latencies(name, counted)) for name in exporters},
+        "min_sync_interval_s": {name: gap for name, gap in VARIANTS if gap is not None},
+        "events_delivered": events,
+        "events_per_s": round(events / (hours * 3600), 2),
         "api_requests_per_hour": per_hour,
         "webhook_syncs": triggers,
     }

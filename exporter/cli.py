@@ -348,6 +348,11 @@ def _run(args: argparse.Namespace) -> int:
             "EXTEND_EXPORTER_WEBHOOK_SECRET or --webhook-secret-file instead"
         )
     _warn_both_keys(settings)
+    if settings.webhook_secret is not None and settings.webhook_secret_file is not None:
+        log.warning(
+            "both EXTEND_EXPORTER_WEBHOOK_SECRET and EXTEND_EXPORTER_WEBHOOK_SECRET_FILE are set; using "
+            "EXTEND_EXPORTER_WEBHOOK_SECRET_FILE (unset one)"
+        )
     return serve(settings, keys, webhook_secrets=hooks)
 
 

@@ -4,7 +4,8 @@ Supported keys: `tls_server_config` (`cert_file`, `key_file`, `client_ca_file`, 
 `min_version`, `max_version`), `http_server_config` (`http2`, which changes nothing: the server speaks
 HTTP/1.1) and `basic_auth_users` (user: bcrypt hash), as Go exporters read them. Parsed strictly, as
 exporter-toolkit does: an unknown key or value is an error (exit 2), never a silent fallback; a key
-exporter-toolkit knows that this exporter does not implement is refused by name.
+exporter-toolkit knows that this exporter does not implement is refused by name. The webhook listener
+reads the same format from a file of its own (EXTEND_EXPORTER_WEBHOOK_WEB_CONFIG_FILE; TLS only).
 """
 
 from __future__ import annotations
