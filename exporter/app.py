@@ -5,6 +5,7 @@ one from settings.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -253,16 +254,21 @@ class Exporter:
             self.health.problems,
             authorize=web.authorize if web else None,
             wrap_socket=web.wrap_server if web else None,
-            limits=Limits(
-                header_timeout=self.settings.http_header_timeout_seconds,
-                idle_timeout=self.settings.http_idle_timeout_seconds,
-                tls_handshake_timeout=self.settings.http_tls_handshake_timeout_seconds,
-                max_connections=self.settings.http_max_connections,
-            ),
+            limits=self._http_limits(),
             rejected=self.telemetry.http_connections_rejected,
         )
         self._server.start()
         return self._server
+
+    def _http_limits(self) -> Limits:
+        """What one client may hold, as settings say (EXTEND_EXPORTER_HTTP_*), for both listeners."""
+        settings = self.settings
+        return Limits(
+            header_timeout=settings.http_header_timeout_seconds,
+            idle_timeout=settings.http_idle_timeout_seconds,
+            tls_handshake_timeout=settings.http_tls_handshake_timeout_seconds,
+            max_connections=settings.http_max_connections,
+        )
 
     def start_webhook_listener(self, secrets: Callable[[], list[str]]) -> WebhookServer | None:
         """Serve POST /webhooks/extend when EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS is set (webhooks/)."""
@@ -291,11 +297,8 @@ class Exporter:
             host,
             port,
             receiver,
-            limits=Limits(
-                header_timeout=settings.http_header_timeout_seconds,
-                idle_timeout=settings.http_idle_timeout_seconds,
-                tls_handshake_timeout=settings.http_tls_handshake_timeout_seconds,
-                max_connections=settings.http_max_connections,
+            limits=dataclasses.replace(
+                self._http_limits(),
                 max_body_bytes=MAX_BODY_BYTES,
                 body_timeout=settings.webhook_body_timeout_seconds,
             ),
