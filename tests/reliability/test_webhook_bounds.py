@@ -30,7 +30,7 @@ from tests.reliability.scrape_watch import ScrapeWatch, proc_status
 pytestmark = pytest.mark.slow
 
 SECRET = "wss_reliability_webhook_secret"
-ATTACK_SECONDS = min(SOAK_SECONDS, 600.0) if SOAK_SECONDS else 12.0
+ATTACK_SECONDS = min(SOAK_SECONDS, 600.0) if SOAK_SECONDS else 8.0
 BODY_TIMEOUT = 3.0
 SCRAPE_P99_BOUND = 0.100
 DELIVERY_BOUND = 2.0  # a delivery's answer, seconds, while the port is under attack
