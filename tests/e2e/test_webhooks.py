@@ -201,9 +201,7 @@ def test_a_burst_of_1000_events_costs_a_few_syncs(loop: Loop) -> None:
     wait_until(lambda: loop.events("accepted") == accepted + 1000, timeout=10)
     # Every kind: one sync at once, then at most one per MIN_GAP_SECONDS while the burst lasts, one after.
     bound = math.ceil(burst_seconds / MIN_GAP_SECONDS) + 2
-    wait_until(
-        lambda: all(not loop.exporter._hints or not loop.exporter._hints._booked for _ in [0]), timeout=5
-    )
+    wait_until(lambda: not loop.exporter.hints_pending(), timeout=10, message="the burst's syncs started")
     syncs = {k: loop.triggers(k) - before[k] for k in KINDS}
     print(
         f"\n1000 events delivered in {burst_seconds:.2f} s: syncs by webhook per kind {syncs} (bound {bound})"
