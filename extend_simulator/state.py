@@ -22,6 +22,7 @@ from .query import TokenCodec
 from .scenarios import DeleteRate, FailureSpike, KeyRevocation, RateChange, RunDeletion, Scenario
 from .truth import Truth
 from .views import Views
+from .webhooks import WebhookSender
 from .workload import Workload
 
 
@@ -51,6 +52,7 @@ class SimState:
         self.faults = FaultInjector(cfg.seed)
         self.bucket = TokenBucket(cfg.qps_limit, cfg.qps_burst)
         self.revoked: set[str] = set()
+        self.webhooks: WebhookSender | None = None  # delivering run ends (Simulator.deliver_webhooks)
 
     @property
     def api_key(self) -> str:

@@ -234,6 +234,15 @@ SYNC_CONFIGURED_INTERVAL = _family(
     EXPERIMENTAL,
     SELF,
 )
+SYNC_TRIGGERS = _family(
+    "extend_sync_triggers",
+    COUNTER,
+    "Syncs started, by run kind and what started them: schedule (the poll interval) or webhook (a "
+    "webhook delivery asked for it; deliveries in a burst share one sync).",
+    (lb.KIND, lb.TRIGGER),
+    EXPERIMENTAL,
+    SELF,
+)
 INVALID_SUMMARIES = _family(
     "extend_invalid_summaries",
     COUNTER,
@@ -249,6 +258,37 @@ STATE_WRITE_FAILURES = _family(
     (),
     STABLE,
     SELF,
+)
+WEBHOOK_EVENTS = _family(
+    "extend_webhook_events",
+    COUNTER,
+    "Webhook deliveries received, by event type and outcome ("
+    + ", ".join(lb.WEBHOOK_OUTCOMES)
+    + "). A delivery only asks for a sync of its kind: it never changes a run count.",
+    (lb.EVENT_TYPE, lb.OUTCOME),
+    EXPERIMENTAL,
+    SELF,
+    opt_in="webhook_listen_address",
+)
+WEBHOOK_LAST_ACCEPTED = _family(
+    "extend_webhook_last_accepted_timestamp_seconds",
+    GAUGE,
+    "Unix time of the last accepted webhook delivery; the listener's start until one is accepted.",
+    (),
+    EXPERIMENTAL,
+    SELF,
+    opt_in="webhook_listen_address",
+)
+WEBHOOK_CONNECTIONS_REJECTED = _family(
+    "extend_webhook_http_connections_rejected",
+    COUNTER,
+    "Connections the webhook listener refused or closed, by reason ("
+    + ", ".join(lb.WEBHOOK_REJECT_REASONS)
+    + ").",
+    (lb.WEBHOOK_REJECT_REASON,),
+    EXPERIMENTAL,
+    SELF,
+    opt_in="webhook_listen_address",
 )
 
 # --- the run families of every kind (collector.py) ------------------------------------------------------

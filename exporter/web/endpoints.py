@@ -6,19 +6,15 @@ scrapes do, and in the classic text format otherwise; gzipped when Accept-Encodi
 With basic auth configured (web config), /metrics and the landing page need credentials; /healthz and
 /readyz do not, so liveness and readiness probes (kubelet, the image's HEALTHCHECK) work without a
 password in the pod spec. They reveal nothing but up/ready: /readyz lists its reasons only to
-authorised callers. A handler answers one request whose head the connection loop has already read;
-request bodies are refused.
+authorised callers. A handler answers one request whose head the connection loop has already read
+(handler.py); request bodies are refused.
 """
 
 from __future__ import annotations
 
-import io
-import logging
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler
 from typing import ClassVar
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -26,9 +22,7 @@ from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPEN
 
 from .. import __version__
 from ..metrics.collector import Exposition
-
-# The HTTP server's lines keep the logger name they have always had.
-log = logging.getLogger("exporter.server")
+from .handler import TEXT, OneRequestHandler
 
 LANDING = """<!doctype html>
 <html><head><title>Extend exporter</title></head>
@@ -38,7 +32,6 @@ LANDING = """<!doctype html>
 """
 # Probes reach these without credentials (see the module docstring).
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
-TEXT = "text/plain; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -97,35 +90,8 @@ def wants_openmetrics(accept: str) -> bool:
     return openmetrics[1] > 0 and openmetrics[1] > classic[1]
 
 
-class RequestHandler(BaseHTTPRequestHandler):
+class RequestHandler(OneRequestHandler):
     endpoints: ClassVar[Endpoints]  # set on the subclass make_handler returns
-    # The exporter's version, not the interpreter's (version_string below).
-    server_version = f"extend-exporter/{__version__}"
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def __init__(
-        self, request: socket.socket, client_address: object, server: object, *, head: bytes
-    ) -> None:
-        self._head = head
-        super().__init__(request, client_address, server)  # type: ignore[arg-type]
-
-    def setup(self) -> None:
-        super().setup()
-        # The loop has read the whole request head; the body (if any) is refused below.
-        self.rfile.close()
-        self.rfile = io.BytesIO(self._head)
-
-    def handle(self) -> None:
-        # One request per hand-off: between requests the connection waits in the loop, not here.
-        self.close_connection = True
-        self.handle_one_request()
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
 
     def parse_request(self) -> bool:
         if not super().parse_request():
@@ -139,21 +105,6 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.send_error(413 if length.isdigit() else 400, "Request bodies are not accepted")
             return False
         return True
-
-    def _send(self, code: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        # end_headers() would send the headers in a write of their own and the body in a second
-        # one; with Nagle's algorithm and the client's delayed ACK that stalled scrapes ~200 ms.
-        # One write, and TCP_NODELAY (disable_nagle_algorithm) for the rest.
-        pending: list[bytes] = self._headers_buffer  # type: ignore[attr-defined]  # stdlib, since 3.3
-        pending.append(b"\r\n")
-        if self.command != "HEAD":
-            pending.append(body)
-        self.flush_headers()
 
     def do_HEAD(self) -> None:
         self.do_GET()

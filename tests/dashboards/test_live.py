@@ -20,11 +20,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.api.identity import key_fingerprint
 from extend_simulator import FailureSpike, Fault, SimConfig, Simulator, derive
+from extend_simulator.config import WebhookConfig
 from extend_simulator.enums import KIND
 from extend_simulator.truth import labels4
 from grafana.alerts import alerts
 from grafana.knobs import Knobs
-from tests.exporter_process import ExporterProcess, start_exporter, wait_until
+from tests.exporter_process import ExporterProcess, free_port, start_exporter, wait_until
 
 from .promql import (
     DASHBOARDS,
@@ -46,6 +47,7 @@ from .stack import PrometheusServer
 KINDS = ("workflow_run", "extract_run", "parse_run", "verify_run")
 #: Deliberately not the usual job name: the dashboards and rules must not depend on it.
 JOB = "some-extend-job"
+WEBHOOK_SECRET = "wss_live_stack_secret"
 #: How long the steady workload is watched before the spike is scripted.
 STEADY_SECONDS = 15.0
 #: Upper bound from scripting the spike to the alert expression being true.
@@ -98,6 +100,9 @@ def running_stack() -> Iterator[Stack]:
     sim.start(host="127.0.0.1", port=0)
     # A few 429s (retried by the exporter) so the retry and rate-limit panels have data.
     sim.set_faults(Fault(kind="rate_limit", rate=0.02))
+    # Webhooks on, so the webhook panels and the silent-webhooks rule have their series.
+    hook_port = free_port()
+    sim.deliver_webhooks(WebhookConfig(f"http://127.0.0.1:{hook_port}/webhooks/extend", WEBHOOK_SECRET))
     try:
         with start_exporter(
             sim.url,
@@ -108,6 +113,8 @@ def running_stack() -> Iterator[Stack]:
                 "EXTEND_EXPORTER_PER_RESOURCE_LABELS": "true",
                 "EXTEND_EXPORTER_LOG_LEVEL": "info",
                 "EXTEND_EXPORTER_USAGE_TAGS": "team-claims,priority",
+                "EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS": f"127.0.0.1:{hook_port}",
+                "EXTEND_EXPORTER_WEBHOOK_SECRET": WEBHOOK_SECRET,
             },
         ) as exporter:
             target = f"127.0.0.1:{exporter.port}"
