@@ -5,9 +5,9 @@ line and headers without blocking, under a deadline for the whole head (not per 
 bytes; only a complete request head is handed off (to the server's workers), and a kept-alive
 connection comes back here between requests. So slow or silent clients cost a file descriptor and at
 most MAX_HEADER_BYTES each, never a thread. Past `max_connections` the oldest connection still waiting
-for its request (or idle between requests) is closed to make room: Prometheus and the kubelet send
-their request as soon as they connect, so they stay the newest and are served, while a flood of silent
-connections pushes out only its own kind.
+for its request (or idle between requests) is closed to make room, one that has sent nothing yet first:
+Prometheus and the kubelet send their request (or TLS hello) as soon as they connect, so a flood of
+silent connections pushes out only its own kind, however slow the machine makes the rest of a handshake.
 
 A server that takes request bodies (the webhook listener: `Limits.max_body_bytes`) has each body read
 here too, under a deadline of its own, before the hand-off; the bytes all bodies being read hold at
@@ -65,7 +65,7 @@ class Limits:
 
 
 class _Conn:
-    __slots__ = ("buf", "deadline", "drained", "need", "reason", "since", "sock", "stage")
+    __slots__ = ("buf", "deadline", "drained", "heard", "need", "reason", "since", "sock", "stage")
 
     def __init__(self, sock: socket.socket, stage: str, deadline: float, reason: str | None) -> None:
         self.sock = sock
@@ -77,6 +77,7 @@ class _Conn:
         self.reason = reason  # counted when the deadline passes; None for an idle keep-alive
         self.buf = bytearray()
         self.since = time.monotonic()
+        self.heard = stage in ("idle", "drain")  # has the client sent anything on this connection?
 
 
 class _RateLimitedWarning:
@@ -238,7 +239,7 @@ class ConnectionLoop:
     def _evict_oldest(self) -> bool:
         if not self._conns:
             return False
-        oldest = min(self._conns.values(), key=lambda c: c.since)
+        oldest = min(self._conns.values(), key=lambda c: (c.heard, c.since))
         self._count("connection_limit")
         self._close(oldest)
         return True
@@ -265,6 +266,7 @@ class ConnectionLoop:
 
     def _readable(self, conn: _Conn) -> None:
         sock = conn.sock
+        conn.heard = True
         if conn.stage == "drain":
             self._drain(conn)
             return

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from exporter.metrics.collector import Exposition
 from exporter.web.endpoints import wants_openmetrics
 from exporter.web.server import Limits, MetricsServer, accepts_gzip
+from tests.exporter_process import wait_until
 from tests.metrics import exposition_scenario as scenario
 
 
@@ -151,5 +152,32 @@ def test_metrics_answers_each_format_from_its_cache_gzipped_or_not() -> None:
         assert body == rendered.text and fields["Vary"] == "Accept, Accept-Encoding"
         fields, body = _get(srv.port, "Accept-Encoding: gzip")
         assert body == rendered.gzipped
+    finally:
+        srv.stop()
+
+
+def test_past_the_connection_cap_a_silent_connection_goes_before_one_that_spoke() -> None:
+    """A client that has sent part of its request outlives connections that never sent a byte, though
+    it is older than them: a flood of silent clients pushes out only its own kind, however slowly the
+    machine lets a real client finish its handshake or head."""
+    exposition = Exposition(CollectorRegistry())
+    exposition.refresh()
+    limits = Limits(idle_timeout=30, header_timeout=30, max_connections=4)
+    srv = MetricsServer("127.0.0.1", 0, exposition, list, limits=limits)
+    srv.start()
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as spoke:
+            spoke.sendall(b"GET /healthz HTTP/1.1\r\n")
+            conns = srv._loop._conns  # the loop's own view: has it read those bytes yet?
+            wait_until(lambda: any(c.heard for c in list(conns.values())), timeout=5)
+            silent = [socket.create_connection(("127.0.0.1", srv.port), timeout=5) for _ in range(4)]
+            try:
+                # The fourth silent one is past the cap: the oldest silent one makes room.
+                assert silent[0].recv(1) == b""
+                spoke.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
+                assert spoke.recv(65536).startswith(b"HTTP/1.1 200")
+            finally:
+                for sock in silent:
+                    sock.close()
     finally:
         srv.stop()
