@@ -49,7 +49,7 @@ unit: $(STAMP) ## the pytest suite
 
 test: lint typecheck unit ## lint, typecheck and unit (what CI runs)
 
-docs: $(STAMP) ## regenerate the README's config and metrics tables and docs/metrics.md
+docs: $(STAMP) ## regenerate the reference sections of README.md, docs/configuration.md and docs/metrics.md
 	$(BIN)/python -m exporter.docs
 
 # Regenerate dashboards, Grafana provisioning and both alert-rule files (tests/dashboards fails on drift).

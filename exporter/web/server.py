@@ -1,7 +1,7 @@
 """The HTTP server: a connection loop (connections.py) and a small fixed pool of worker threads that
 answer complete requests (endpoints.py) and give kept-alive connections back to the loop.
 
-What a client can hold is bounded (README, Endpoints): slow or silent clients cost the loop a file
+What a client can hold is bounded (docs/http.md): slow or silent clients cost the loop a file
 descriptor each, never a thread, and the thread count is fixed (workers + 1). TLS, when configured,
 covers every path.
 

@@ -557,12 +557,10 @@ def test_plain_prometheus_config_is_valid(tmp_path: Path) -> None:
     assert jobs["extend-exporter-sidecar"]["relabel_configs"][0]["regex"] == side["ports"][0]["name"]
 
 
-def test_scrape_interval_and_timeout_are_what_the_readme_says(
-    standalone: list[Doc], sidecar: list[Doc]
-) -> None:
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"scrape\s+every\s+(\d+)\s+s\s+with\s+a\s+(\d+)\s+s\s+timeout", readme)
-    assert match, "README states the scrape interval and timeout"
+def test_scrape_interval_and_timeout_are_what_the_docs_say(standalone: list[Doc], sidecar: list[Doc]) -> None:
+    doc = (REPO_ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    match = re.search(r"scrape\s+every\s+(\d+)\s+s\s+with\s+a\s+(\d+)\s+s\s+timeout", doc)
+    assert match, "docs/deploy.md states the scrape interval and timeout"
     expected = (f"{match[1]}s", f"{match[2]}s")
     [endpoint] = _one(standalone, "ServiceMonitor")["spec"]["endpoints"]
     [pod_endpoint] = _one(sidecar, "PodMonitor")["spec"]["podMetricsEndpoints"]
