@@ -156,3 +156,20 @@ def test_every_runbook_url_opens_a_section_of_the_runbook() -> None:
         # GitHub-style anchors: the heading in lower case.
         assert anchor in {heading.lower() for heading in headings}, rule["alert"]
         assert rule["annotations"]["runbook"] in text
+
+
+AGES = re.compile(r"extend_runs_oldest_active_age_seconds|extend_last_successful_sync_timestamp_seconds")
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_age_graphs_use_a_log_scale(path: Path) -> None:
+    """One run weeks old must not flatten the other ages to a line along the axis."""
+    graphs = [
+        p
+        for p in panels(load_json(path))
+        if p["type"] == "timeseries" and any(AGES.search(t.get("expr", "")) for t in p["targets"])
+    ]
+    assert graphs
+    for panel in graphs:
+        scale = panel["fieldConfig"]["defaults"]["custom"]["scaleDistribution"]
+        assert scale == {"type": "log", "log": 10}, panel["title"]
