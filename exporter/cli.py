@@ -1,4 +1,4 @@
-"""Command line: run (default), check, demo, simulate, healthcheck."""
+"""Command line: run (default), check, demo, simulate, generate, healthcheck."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("exporter")
 
-COMMANDS = ("run", "check", "demo", "simulate", "healthcheck")
+COMMANDS = ("run", "check", "demo", "simulate", "generate", "healthcheck")
 EXIT_CONFIG = 2
 # SIGTERM: syncs in flight get this long to finish or be abandoned (Kubernetes waits 30 s by default).
 SHUTDOWN_DEADLINE_SECONDS = 10.0
@@ -170,6 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_arguments(simulate)
+    generate = sub.add_parser(
+        "generate", help="write the alert rules, runbook and dashboards with your settings"
+    )
+    try:
+        from grafana.generate import add_arguments as add_generate_arguments
+    except ImportError:  # pragma: no cover - the generator ships with the package
+        pass
+    else:
+        add_generate_arguments(generate)
     health = sub.add_parser("healthcheck", help="exit 0 when the exporter's /healthz answers 200")
     add_healthcheck_arguments(health)
     return parser
@@ -219,6 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from extend_simulator.cli import run as run_simulator
 
             return run_simulator(args)
+        if args.command == "generate":
+            from grafana.generate import run as run_generator
+
+            return run_generator(args)
         return _healthcheck(args)
     except ConfigError as exc:
         print(f"extend-exporter: {exc}", file=sys.stderr)
