@@ -248,13 +248,13 @@ def serve(
 ) -> int:
     """Run the exporter until SIGTERM/SIGINT; flushes the state file on the way out."""
     from .factory import build_exporter
-    from .statefile.store import StateLockedError
+    from .statefile.store import StateFileError
 
     install_fatal_hooks()
     exporter = build_exporter(settings, keys)
     try:
         exporter.load_state()
-    except StateLockedError as exc:
+    except StateFileError as exc:
         raise ConfigError(f"invalid setting EXTEND_EXPORTER_STATE_FILE (--state-file): {exc}") from None
     try:
         server = exporter.start_server()
@@ -344,7 +344,7 @@ def _check(args: argparse.Namespace) -> int:
     _warn_both_keys(settings)
     client = build_check_client(settings, keys)
     rows: list[tuple[str, str, str, str]] = []
-    first_failure: str | None = None
+    failures: list[tuple[str, str]] = []  # (kind, cause): said once, below the table
     for kind in settings.effective_kinds:
         spec = KINDS[kind]
         started = time.perf_counter()
@@ -352,14 +352,16 @@ def _check(args: argparse.Namespace) -> int:
             page = client.list_page(spec, {"maxPageSize": 1})
             result = f"ok ({len(page.items)} run{'s' if len(page.items) != 1 else ''} on first page)"
         except (ApiError, Cancelled) as exc:
-            cause = f"{getattr(exc, 'reason', 'cancelled')}: {exc}"
+            reason = getattr(exc, "reason", "cancelled")
+            cause = str(exc)
             if getattr(exc, "status", None) == 401 and not settings.workspace_id:
                 cause += " (an organisation-scoped key also needs EXTEND_WORKSPACE_ID / --workspace-id)"
-            result = f"FAILED: {cause}"
-            first_failure = first_failure or f"{kind}: {cause}"
+            result = f"FAILED ({reason})"
+            failures.append((kind, cause))
             if isinstance(exc, ApiError) and exc.reason in ("transport_error", "unauthorized", "forbidden"):
                 # The same cause fails every kind: say it once rather than wait for each.
                 rows.append((kind, spec.path, _elapsed(started), result))
+                rows.extend((k, KINDS[k].path, "", "not checked") for k in _after(settings, kind))
                 break
         rows.append((kind, spec.path, _elapsed(started), result))
     client.close()
@@ -368,10 +370,17 @@ def _check(args: argparse.Namespace) -> int:
     for row in [("KIND", "ENDPOINT", "TIME", "RESULT"), *rows]:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
     sys.stdout.flush()
-    if first_failure:
-        print(f"extend-exporter check: FAILED {first_failure}", file=sys.stderr)
+    if failures:
+        (kind, cause), *more = failures
+        also = f"; {len(more)} more kind(s) failed: {', '.join(k for k, _ in more)}" if more else ""
+        print(f"extend-exporter check: FAILED {kind}: {cause}{also}", file=sys.stderr)
         return 1
     return 0
+
+
+def _after(settings: Settings, kind: str) -> tuple[str, ...]:
+    kinds = settings.effective_kinds
+    return kinds[kinds.index(kind) + 1 :]
 
 
 def _elapsed(started: float) -> str:
