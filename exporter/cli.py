@@ -12,23 +12,20 @@ import threading
 import time
 from collections.abc import Sequence
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, get_args, get_origin
+from typing import TYPE_CHECKING, Literal, NoReturn, get_args, get_origin
 
-from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
 from . import __version__
 from .api.apikey import ApiKeyError, ApiKeySource
 from .config import (
-    DEFAULT_PORT,
     ConfigError,
     Settings,
     env_name,
     flag_name,
     load_settings,
-    parse_duration,
-    parse_listen_address,
 )
+from .demo import add_arguments as add_demo_arguments
 from .fatal import arm_shutdown_deadline
 from .fatal import install as install_fatal_hooks
 from .logs import MIN_REDACTED_LENGTH, redactable, setup_logging
@@ -118,24 +115,6 @@ def _add_settings_flags(parser: argparse.ArgumentParser, only: Sequence[str] | N
         )
 
 
-def _demo_listen(value: str) -> str:
-    try:
-        parse_listen_address(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return value
-
-
-def _demo_interval(value: str) -> float:
-    try:
-        seconds = float(parse_duration(value))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if not 0 < seconds <= 86400:
-        raise argparse.ArgumentTypeError("must be a duration above 0 and up to 1d")
-    return seconds
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="extend-exporter",
@@ -149,21 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate settings and credentials: one request per kind")
     _add_settings_flags(check, CHECK_SETTINGS)
     demo = sub.add_parser("demo", help="start the built-in Extend simulator and the exporter against it")
-    demo.add_argument(
-        "--listen",
-        type=_demo_listen,
-        default=f"127.0.0.1:{DEFAULT_PORT}",
-        metavar="HOST:PORT",
-        help="exporter listen address [default: %(default)s]",
+    add_demo_arguments(demo)
+    simulate = sub.add_parser(
+        "simulate",
+        help="serve the built-in Extend API simulator",
+        description="Serve the built-in Extend API simulator until Ctrl-C; it prints its URL and the key it "
+        "accepts.",
     )
-    demo.add_argument(
-        "--poll-interval",
-        type=_demo_interval,
-        default=5.0,
-        metavar="DURATION",
-        help="time between syncs: 90s, 5m or seconds [default: %(default)s]",
-    )
-    simulate = sub.add_parser("simulate", help="serve the built-in Extend API simulator")
     try:
         from extend_simulator.cli import add_arguments
     except ImportError:  # pragma: no cover - the simulator ships with the package
@@ -388,30 +359,9 @@ def _elapsed(started: float) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from extend_simulator.cli import start_demo_simulator
+    from .demo import run as run_demo
 
-    sim = start_demo_simulator()
-    try:
-        overrides: dict[str, Any] = {
-            "api_base_url": sim.url,
-            "listen_address": args.listen,
-            "poll_interval_seconds": args.poll_interval,
-            "max_requests_per_second": 5,
-            "sync_overlap_seconds": 30,
-        }
-        settings = load_settings({**overrides, "api_key": sim.api_key})
-        keys = ApiKeySource(SecretStr(sim.api_key), None)
-        setup_logging(settings.log_level, settings.log_format, keys.secrets)
-        print(f"Extend API simulator on {sim.url}")
-        host = args.listen.rpartition(":")[0] or "127.0.0.1"
-        return serve(
-            settings,
-            keys,
-            ready_message=f"Exporter metrics: http://{host}:{{port}}/metrics  (Ctrl-C to stop)",
-            listen_setting="--listen",
-        )
-    finally:
-        sim.stop()
+    return run_demo(args, serve)
 
 
 def _healthcheck(args: argparse.Namespace) -> int:
