@@ -54,10 +54,13 @@ def metrics_table() -> str:
 def kinds_line() -> str:
     """The README's one line of run kinds: the defaults, then the opt-in ones."""
     default = DEFAULT_KINDS[API_VERSIONS[0]]
-    extra = [k for k in KINDS if k not in default]
-    opt_in = "; opt-in: " + ", ".join(f"`{k}`" for k in extra) if extra else ""
     names = ", ".join(f"`{k}`" for k in default)
-    return f"Run kinds: {names}{opt_in} ([details](docs/configuration.md#run-kinds))."
+    extra = []
+    for kind in (k for k in KINDS if k not in default):
+        elsewhere = [v for v in API_VERSIONS if kind in DEFAULT_KINDS[v]]
+        extra.append(f"`{kind}` (opt-in{'; default under ' + ', '.join(elsewhere) if elsewhere else ''})")
+    more = f"; {', '.join(extra)}" if extra else ""
+    return f"Run kinds: {names}{more} ([details](docs/configuration.md#run-kinds))."
 
 
 def kinds_table() -> str:

@@ -132,27 +132,18 @@ def test_generate_as_written(tmp_path: Path, plain_install: Path) -> None:
     install says in one line which extra it needs."""
     [block] = [b for b in sh_blocks() if "extend-exporter generate" in b]
     line = block.replace("\\\n", " ")
-    bin_dir = Path(sys.executable).parent
-    full = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", line],
-        cwd=tmp_path,
-        env=_env(PATH=f"{bin_dir}:{os.environ['PATH']}"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+
+    def run_in(bin_dir: Path) -> subprocess.CompletedProcess[str]:
+        env = _env(PATH=f"{bin_dir}:{os.environ['PATH']}")
+        argv = ["bash", "-euo", "pipefail", "-c", line]
+        return subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+    full = run_in(Path(sys.executable).parent)
     assert full.returncode == 0, full.stderr
     assert (tmp_path / "generated/grafana/dashboards/extend-runs-overview.json").exists()
     assert (
         "runbook_url: https://" in (tmp_path / "generated/deploy/prometheus/extend-alerts.yaml").read_text()
     )
-    plain = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", line],
-        cwd=tmp_path,
-        env=_env(PATH=f"{plain_install}:{os.environ['PATH']}"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    plain = run_in(plain_install)
     assert plain.returncode == 2 and plain.stderr.count("\n") == 1, plain.stderr
     assert "pip install 'extend-exporter[generate]'" in plain.stderr
