@@ -93,7 +93,7 @@ bench: $(STAMP) ## benchmarks against the simulator (writes bench/results.md)
 
 # Reliability soak (not part of `make test`, whose tests/reliability and property tests in tests/sync are bounded):
 # the soak test for SOAK_SECONDS (default 600) and 20x the hypothesis examples, random seeds; and the demo's
-# incident until every alert of the rule file has fired (about 22 minutes; `make test` checks them pending).
+# incident until every alert of the rule file has fired (about 20 minutes; `make test` checks them pending).
 SOAK_SECONDS ?= 600
 soak: $(STAMP) ## long reliability soak (SOAK_SECONDS, default 600)
 	EXTEND_SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/pytest -q -p no:cacheprovider -o timeout=3600 tests/reliability tests/sync \

@@ -8,7 +8,7 @@ One test runs both side by side (`extend-exporter demo` processes, a Prometheus 
   and those whose `for:` fits the test (`ExtendOutOfCredits` 1m, `ExtendRunsFailedSpike` 2m) fire. The
   rest wait `for:` 5m to 15m on Prometheus's real clock, which no test can shorten without changing the
   rules; `make soak` (EXTEND_SOAK_SECONDS set) runs the same test until every one of them fires, about
-  22 minutes. `ExtendSyncStale` needs 15 minutes of stale syncs before it is even pending, so only the
+  20 minutes. `ExtendSyncStale` needs 15 minutes of stale syncs before it is even pending, so only the
   soak checks it.
 
 Two alerts need more than one demo, so the test adds what a user would: a second exporter of the
