@@ -154,7 +154,7 @@ timeout 600 $README_STEP IMAGE_TOOL="${BUILDAH[*]}" IMAGE_BUILD_FLAGS="${build_f
     tail -40 "$TMP/build.log" >&2
     fail "$README_STEP"
 }
-tar -tf "$TMP/pushed.tar" | grep -qx 'index.json' || fail "the pushed archive has no OCI index"
+tar -tf "$TMP/pushed.tar" | grep -x 'index.json' >/dev/null || fail "the pushed archive has no OCI index"
 build_seconds=$((SECONDS - build_start))
 # Earlier builds of the test image are now untagged: drop them so the vfs storage stays bounded.
 timeout 300 "${PODMAN[@]}" image prune --force >/dev/null 2>&1 || true
