@@ -45,8 +45,18 @@ lint: $(STAMP) ## ruff lint and format check
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy
 
-unit: $(STAMP) ## the pytest suite
-	$(BIN)/pytest -q
+# Most tests wait on sockets, subprocesses and real clocks, so they run on 3 workers (more than the 2
+# cores CI has). Tests marked `timing` assert sub-second latencies (a scrape's p99 under 100 ms) or
+# timing ratios, which measure the exporter, not the machine's load: they run afterwards, one at a
+# time, so the suite's own workers are not that load; under a machine-wide lock, so two checkouts'
+# suites side by side take turns; and at a raised priority (where allowed: root, as in CI; elsewhere
+# `nice` warns and runs them as they are), so other work on the machine does not preempt the exporter
+# and its scrapers. `.venv/bin/pytest -q` still runs everything in one process.
+PYTEST_WORKERS ?= 3
+TIMING_LOCK ?= /tmp/extend-exporter-timing-tests.lock
+unit: $(STAMP) ## the pytest suite (parallel, then the timing-bound tests alone)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m 'not timing'
+	flock $(TIMING_LOCK) nice -n -10 $(BIN)/pytest -q -m timing
 
 test: lint typecheck unit ## lint, typecheck and unit (what CI runs)
 
@@ -87,13 +97,15 @@ manifests: $(STAMP) ## regenerate the Kubernetes PrometheusRule
 	$(BIN)/python deploy/kubernetes/render_prometheusrule.py
 
 # Benchmark suite against the simulator on loopback (not part of `make test`): prints a table and
-# writes bench/results.md (raw figures in bench/out/). Bounded: under 15 minutes (the busy row runs 2 real minutes).
+# writes bench/results.md (raw figures in bench/out/). Bounded: under 30 minutes (the busy row runs 2 real
+# minutes, the webhook row two 300 s poll intervals).
 bench: $(STAMP) ## benchmarks against the simulator (writes bench/results.md)
-	timeout --kill-after=30 900 $(BIN)/python -m bench.run
+	timeout --kill-after=30 1800 $(BIN)/python -m bench.run
 
 # Reliability soak (not part of `make test`, whose tests/reliability and property tests in tests/sync are bounded):
-# the soak test for SOAK_SECONDS (default 600) and 20x the hypothesis examples, random seeds; and the demo's
-# incident until every alert of the rule file has fired (about 20 minutes; `make test` checks them pending).
+# the soak test for SOAK_SECONDS (default 600), 20x the hypothesis examples with random seeds, the HTTP-bounds
+# attacks for the acceptance criteria's 30 s (12 s in `make test`), and the demo's incident until every alert of
+# the rule file has fired (about 20 minutes; `make test` checks them pending).
 SOAK_SECONDS ?= 600
 soak: $(STAMP) ## long reliability soak (SOAK_SECONDS, default 600)
 	EXTEND_SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/pytest -q -p no:cacheprovider -o timeout=3600 tests/reliability tests/sync \

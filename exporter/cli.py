@@ -32,6 +32,7 @@ from .logs import MIN_REDACTED_LENGTH, redactable, setup_logging
 from .web.healthcheck import add_arguments as add_healthcheck_arguments
 from .web.healthcheck import check as check_health
 from .web.healthcheck import default_url as default_health_url
+from .webhooks.secrets import WebhookSecretError, WebhookSecrets
 
 if TYPE_CHECKING:
     from .app import Exporter
@@ -76,7 +77,7 @@ def _metavar(name: str, field: FieldInfo) -> str:
         return "{" + ",".join(str(a) for a in get_args(field.annotation)) + "}"
     if name.endswith("_seconds"):
         return "DURATION"
-    if name == "listen_address":
+    if name.endswith("listen_address"):
         return "HOST:PORT"
     if name == "api_base_url":
         return "URL"
@@ -177,6 +178,15 @@ def _key_source(settings: Settings) -> ApiKeySource:
         raise _invalid(exc.setting, str(exc)) from None
 
 
+def _webhook_secrets(settings: Settings) -> WebhookSecrets | None:
+    if settings.webhook_listen_address is None:
+        return None
+    try:
+        return WebhookSecrets(settings.webhook_secret, settings.webhook_secret_file)
+    except WebhookSecretError as exc:
+        raise _invalid(exc.setting, str(exc)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     first = args_list[0] if args_list else "-"
@@ -216,6 +226,7 @@ def serve(
     keys: ApiKeySource,
     ready_message: str | None = None,
     listen_setting: str = "EXTEND_EXPORTER_LISTEN_ADDRESS (--listen-address)",
+    webhook_secrets: WebhookSecrets | None = None,
 ) -> int:
     """Run the exporter until SIGTERM/SIGINT; flushes the state file on the way out."""
     from .factory import build_exporter
@@ -233,6 +244,14 @@ def serve(
         raise ConfigError(
             f"invalid setting {listen_setting}: cannot listen on {settings.listen_address}: {exc.strerror}"
         ) from None
+    if webhook_secrets is not None:
+        try:
+            exporter.start_webhook_listener(webhook_secrets)
+        except OSError as exc:
+            raise ConfigError(
+                "invalid setting EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS (--webhook-listen-address): cannot "
+                f"listen on {settings.webhook_listen_address}: {exc.strerror}"
+            ) from None
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -277,6 +296,13 @@ def _log_start(settings: Settings, exporter: Exporter, port: int, keys: ApiKeySo
         settings.poll_interval_seconds,
         settings.state_file or "none (counts restart from zero)",
     )
+    if settings.webhook_listen_address is not None:
+        log.info(
+            "webhooks: POST /webhooks/extend on %s (TLS %s); each verified delivery syncs its kind within "
+            "about a second",
+            settings.webhook_listen_address,
+            "on" if settings.webhook_web_config_file else "off",
+        )
     short = [s for s in keys.secrets() if not redactable(s)]
     if short:
         log.warning(
@@ -295,11 +321,23 @@ def _warn_both_keys(settings: Settings) -> None:
 def _run(args: argparse.Namespace) -> int:
     settings = _settings_from(args)
     keys = _key_source(settings)
-    setup_logging(settings.log_level, settings.log_format, keys.secrets)
+    hooks = _webhook_secrets(settings)
+    redacted = (lambda: keys.secrets() + hooks.redacted()) if hooks is not None else keys.secrets
+    setup_logging(settings.log_level, settings.log_format, redacted)
     if getattr(args, "api_key", None) is not None:
         log.warning(KEY_FLAG_WARNING)
+    if getattr(args, "webhook_secret", None) is not None:
+        log.warning(
+            "--webhook-secret puts the secret where every local user can read it (ps); use "
+            "EXTEND_EXPORTER_WEBHOOK_SECRET or --webhook-secret-file instead"
+        )
     _warn_both_keys(settings)
-    return serve(settings, keys)
+    if settings.webhook_secret is not None and settings.webhook_secret_file is not None:
+        log.warning(
+            "both EXTEND_EXPORTER_WEBHOOK_SECRET and EXTEND_EXPORTER_WEBHOOK_SECRET_FILE are set; using "
+            "EXTEND_EXPORTER_WEBHOOK_SECRET_FILE (unset one)"
+        )
+    return serve(settings, keys, webhook_secrets=hooks)
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -242,6 +242,45 @@ class Settings(BaseSettings):
         description="Open connections kept at most; past it the oldest idle or slow one is closed.",
     )
 
+    webhook_listen_address: str | None = Field(
+        None,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS",
+        description="host:port of a separate listener for Extend's webhooks (POST /webhooks/extend), "
+        "which make a kind sync at once; off when unset (docs/webhooks.md).",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_SECRET",
+        description="The webhook endpoint's signing secret (wss_...); a comma list accepts any of them "
+        "(rotation). The flag shows it to every local user (ps): prefer the environment or the file.",
+    )
+    webhook_secret_file: Path | None = Field(
+        None,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_SECRET_FILE",
+        description="File holding the webhook signing secret (or a comma list); re-read when it changes.",
+    )
+    webhook_web_config_file: Path | None = Field(
+        None,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_WEB_CONFIG_FILE",
+        description="Web config (tls_server_config) for the webhook listener, in the format of "
+        "EXTEND_EXPORTER_WEB_CONFIG_FILE.",
+    )
+    webhook_min_sync_interval_seconds: Duration = Field(
+        1.0,
+        gt=0,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_MIN_SYNC_INTERVAL_SECONDS",
+        description="Least time between two syncs of one kind that webhooks start; deliveries in between "
+        "share the next one. Raise it to spend fewer requests on a busy workspace (latency grows to "
+        "about this)." + DURATION_HINT,
+    )
+    webhook_body_timeout_seconds: Duration = Field(
+        10.0,
+        gt=0,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_BODY_TIMEOUT_SECONDS",
+        description="Time a webhook delivery has to send its body (at most 1 MiB) after its headers."
+        + DURATION_HINT,
+    )
+
     _split_kinds = field_validator("kinds", "per_resource_allow", "usage_tags", mode="before")(_split_list)
 
     @field_validator("usage_tags")
@@ -274,6 +313,13 @@ class Settings(BaseSettings):
         parse_listen_address(value)
         return value
 
+    @field_validator("webhook_listen_address")
+    @classmethod
+    def _check_webhook_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_listen_address(value)
+        return value
+
     @field_validator("workspace_id")
     @classmethod
     def _check_workspace(cls, value: str | None) -> str | None:
@@ -301,6 +347,31 @@ class Settings(BaseSettings):
                 raise ValueError(f"EXTEND_EXPORTER_KINDS: {kind} needs EXTEND_API_VERSION={API_2026}")
         if self.api_key is None and self.api_key_file is None:
             raise ValueError("EXTEND_API_KEY: set EXTEND_API_KEY or EXTEND_API_KEY_FILE")
+        return self
+
+    @model_validator(mode="after")
+    def _check_webhooks(self) -> Settings:
+        secret = self.webhook_secret is not None or self.webhook_secret_file is not None
+        if self.webhook_listen_address is None:
+            if secret or self.webhook_web_config_file is not None:
+                raise ValueError(
+                    "EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS: set it to receive webhooks, or unset the other "
+                    "EXTEND_EXPORTER_WEBHOOK_* settings"
+                )
+            return self
+        if not secret:
+            raise ValueError(
+                "EXTEND_EXPORTER_WEBHOOK_SECRET: webhooks need the endpoint's signing secret "
+                "(EXTEND_EXPORTER_WEBHOOK_SECRET or EXTEND_EXPORTER_WEBHOOK_SECRET_FILE)"
+            )
+        if (
+            parse_listen_address(self.webhook_listen_address)[1]
+            == parse_listen_address(self.listen_address)[1]
+        ):
+            raise ValueError(
+                "EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS: must use another port than "
+                "EXTEND_EXPORTER_LISTEN_ADDRESS (deliveries from the internet, /metrics inside)"
+            )
         return self
 
     @property

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any, NoReturn
 
-from .config import SimConfig
+from .config import SimConfig, WebhookConfig, WebhookFaults
 from .demo import INCIDENT, INCIDENT_START, SCENARIOS, config_for, script_for
 from .enums import FAMILIES
 from .simulator import Simulator
@@ -44,6 +44,24 @@ def _count(value: str) -> int:
     if n < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value!r}")
     return n
+
+
+def _fraction(value: str) -> float:
+    try:
+        f = float(value)
+    except ValueError:
+        f = -1.0
+    if not 0 <= f <= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {value!r}")
+    return f
+
+
+def _url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(
+            "expected an http(s) URL, e.g. http://127.0.0.1:9865/webhooks/extend"
+        )
+    return value
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -206,6 +224,7 @@ def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ID",
         help="the workspace's ID (what an organisation key must name) [default: ws_sim_0001]",
     )
+    _add_webhook_arguments(parser)
 
 
 #: Finished runs before the start when neither --history nor a scenario says.
@@ -214,6 +233,77 @@ HISTORY = 20_000
 
 def _defaults(rates: dict[str, float]) -> str:
     return ", ".join(f"{family}={per_min:g}" for family, per_min in rates.items())
+
+
+def _add_webhook_arguments(parser: argparse.ArgumentParser) -> None:
+    hooks = parser.add_argument_group("webhooks (signed deliveries of every run end, as Extend sends them)")
+    hooks.add_argument(
+        "--webhook-url",
+        type=_url,
+        default=None,
+        metavar="URL",
+        help="deliver to this endpoint [default: none]",
+    )
+    hooks.add_argument(
+        "--webhook-secret",
+        default=None,
+        metavar="SECRET",
+        help="the endpoint's signing secret [default: none]",
+    )
+    hooks.add_argument(
+        "--webhook-api-version",
+        choices=("2026-02-09", "2025-04-21"),
+        default="2026-02-09",
+        help="the endpoint's pinned version: event names and payloads [default: %(default)s]",
+    )
+    for name, what in (
+        ("drop", "never sent"),
+        ("duplicate", "sent twice"),
+        ("delay", "sent --webhook-delay-seconds late"),
+        ("reorder", "sent after the next event"),
+        ("bad-signature", "first sent with a wrong signature"),
+    ):
+        hooks.add_argument(
+            f"--webhook-{name}",
+            type=_fraction,
+            default=0.0,
+            metavar="FRACTION",
+            help=f"share of events {what} [default: 0]",
+        )
+    hooks.add_argument(
+        "--webhook-delay-seconds",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how late a delayed event is sent [default: 5]",
+    )
+    hooks.add_argument(
+        "--webhook-redeliveries",
+        type=_count,
+        default=3,
+        metavar="N",
+        help="attempts after a non-2xx answer, 1 s apart and doubling (0: none) [default: 3]",
+    )
+
+
+def webhook_config(args: argparse.Namespace) -> WebhookConfig | None:
+    if args.webhook_url is None:
+        return None
+    faults = WebhookFaults(
+        drop=args.webhook_drop,
+        duplicate=args.webhook_duplicate,
+        delay=args.webhook_delay,
+        delay_seconds=args.webhook_delay_seconds,
+        reorder=args.webhook_reorder,
+        bad_signature=args.webhook_bad_signature,
+    )
+    return WebhookConfig(
+        args.webhook_url,
+        args.webhook_secret,
+        api_version=args.webhook_api_version,
+        faults=faults,
+        redeliveries=args.webhook_redeliveries,
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
@@ -236,6 +326,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         delete_rate_per_min=args.delete_rate,
         realtime=args.realtime,
         speed=args.speed,
+        webhooks=webhook_config(args),
     )
     for name, value in (
         ("history", args.history),
@@ -249,6 +340,11 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    if (args.webhook_url is None) != (args.webhook_secret is None):
+        print(
+            "extend-simulator: --webhook-url and --webhook-secret go together (see --help)", file=sys.stderr
+        )
+        return 2
     sim = Simulator(config_from_args(args))
     if args.scenario:
         sim.script(*script_for(args.scenario))
@@ -271,6 +367,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.scenario == "incident":
         print(describe_incident(), flush=True)
+    if args.webhook_url:
+        print(
+            f"Delivering webhooks to {args.webhook_url} (GET {sim.url}/_sim/webhooks counts them)", flush=True
+        )
     try:
         while not stop.wait(0.5):
             pass

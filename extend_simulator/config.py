@@ -98,6 +98,32 @@ def _default_history_weights() -> dict[str, float]:
 
 
 @dataclass
+class WebhookFaults:
+    """What can go wrong with a delivery; each a probability per event (0 to 1)."""
+
+    drop: float = 0.0  # never sent
+    duplicate: float = 0.0  # sent twice (same eventId)
+    delay: float = 0.0  # sent `delay_seconds` late
+    delay_seconds: float = 5.0
+    reorder: float = 0.0  # held back and sent after the next event
+    bad_signature: float = 0.0  # the first attempt is signed with a wrong secret (answered 401)
+
+
+@dataclass
+class WebhookConfig:
+    """Where the simulated workspace's webhook endpoint delivers to, as Extend would (webhooks.py)."""
+
+    url: str
+    secret: str
+    api_version: str = "2026-02-09"  # the endpoint's pinned version: its event names and payloads
+    faults: WebhookFaults = field(default_factory=WebhookFaults)
+    # Attempts after a non-2xx answer or no answer, `retry_seconds` apart, doubling (0: no redelivery).
+    redeliveries: int = 3
+    retry_seconds: float = 1.0
+    timeout_seconds: float = 10.0
+
+
+@dataclass
 class SimConfig:
     """Simulator configuration.  Times are seconds; rates are runs per minute of *virtual* time."""
 
@@ -171,6 +197,9 @@ class SimConfig:
     realtime: bool = False
     speed: float = 1.0
     tick_seconds: float = 0.1
+    # -- webhooks ----------------------------------------------------------------------------------
+    webhooks: WebhookConfig | None = None
+    """Signed deliveries of every run end (and batch end) to a webhook endpoint; None: no webhooks."""
 
     def default_key(self) -> str:
         if self.api_key is not None:

@@ -24,6 +24,7 @@ from .scenarios import DeleteRate, FailureSpike, KeyRevocation, RateChange, RunD
 from .truth import Truth
 from .views import Views
 from .waiting import add_waiting_runs
+from .webhooks import WebhookSender
 from .workload import Workload
 
 
@@ -55,6 +56,7 @@ class SimState:
         self.faults = FaultInjector(cfg.seed)
         self.bucket = TokenBucket(cfg.qps_limit, cfg.qps_burst)
         self.revoked: set[str] = set()
+        self.webhooks: WebhookSender | None = None  # delivering run ends (Simulator.deliver_webhooks)
 
     @property
     def api_key(self) -> str:

@@ -85,7 +85,7 @@ def render(
     dashboard_files, panel_ids = _dashboard_files(knobs)
     files.update(dashboard_files)
     files.update(_managed_rule_files(knobs, panel_ids))
-    files.update(_provisioning_files(prometheus_url, scrape_interval))
+    files.update(_provisioning_files(prometheus_url, scrape_interval, knobs.run_link_url))
     return dict(sorted(files.items()))
 
 
@@ -140,7 +140,21 @@ def _managed_rule_files(knobs: Knobs, panel_ids: dict[tuple[str, str], int]) -> 
     return files
 
 
-def _provisioning_files(prometheus_url: str, scrape_interval: str) -> dict[str, str]:
+def _exemplar_link(run_link_url: str) -> dict[str, Any]:
+    """The data source's link from an exemplar's run_id to the run (docs/exemplars.md). Grafana expands
+    `$NAME` in provisioning files; `$$` is a literal `$`, which `${__value.raw}` needs."""
+    return {
+        "exemplarTraceIdDestinations": [
+            {
+                "name": "run_id",
+                "url": run_link_url.replace("$", "$$"),
+                "urlDisplayLabel": "Open run in Extend",
+            }
+        ]
+    }
+
+
+def _provisioning_files(prometheus_url: str, scrape_interval: str, run_link_url: str) -> dict[str, str]:
     """Grafana's data source and dashboard provider."""
     files: dict[str, str] = {}
     files["grafana/provisioning/datasources/extend-prometheus.yaml"] = to_yaml(
@@ -154,14 +168,16 @@ def _provisioning_files(prometheus_url: str, scrape_interval: str) -> dict[str, 
                     "access": "proxy",
                     "url": prometheus_url,
                     "editable": False,
-                    "jsonData": {"httpMethod": "POST", "timeInterval": scrape_interval},
+                    "jsonData": {"httpMethod": "POST", "timeInterval": scrape_interval}
+                    | _exemplar_link(run_link_url),
                 }
             ],
         },
         "# The Prometheus that scrapes extend-exporter; for yours:\n"
         "#   extend-exporter generate --prometheus-url URL --scrape-interval 60s --out DIR\n"
         "# `timeInterval` is its scrape interval for the exporter (it sets $__rate_interval). The alert\n"
-        "# rules use this uid.\n",
+        "# rules use this uid. An exemplar's run_id links to the run: --set run_link_url=URL\n"
+        "# (docs/exemplars.md).\n",
     )
     files["grafana/provisioning/dashboards/extend.yaml"] = to_yaml(
         {

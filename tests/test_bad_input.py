@@ -19,6 +19,7 @@ from tests.exporter_process import free_port
 from tests.test_cli import CANARY
 
 ORG_KEY = "sk_org_canary_5e8d2a9c"
+WEBHOOK_CANARY = "wss_canary_7d41b0e2"
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,53 @@ CASES = [
     Case("api version not a choice", ("--api-version", "2020-01-01"), 2, ("EXTEND_API_VERSION",), K),
     Case("listen in use", ("--listen-address", "{BUSY}"), 2, ("--listen-address", "in use"), K),
     Case("no key", (), 2, ("EXTEND_API_KEY",)),
+    # webhooks
+    Case(
+        "webhooks without a secret",
+        ("--webhook-listen-address", "{FREE}"),
+        2,
+        ("EXTEND_EXPORTER_WEBHOOK_SECRET", "--webhook-secret"),
+        K,
+    ),
+    Case(
+        "webhook secret without a listener",
+        (),
+        2,
+        ("EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS",),
+        {**K, "EXTEND_EXPORTER_WEBHOOK_SECRET": WEBHOOK_CANARY},
+        never_says=(WEBHOOK_CANARY,),
+    ),
+    Case(
+        "webhook listener on the metrics port",
+        ("--listen-address", "127.0.0.1:9999", "--webhook-listen-address", "0.0.0.0:9999"),
+        2,
+        ("--webhook-listen-address", "another port"),
+        {**K, "EXTEND_EXPORTER_WEBHOOK_SECRET": WEBHOOK_CANARY},
+        never_says=(WEBHOOK_CANARY,),
+    ),
+    Case(
+        "webhook listen in use",
+        ("--listen-address", "{FREE}", "--webhook-listen-address", "{BUSY}"),
+        2,
+        ("--webhook-listen-address", "in use"),
+        {**K, "EXTEND_EXPORTER_WEBHOOK_SECRET": WEBHOOK_CANARY},
+        never_says=(WEBHOOK_CANARY,),
+    ),
+    Case(
+        "webhook secret file missing",
+        ("--webhook-listen-address", "{FREE}", "--webhook-secret-file", "/nonexistent/secret"),
+        2,
+        ("EXTEND_EXPORTER_WEBHOOK_SECRET_FILE", "cannot read"),
+        K,
+    ),
+    Case(
+        "webhook secret malformed",
+        ("--webhook-listen-address", "{FREE}"),
+        2,
+        ("EXTEND_EXPORTER_WEBHOOK_SECRET", "whitespace"),
+        {**K, "EXTEND_EXPORTER_WEBHOOK_SECRET": WEBHOOK_CANARY + " x"},
+        never_says=(WEBHOOK_CANARY,),
+    ),
     Case("missing flag value", ("run", "--kinds"), 2, ("--kinds", "expected one argument"), K),
     Case(
         "state file in a missing directory",
@@ -170,6 +218,15 @@ CASES = [
     Case("simulate: bad listen", ("simulate", "--listen", "nowhere"), 2, ("--listen",)),
     Case("simulate: bad start", ("simulate", "--start", "yesterday"), 2, ("--start",)),
     Case("simulate: bad choice", ("simulate", "--cursor-mode", "random"), 2, ("--cursor-mode", "offset")),
+    Case(
+        "simulate: webhook url without secret",
+        ("simulate", "--history", "10", "--webhook-url", "http://127.0.0.1:1/webhooks/extend"),
+        2,
+        ("--webhook-secret",),
+    ),
+    Case(
+        "simulate: webhook fault not a fraction", ("simulate", "--webhook-drop", "5"), 2, ("--webhook-drop",)
+    ),
     # healthcheck
     Case("healthcheck: nothing listens", ("healthcheck", "--url", "http://{FREE}/healthz"), 1, ("refused",)),
     Case("healthcheck: bad timeout", ("healthcheck", "--timeout", "x"), 2, ("--timeout",)),

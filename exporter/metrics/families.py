@@ -62,6 +62,8 @@ class Family:
     stability: Stability
     filled_by: FilledBy
     opt_in: str | None = None  # the Settings field that turns it on; None: always exposed
+    # Its OpenMetrics samples carry an exemplar naming an example run (docs/exemplars.md).
+    exemplars: bool = False
 
     @property
     def label_names(self) -> tuple[str, ...]:
@@ -84,8 +86,10 @@ def _family(
     stability: Stability,
     filled_by: FilledBy,
     opt_in: str | None = None,
+    *,
+    exemplars: bool = False,
 ) -> Family:
-    family = Family(name, type, help, labels, stability, filled_by, opt_in)
+    family = Family(name, type, help, labels, stability, filled_by, opt_in, exemplars)
     _declared.append(family)
     return family
 
@@ -230,6 +234,15 @@ SYNC_CONFIGURED_INTERVAL = _family(
     EXPERIMENTAL,
     SELF,
 )
+SYNC_TRIGGERS = _family(
+    "extend_sync_triggers",
+    COUNTER,
+    "Syncs started, by run kind and what started them: schedule (the poll interval) or webhook (a "
+    "webhook delivery asked for it; deliveries in a burst share one sync).",
+    (lb.KIND, lb.TRIGGER),
+    EXPERIMENTAL,
+    SELF,
+)
 INVALID_SUMMARIES = _family(
     "extend_invalid_summaries",
     COUNTER,
@@ -245,6 +258,37 @@ STATE_WRITE_FAILURES = _family(
     (),
     STABLE,
     SELF,
+)
+WEBHOOK_EVENTS = _family(
+    "extend_webhook_events",
+    COUNTER,
+    "Webhook deliveries received, by event type and outcome ("
+    + ", ".join(lb.WEBHOOK_OUTCOMES)
+    + "). A delivery only asks for a sync of its kind: it never changes a run count.",
+    (lb.EVENT_TYPE, lb.OUTCOME),
+    EXPERIMENTAL,
+    SELF,
+    opt_in="webhook_listen_address",
+)
+WEBHOOK_LAST_ACCEPTED = _family(
+    "extend_webhook_last_accepted_timestamp_seconds",
+    GAUGE,
+    "Unix time of the last accepted webhook delivery; the listener's start until one is accepted.",
+    (),
+    EXPERIMENTAL,
+    SELF,
+    opt_in="webhook_listen_address",
+)
+WEBHOOK_CONNECTIONS_REJECTED = _family(
+    "extend_webhook_http_connections_rejected",
+    COUNTER,
+    "Connections the webhook listener refused or closed, by reason ("
+    + ", ".join(lb.WEBHOOK_REJECT_REASONS)
+    + ").",
+    (lb.WEBHOOK_REJECT_REASON,),
+    EXPERIMENTAL,
+    SELF,
+    opt_in="webhook_listen_address",
 )
 
 # --- the run families of every kind (collector.py) ------------------------------------------------------
@@ -263,6 +307,7 @@ RUNS_FINISHED = _family(
     (lb.KIND, lb.STATUS, lb.SOURCE, lb.PROCESSOR_TYPE),
     STABLE,
     LEDGER,
+    exemplars=True,  # on FAILED series: the run that failed last
 )
 RUNS_CREATED = _family(
     "extend_runs_created",
@@ -287,6 +332,7 @@ RUN_DURATION = _family(
     (lb.KIND, lb.STATUS, lb.PROCESSOR_TYPE),
     STABLE,
     LEDGER,
+    exemplars=True,  # per bucket: the run whose duration fell there last
 )
 RUNS_OLDEST_ACTIVE_AGE = _family(
     "extend_runs_oldest_active_age_seconds",
@@ -333,6 +379,7 @@ RUNS_FAILED = _family(
     (lb.KIND, lb.FAILURE_REASON),
     EXPERIMENTAL,
     ACCUMULATOR,
+    exemplars=True,  # the run that failed last for this reason
 )
 RUNS_PROCESSED_BY_RISK = _family(
     "extend_runs_processed_by_risk_level",

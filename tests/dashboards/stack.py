@@ -1,4 +1,5 @@
-"""A real Prometheus server on a free loopback port, scraping an exporter every second."""
+"""A real Prometheus server on a free loopback port, scraping an exporter every second, with exemplar
+storage on (as docs/exemplars.md tells users to run it)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ class PrometheusServer(ManagedProcess):
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--storage.tsdb.retention.time=1h",
                 "--log.level=warn",
+                "--enable-feature=exemplar-storage",
             ],
             None,
             self.dir / "prometheus.log",

@@ -20,6 +20,8 @@ PASSWORD = "correct horse battery staple"
 # docs/http.md: an authorised scrape's p99 while 16 clients keep guessing passwords.
 AUTHORISED_P99_BOUND = 0.100
 
+pytestmark = pytest.mark.timing
+
 
 def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()

@@ -149,6 +149,7 @@ def _median_check_time(config_path: Path, header: str) -> float:
     return statistics.median(times)
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("rounds", [6, 12])
 def test_unknown_user_costs_as_much_as_a_wrong_password(tmp_path: Path, rounds: int) -> None:
     """Timing-safe: a wrong user name is not told apart from a wrong password by response time."""

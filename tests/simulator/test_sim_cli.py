@@ -11,6 +11,7 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from extend_simulator import SimConfig, Simulator
 from extend_simulator.cli import add_arguments, config_from_args, start_demo_simulator
@@ -96,6 +97,7 @@ def test_demo_simulator_is_lively_and_rate_limited() -> None:
         sim.stop()
 
 
+@pytest.mark.timing
 def test_scale_smoke_100k() -> None:
     t0 = time.monotonic()
     sim = Simulator(SimConfig(seed=3, history=100_000, qps_limit=None))
