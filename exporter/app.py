@@ -228,7 +228,8 @@ class Exporter:
     # --- life cycle ---------------------------------------------------------------------------------
 
     def load_state(self) -> None:
-        """Lock the state file (StateLockedError when another exporter has it) and restore from it."""
+        """Lock the state file (StateFileError when it cannot be written or another exporter has it) and
+        restore from it."""
         if self.store is not None:
             self.store.lock()
             for ws in self.workspaces:

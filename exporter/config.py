@@ -398,10 +398,46 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         raise ConfigError(_one_line(exc)) from None
 
 
+# pydantic's wording ("Input should be greater than 0") in plain words, by error type.
+_PLAIN = {
+    "greater_than": "must be more than {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be less than {lt}",
+    "less_than_equal": "must be at most {le}",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "int_type": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "literal_error": "must be {expected}",
+}
+
+
+def _plain(err: Any) -> str:
+    """One error's message in plain words, with the value given (never for the API key)."""
+    template = _PLAIN.get(err["type"])
+    if template is None:
+        return str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    ctx = {k: _shown(v).replace("'", "") for k, v in err.get("ctx", {}).items()}
+    text = template.format(**ctx)
+    field = str(err["loc"][0]) if err.get("loc") else ""
+    if field.endswith("_SECONDS") and "{" in template and err["type"] != "literal_error":
+        text += " seconds"
+    if field not in ("EXTEND_API_KEY", "api_key") and isinstance(err.get("input"), str | int | float):
+        text += f", got {_shown(err['input'])[:64]!r}"
+    return text
+
+
+def _shown(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _one_line(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = [str(p) for p in err.get("loc", ())]
-    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    msg = _plain(err)
     if loc:
         field = loc[0]
         name = field if field.isupper() else (env_name(field) if field in Settings.model_fields else field)

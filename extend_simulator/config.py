@@ -17,6 +17,16 @@ ParseOrder = Literal["created_desc", "updated_desc", "created_asc"]
 DEFAULT_EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class WaitingRun:
+    """An active run already `age_seconds` old when the simulator starts, that never moves on its own (a
+    workflow run waiting for review for hours, a run stuck in PROCESSING); `Simulator.finish_run` ends it."""
+
+    family: str
+    status: str
+    age_seconds: float
+
+
 def _default_keys() -> dict[str, dict[str, Any]]:
     return {"sk_sim_test": {"org_scoped": False}}
 
@@ -155,6 +165,10 @@ class SimConfig:
     queue_seconds: float = 4.0
     """Median PENDING time for runs that start PENDING."""
     failure_rate: float | dict[str, float] = 0.05
+    failure_reasons_excluded: frozenset[str] = frozenset()
+    """failureReason values FAILED runs never get (the demo's normal day: no OUT_OF_CREDITS)."""
+    waiting_runs: tuple[WaitingRun, ...] = ()
+    """Active runs already old at the start, added after the history (see ``WaitingRun``)."""
     cancel_rate: float | dict[str, float] = 0.02
     """CANCELLED outcome rate (workflow, extract, classify, split, verify; parse/edit runs are never
     cancelled)."""

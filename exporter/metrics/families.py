@@ -3,7 +3,7 @@
 The exporter's own metrics (telemetry.py), the collector's run families (collector.py), the
 accumulators (accumulators.py) and the generated docs (docs.py) all read their families here; adding
 a family is one `_family(...)` entry plus the code that fills it. `FAMILIES` keeps declaration order,
-which is the order of /metrics and of the README table.
+which is the order of /metrics and of the table in docs/metrics.md.
 
 Names are stored as prometheus_client takes them, *without* the `_total` of counters: the library
 appends it (`Family.exposed` is the name as a query writes it). Help texts are the exposed HELP lines,

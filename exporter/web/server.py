@@ -3,7 +3,7 @@ answer complete requests and give kept-alive connections back to the loop. `Http
 machinery, `MetricsServer` the exporter's server answering from endpoints.py; the webhook listener
 (webhooks/listener.py) is another `HttpServer`, on a port of its own.
 
-What a client can hold is bounded (README, Endpoints): slow or silent clients cost the loop a file
+What a client can hold is bounded (docs/http.md): slow or silent clients cost the loop a file
 descriptor each, never a thread, and the thread count is fixed (workers + 1). TLS, when configured,
 covers every path.
 

@@ -80,6 +80,7 @@ def _sync_panels(k: Knobs) -> list[Builder[dm.Panel]]:
                 )
             ],
             unit="s",
+            log_scale=True,
             threshold=seconds(k.sync_stale_after),
         ),
         graph(

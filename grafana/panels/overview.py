@@ -222,6 +222,7 @@ def backlog(k: Knobs) -> Row:
                     )
                 ],
                 unit="s",
+                log_scale=True,
                 threshold=seconds(k.review_backlog_max_age),
             ),
         ],

@@ -137,12 +137,16 @@ def graph(
     unit: str = "short",
     threshold: float | None = None,
     stacked: bool = False,
+    log_scale: bool = False,
     width: int = 12,
     height: int = 8,
     exemplars: bool = False,
 ) -> timeseries.Panel:
     """A time series panel, half a row wide unless `width`; `threshold` draws a dashed line there;
-    `exemplars` shows the example runs of its series as points that open the run."""
+    `exemplars` shows the example runs of its series as points that open the run.
+
+    `log_scale` for ages: one run weeks old beside others minutes old would flatten every other line on a
+    linear axis. Values of 0 (none in that status) are then not drawn."""
     panel = (
         timeseries.Panel()
         .title(title)
@@ -150,7 +154,7 @@ def graph(
         .datasource(DS)
         .targets(targets(queries, exemplars=exemplars))
         .unit(unit)
-        .min(0)
+        .min(1 if log_scale else 0)
         .span(width)
         .height(height)
         .legend(_legend())
@@ -167,6 +171,8 @@ def graph(
     )
     if stacked:
         panel = panel.stacking(cb.StackingConfig().mode(cm.StackingMode.NORMAL))
+    if log_scale:
+        panel = panel.scale_distribution(cb.ScaleDistributionConfig().type(cm.ScaleDistribution.LOG).log(10))
     return panel
 
 

@@ -20,7 +20,14 @@ class PrometheusServer(ManagedProcess):
 
     """`prometheus` with a temporary storage dir, a 1s scrape/evaluation interval and the given rule files."""
 
-    def __init__(self, target: str | list[str], *, job: str, rule_files: list[Path]) -> None:
+    def __init__(
+        self,
+        target: str | list[str],
+        *,
+        job: str,
+        rule_files: list[Path],
+        more_jobs: dict[str, list[str]] | None = None,
+    ) -> None:
         binary = shutil.which("prometheus")
         assert binary, "prometheus is required (Debian package `prometheus`; .ci/run installs it)"
         self.dir = Path(tempfile.mkdtemp(prefix="extend-prometheus-test-"))
@@ -28,10 +35,11 @@ class PrometheusServer(ManagedProcess):
             "global": {"scrape_interval": "1s", "scrape_timeout": "900ms", "evaluation_interval": "1s"},
             "rule_files": [str(p) for p in rule_files],
             "scrape_configs": [
-                {
-                    "job_name": job,
-                    "static_configs": [{"targets": [target] if isinstance(target, str) else target}],
-                }
+                {"job_name": name, "static_configs": [{"targets": targets}]}
+                for name, targets in {
+                    job: [target] if isinstance(target, str) else target,
+                    **(more_jobs or {}),
+                }.items()
             ],
         }
         (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))

@@ -158,6 +158,23 @@ def test_every_runbook_url_opens_a_section_of_the_runbook() -> None:
         assert rule["annotations"]["runbook"] in text
 
 
+AGES = re.compile(r"extend_runs_oldest_active_age_seconds|extend_last_successful_sync_timestamp_seconds")
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_age_graphs_use_a_log_scale(path: Path) -> None:
+    """One run weeks old must not flatten the other ages to a line along the axis."""
+    graphs = [
+        p
+        for p in panels(load_json(path))
+        if p["type"] == "timeseries" and any(AGES.search(t.get("expr", "")) for t in p["targets"])
+    ]
+    assert graphs
+    for panel in graphs:
+        scale = panel["fieldConfig"]["defaults"]["custom"]["scaleDistribution"]
+        assert scale == {"type": "log", "log": 10}, panel["title"]
+
+
 def test_failure_panels_show_exemplars_that_link_to_the_run() -> None:
     """The data source links an exemplar's run_id to the run (Grafana's `$$` is a literal `$` in a
     provisioning file), and the panels of FAILED runs and durations ask for exemplars."""

@@ -206,6 +206,18 @@ def test_kustomize_build_validates(directory: Path) -> None:
         assert containers == {c["name"]: c for c in mine["spec"]["template"]["spec"]["containers"]}
 
 
+@pytest.mark.parametrize(
+    ("directory", "mode"), [(KUBE_DIR, 0o440), (SIDECAR_DIR, 0o444)], ids=["standalone", "sidecar"]
+)
+def test_secret_mode_is_the_octal_value_written(directory: Path, mode: int) -> None:
+    """The manifests write modes in octal (`0440`); kubectl and kustomize print every integer in decimal
+    (288), comments dropped. A YAML 1.2 reader would take `0440` for decimal 440: what kubectl builds
+    must be the octal value."""
+    [(pod, _container)] = exporter_containers(kustomize_build(directory))
+    modes = [volume["secret"]["defaultMode"] for volume in pod["volumes"] if "secret" in volume]
+    assert modes == [mode], [oct(m) for m in modes]
+
+
 # --- hardening and policy -----------------------------------------------------------------------------
 
 
@@ -276,7 +288,10 @@ def test_standalone_state_survives_reschedules(standalone: list[Doc]) -> None:
     assert spec["replicas"] == 1 and spec["podManagementPolicy"] == "OrderedReady"
     assert spec["updateStrategy"] == {"type": "RollingUpdate"}
     assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
-    assert spec["serviceName"] == _one(standalone, "Service")["metadata"]["name"]
+    service = _one(standalone, "Service")
+    assert spec["serviceName"] == service["metadata"]["name"]
+    # A StatefulSet's governing Service is headless (it gives the pod its stable DNS name).
+    assert service["spec"]["clusterIP"] == "None" and "type" not in service["spec"]
     [claim] = spec["volumeClaimTemplates"]
     [(pod, container)] = exporter_containers(standalone)
     [mount] = [m for m in container["volumeMounts"] if m["name"] == claim["metadata"]["name"]]
@@ -566,12 +581,10 @@ def test_plain_prometheus_config_is_valid(tmp_path: Path) -> None:
     assert jobs["extend-exporter-sidecar"]["relabel_configs"][0]["regex"] == side["ports"][0]["name"]
 
 
-def test_scrape_interval_and_timeout_are_what_the_readme_says(
-    standalone: list[Doc], sidecar: list[Doc]
-) -> None:
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"scrape\s+every\s+(\d+)\s+s\s+with\s+a\s+(\d+)\s+s\s+timeout", readme)
-    assert match, "README states the scrape interval and timeout"
+def test_scrape_interval_and_timeout_are_what_the_docs_say(standalone: list[Doc], sidecar: list[Doc]) -> None:
+    doc = (REPO_ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    match = re.search(r"scrape\s+every\s+(\d+)\s+s\s+with\s+a\s+(\d+)\s+s\s+timeout", doc)
+    assert match, "docs/deploy.md states the scrape interval and timeout"
     expected = (f"{match[1]}s", f"{match[2]}s")
     [endpoint] = _one(standalone, "ServiceMonitor")["spec"]["endpoints"]
     [pod_endpoint] = _one(sidecar, "PodMonitor")["spec"]["podMetricsEndpoints"]
@@ -579,6 +592,18 @@ def test_scrape_interval_and_timeout_are_what_the_readme_says(
         assert (found["interval"], found["scrapeTimeout"]) == expected
     for job in _scrape_jobs().values():
         assert (job["scrape_interval"], job["scrape_timeout"]) == expected, job["job_name"]
+
+
+def test_grafana_interval_is_the_scrape_interval(standalone: list[Doc], sidecar: list[Doc]) -> None:
+    """The provisioned data source's timeInterval sets $__rate_interval: it must be the interval the
+    shipped ServiceMonitor, PodMonitor and scrape configs use."""
+    datasources = load_docs(REPO_ROOT / "grafana" / "provisioning" / "datasources" / "extend-prometheus.yaml")
+    [source] = datasources[0]["datasources"]
+    [endpoint] = _one(standalone, "ServiceMonitor")["spec"]["endpoints"]
+    [pod_endpoint] = _one(sidecar, "PodMonitor")["spec"]["podMetricsEndpoints"]
+    intervals = {endpoint["interval"], pod_endpoint["interval"]}
+    intervals |= {job["scrape_interval"] for job in _scrape_jobs().values()}
+    assert intervals == {source["jsonData"]["timeInterval"]}
 
 
 # --- webhooks --------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""What slow or hostile clients can hold of the HTTP server (issue 14; README, Endpoints).
+"""What slow or hostile clients can hold of the HTTP server (issue 14; docs/http.md).
 
 Each test runs the exporter as a process, attacks it from a subprocess (tests/reliability/abuse.py,
 one selector thread) and meanwhile scrapes /metrics as Prometheus would, sampling the exporter's
@@ -40,7 +40,7 @@ HEADER_TIMEOUT = 5.0
 # The acceptance bounds (issue 14).
 RSS_GROWTH_BOUND = 20 * MIB
 SCRAPE_P99_BOUND = 0.100
-# README, Endpoints: the HTTP server's WORKERS + its loop thread, plus what the rest of an exporter
+# docs/http.md: the HTTP server's WORKERS + its loop thread, plus what the rest of an exporter
 # watching one kind runs: main, the scheduler, one sync thread per kind, the exposition refresh.
 THREAD_CAP = WORKERS + 1 + 4
 # How long the 3,000 half-open connections, the header floods and the attack under cgroup limits last.
