@@ -12,6 +12,7 @@ from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .kinds import API_2026, API_VERSIONS, DEFAULT_KINDS, KINDS, KINDS_BY_VERSION
+from .plainwords import one_line
 
 DEFAULT_PORT = 9864
 # Longest duration accepted: beyond it the scheduler and socket timeouts overflow.
@@ -278,6 +279,45 @@ class Settings(BaseSettings):
         description="Open connections kept at most; past it the oldest idle or slow one is closed.",
     )
 
+    webhook_listen_address: str | None = Field(
+        None,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS",
+        description="host:port of a separate listener for Extend's webhooks (POST /webhooks/extend), "
+        "which make a kind sync at once; off when unset (docs/webhooks.md).",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_SECRET",
+        description="The webhook endpoint's signing secret (wss_...); a comma list accepts any of them "
+        "(rotation). The flag shows it to every local user (ps): prefer the environment or the file.",
+    )
+    webhook_secret_file: Path | None = Field(
+        None,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_SECRET_FILE",
+        description="File holding the webhook signing secret (or a comma list); re-read when it changes.",
+    )
+    webhook_web_config_file: Path | None = Field(
+        None,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_WEB_CONFIG_FILE",
+        description="Web config (tls_server_config) for the webhook listener, in the format of "
+        "EXTEND_EXPORTER_WEB_CONFIG_FILE.",
+    )
+    webhook_min_sync_interval_seconds: Duration = Field(
+        1.0,
+        gt=0,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_MIN_SYNC_INTERVAL_SECONDS",
+        description="Least time between two syncs of one kind that webhooks start; deliveries in between "
+        "share the next one. Raise it to spend fewer requests on a busy workspace (latency grows to "
+        "about this)." + DURATION_HINT,
+    )
+    webhook_body_timeout_seconds: Duration = Field(
+        10.0,
+        gt=0,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_BODY_TIMEOUT_SECONDS",
+        description="Time a webhook delivery has to send its body (at most 1 MiB) after its headers."
+        + DURATION_HINT,
+    )
+
     _split_kinds = field_validator(
         "kinds", "per_resource_allow", "usage_tags", "batch_ids", "evaluation_run_ids", mode="before"
     )(_split_list)
@@ -328,6 +368,13 @@ class Settings(BaseSettings):
         parse_listen_address(value)
         return value
 
+    @field_validator("webhook_listen_address")
+    @classmethod
+    def _check_webhook_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_listen_address(value)
+        return value
+
     @field_validator("workspace_id")
     @classmethod
     def _check_workspace(cls, value: str | None) -> str | None:
@@ -357,6 +404,31 @@ class Settings(BaseSettings):
             raise ValueError("EXTEND_API_KEY: set EXTEND_API_KEY or EXTEND_API_KEY_FILE")
         return self
 
+    @model_validator(mode="after")
+    def _check_webhooks(self) -> Settings:
+        secret = self.webhook_secret is not None or self.webhook_secret_file is not None
+        if self.webhook_listen_address is None:
+            if secret or self.webhook_web_config_file is not None:
+                raise ValueError(
+                    "EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS: set it to receive webhooks, or unset the other "
+                    "EXTEND_EXPORTER_WEBHOOK_* settings"
+                )
+            return self
+        if not secret:
+            raise ValueError(
+                "EXTEND_EXPORTER_WEBHOOK_SECRET: webhooks need the endpoint's signing secret "
+                "(EXTEND_EXPORTER_WEBHOOK_SECRET or EXTEND_EXPORTER_WEBHOOK_SECRET_FILE)"
+            )
+        if (
+            parse_listen_address(self.webhook_listen_address)[1]
+            == parse_listen_address(self.listen_address)[1]
+        ):
+            raise ValueError(
+                "EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS: must use another port than "
+                "EXTEND_EXPORTER_LISTEN_ADDRESS (deliveries from the internet, /metrics inside)"
+            )
+        return self
+
     @property
     def effective_kinds(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(self.kinds)) or DEFAULT_KINDS[self.api_version]
@@ -378,24 +450,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     try:
         return Settings(**values)
     except ValidationError as exc:
-        raise ConfigError(_one_line(exc)) from None
-
-
-def _one_line(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = [str(p) for p in err.get("loc", ())]
-    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-    if loc:
-        field = loc[0]
-        name = field if field.isupper() else (env_name(field) if field in Settings.model_fields else field)
-        flag = next((flag_name(f) for f in Settings.model_fields if env_name(f) == name), "")
-        where = f"{name} ({flag})" if flag else name
-        return f"invalid setting {where}: {msg}"
-    name, sep, rest = msg.partition(": ")
-    if sep and name.isupper():
-        flag = next((flag_name(f) for f in Settings.model_fields if env_name(f) == name), "")
-        return f"invalid setting {name} ({flag}): {rest}"
-    return f"invalid settings: {msg}"
+        names = {f: (env_name(f), flag_name(f)) for f in Settings.model_fields}
+        raise ConfigError(one_line(exc, names)) from None
 
 
 def api_versions() -> tuple[str, ...]:

@@ -53,6 +53,7 @@ def build_exporter(
         settings.api_version,
         tuple(KINDS[k].path for k in kinds),
         workspace=workspace_identity(settings.workspace_id, api_key()),
+        webhooks=settings.webhook_listen_address is not None,
     )
     # process_* (memory, CPU, open fds, start time) as every exporter has; Linux /proc only.
     ProcessCollector(registry=registry)

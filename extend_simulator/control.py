@@ -17,6 +17,7 @@
 ``POST /_sim/spike?family=&start=&end=&rate=``  failure-rate spike (virtual seconds since the epoch)
 ``POST /_sim/batch?family=&size=[&hold=][&drain=][&legacy_source=]``  a batch now: ``{"id": ...}``
 ``GET  /_sim/batch?id=``                   ``{"id", "status", "members": {status: n}}``
+``GET  /_sim/webhooks``                    webhook deliveries so far (events, faults, attempts, answers)
 =========================================  ==================================================================
 """
 
@@ -80,6 +81,10 @@ def handle_control(sim: SimState, method: str, path: str, query: str, body: byte
             return json_response(200, {"family": q["family"], "per_min": float(q["per_min"])})
         if path == "/_sim/batch":
             return _batch(sim, method, q)
+        if path == "/_sim/webhooks" and method == "GET":
+            if sim.webhooks is None:
+                return json_response(404, {"error": "no webhook deliveries configured (--webhook-url)"})
+            return json_response(200, sim.webhooks.stats())
         if path == "/_sim/spike" and method == "POST":
             spike = FailureSpike(q["family"], float(q["start"]), float(q["end"]), float(q.get("rate", "1")))
             sim.script(spike)

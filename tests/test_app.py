@@ -11,6 +11,7 @@ import pytest
 from exporter.api.apikey import ApiKeySource
 from exporter.config import load_settings
 from exporter.factory import build_exporter
+from exporter.webhooks.hints import CoalescedHints
 from extend_simulator import SimConfig, Simulator
 from extend_simulator.faults import Fault
 from tests.exporter_process import parse_metrics, series, wait_until
@@ -42,6 +43,16 @@ def test_sync_now_pulls_only_that_kind_forward() -> None:
             assert exporter.sync_now("extract_run")
             then = {"workflow_run": 1.0, "extract_run": 2.0}
             wait_until(lambda: _syncs(exporter.exposition.current.text) == then, timeout=10)
+            # Counted as a webhook's: the sync it pulled forward, and only that one.
+            triggers = series(
+                parse_metrics(exporter.exposition.current.text.decode()), "extend_sync_triggers_total"
+            )
+            assert {tuple(sorted(dict(k).items())): v for k, v in triggers.items()} == {
+                (("kind", "workflow_run"), ("trigger", "schedule")): 1.0,
+                (("kind", "extract_run"), ("trigger", "schedule")): 1.0,
+                (("kind", "extract_run"), ("trigger", "webhook")): 1.0,
+            }
+            assert not exporter.hints_pending()
         finally:
             assert exporter.stop(deadline_seconds=10)
         assert not exporter.sync_now("extract_run")
@@ -93,3 +104,26 @@ def test_a_sync_running_long_shows_while_it_runs(sim: Simulator) -> None:
         sim.clear_faults()
         syncing.join(timeout=60)
         exporter.client.close()
+
+
+def test_hints_reach_the_exporter_batch_seen_and_sync_now() -> None:
+    """The webhook seam on the real exporter: batch_seen is called (a no-op until batches are watched)
+    and sync_now marks the kind's next sync as a webhook's."""
+    settings = load_settings(
+        {"api_key": "sk_app_0123456789abcdef", "kinds": "parse_run", "poll_interval_seconds": 3600}
+    )
+    exporter = build_exporter(settings, ApiKeySource(settings.api_key, None))
+    seen: list[tuple[str, str]] = []
+    original = exporter.batch_seen
+
+    def spy(kind: str, batch_id: str) -> None:
+        seen.append((kind, batch_id))
+        original(kind, batch_id)
+
+    exporter.batch_seen = spy  # type: ignore[method-assign]
+    hints = CoalescedHints(exporter)
+    hints.batch_seen("parse_run", "bpr_1")
+    hints.batch_seen("extract_run", "bpr_2")  # a kind not watched
+    assert seen == [("parse_run", "bpr_1")]
+    hints.sync_kind_now("parse_run")  # nothing scheduled yet: no sync, and no hint left behind
+    assert not exporter.hints_pending()

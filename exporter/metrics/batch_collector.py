@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 
 from ..batches.book import BatchRow, BatchSnapshot
 from ..batches.evaluations import EVALUATION_STATUSES, Evaluation
-from . import families as fam
+from . import batch_families as fam
 from .collector import _counter, _gauge, _histogram, cumulative_buckets
 
 BatchSources = Callable[[], Iterable[tuple[BatchSnapshot, list[Evaluation]]]]

@@ -16,9 +16,10 @@ from ..config import MAX_EVALUATION_RUNS, MAX_USAGE_TAGS, Settings
 from ..engine.accumulators import OUT_OF_CREDITS, for_kind
 from ..engine.kind_state import DURATION_BUCKETS
 from ..kinds import ACTIVE_STATUSES, KINDS, PROCESSOR_TYPES, RISK_LEVELS, KindSpec, label_processor_types
+from . import batch_families
 from . import families as fam
 from . import labels as lb
-from .families import Family, FilledBy, Type
+from .family import Family, FilledBy, Type
 from .labels import Label
 from .telemetry import API_REQUEST_BUCKETS, SYNC_DURATION_BUCKETS
 
@@ -62,6 +63,10 @@ def label_values(label: Label, spec: KindSpec, caps: Caps) -> int:
         lb.RETRY_REASON: len(lb.RETRY_REASONS),
         lb.SYNC_ERROR_REASON: len(lb.SYNC_ERROR_REASONS),
         lb.REJECT_REASON: len(lb.HTTP_REJECT_REASONS),
+        lb.WEBHOOK_REJECT_REASON: len(lb.WEBHOOK_REJECT_REASONS),
+        lb.EVENT_TYPE: len(lb.WEBHOOK_EVENT_TYPES) + 2,
+        lb.OUTCOME: len(lb.WEBHOOK_OUTCOMES),
+        lb.TRIGGER: len(lb.SYNC_TRIGGERS),
         lb.RESULT: 2,
         lb.VERSION: 1,
         lb.API_VERSION: 1,
@@ -95,7 +100,7 @@ def _per_label_set(family: Family) -> int:
         fam.SYNC_DURATION: len(SYNC_DURATION_BUCKETS) + 1,
         fam.RUN_DURATION: len(DURATION_BUCKETS),  # ends in +Inf
         fam.RUN_PROCESSING: len(DURATION_BUCKETS),
-        fam.BATCH_DURATION: len(DURATION_BUCKETS),
+        batch_families.BATCH_DURATION: len(DURATION_BUCKETS),
     }
     return buckets[family] + 2
 

@@ -2,8 +2,9 @@
 
 The exporter's own metrics (telemetry.py), the collector's run families (collector.py), the
 accumulators (accumulators.py) and the generated docs (docs.py) all read their families here; adding
-a family is one `_family(...)` entry plus the code that fills it. `FAMILIES` keeps declaration order,
-which is the order of /metrics and of the README table.
+a family is one `_family(...)` entry plus the code that fills it (family.py: what an entry holds). The
+batch and evaluation families are declared alike in batch_families.py and listed here after the rest.
+`FAMILIES` keeps declaration order, which is the order of /metrics and of the table in docs/metrics.md.
 
 Names are stored as prometheus_client takes them, *without* the `_total` of counters: the library
 appends it (`Family.exposed` is the name as a query writes it). Help texts are the exposed HELP lines,
@@ -12,25 +13,11 @@ byte for byte. Stability has kube-state-metrics' two levels; `STABILITY_RULES` s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-
+from . import batch_families
 from . import labels as lb
+from .family import FROM_SYNCS as _FROM_SYNCS
+from .family import Family, FilledBy, Stability, Type
 from .labels import Label
-
-_FROM_SYNCS = " Values come from periodic syncs with the Extend API."
-
-
-class Type(StrEnum):
-    COUNTER = "counter"
-    GAUGE = "gauge"
-    HISTOGRAM = "histogram"
-
-
-class Stability(StrEnum):
-    STABLE = "stable"
-    EXPERIMENTAL = "experimental"
-
 
 STABILITY_RULES = {
     Stability.STABLE: "the families of the exporter's first design: run counts, states, durations and "
@@ -44,36 +31,6 @@ STABILITY_RULES = {
     "follow. One becomes stable once its name, labels and meaning have held through a release.",
 }
 
-
-class FilledBy(StrEnum):
-    """Where a family's samples come from."""
-
-    SELF = "self"  # the exporter's own prometheus_client metrics (telemetry.py)
-    LEDGER = "ledger"  # the engine's core counts of each kind, rendered by collector.py
-    ACCUMULATOR = "accumulator"  # one accumulator per kind (accumulators.py), rendered by collector.py
-    BATCHES = "batches"  # a workspace's batches and evaluation set runs (batches/), batch_collector.py
-
-
-@dataclass(frozen=True)
-class Family:
-    name: str  # without the `_total` that counters get on exposition
-    type: Type
-    help: str
-    labels: tuple[Label, ...]
-    stability: Stability
-    filled_by: FilledBy
-    opt_in: str | None = None  # the Settings field that turns it on; None: always exposed
-
-    @property
-    def label_names(self) -> tuple[str, ...]:
-        return tuple(label.name for label in self.labels)
-
-    @property
-    def exposed(self) -> str:
-        """The name as exposed and queried: counters end in `_total`."""
-        return f"{self.name}_total" if self.type is Type.COUNTER else self.name
-
-
 _declared: list[Family] = []
 
 
@@ -85,20 +42,17 @@ def _family(
     stability: Stability,
     filled_by: FilledBy,
     opt_in: str | None = None,
+    *,
+    exemplars: bool = False,
 ) -> Family:
-    family = Family(name, type, help, labels, stability, filled_by, opt_in)
+    family = Family(name, type, help, labels, stability, filled_by, opt_in, exemplars)
     _declared.append(family)
     return family
 
 
 STABLE, EXPERIMENTAL = Stability.STABLE, Stability.EXPERIMENTAL
 COUNTER, GAUGE, HISTOGRAM = Type.COUNTER, Type.GAUGE, Type.HISTOGRAM
-SELF, LEDGER, ACCUMULATOR, BATCHES = FilledBy.SELF, FilledBy.LEDGER, FilledBy.ACCUMULATOR, FilledBy.BATCHES
-
-
-def _batch(name: str, help: str, labels: tuple[Label, ...], type: Type = Type.GAUGE) -> Family:
-    """A family of the batch collector (batch_collector.py); experimental while batches are new."""
-    return _family(name, type, help, labels, EXPERIMENTAL, BATCHES)
+SELF, LEDGER, ACCUMULATOR = FilledBy.SELF, FilledBy.LEDGER, FilledBy.ACCUMULATOR
 
 
 # --- the exporter's own metrics (telemetry.py) ----------------------------------------------------------
@@ -237,6 +191,15 @@ SYNC_CONFIGURED_INTERVAL = _family(
     EXPERIMENTAL,
     SELF,
 )
+SYNC_TRIGGERS = _family(
+    "extend_sync_triggers",
+    COUNTER,
+    "Syncs started, by run kind and what started them: schedule (the poll interval) or webhook (a "
+    "webhook delivery asked for it; deliveries in a burst share one sync).",
+    (lb.KIND, lb.TRIGGER),
+    EXPERIMENTAL,
+    SELF,
+)
 INVALID_SUMMARIES = _family(
     "extend_invalid_summaries",
     COUNTER,
@@ -262,6 +225,37 @@ STATE_WRITE_FAILURES = _family(
     STABLE,
     SELF,
 )
+WEBHOOK_EVENTS = _family(
+    "extend_webhook_events",
+    COUNTER,
+    "Webhook deliveries received, by event type and outcome ("
+    + ", ".join(lb.WEBHOOK_OUTCOMES)
+    + "). A delivery only asks for a sync of its kind: it never changes a run count.",
+    (lb.EVENT_TYPE, lb.OUTCOME),
+    EXPERIMENTAL,
+    SELF,
+    opt_in="webhook_listen_address",
+)
+WEBHOOK_LAST_ACCEPTED = _family(
+    "extend_webhook_last_accepted_timestamp_seconds",
+    GAUGE,
+    "Unix time of the last accepted webhook delivery; the listener's start until one is accepted.",
+    (),
+    EXPERIMENTAL,
+    SELF,
+    opt_in="webhook_listen_address",
+)
+WEBHOOK_CONNECTIONS_REJECTED = _family(
+    "extend_webhook_http_connections_rejected",
+    COUNTER,
+    "Connections the webhook listener refused or closed, by reason ("
+    + ", ".join(lb.WEBHOOK_REJECT_REASONS)
+    + ").",
+    (lb.WEBHOOK_REJECT_REASON,),
+    EXPERIMENTAL,
+    SELF,
+    opt_in="webhook_listen_address",
+)
 
 # --- the run families of every kind (collector.py) ------------------------------------------------------
 RUNS_ACTIVE = _family(
@@ -279,6 +273,7 @@ RUNS_FINISHED = _family(
     (lb.KIND, lb.STATUS, lb.SOURCE, lb.PROCESSOR_TYPE),
     STABLE,
     LEDGER,
+    exemplars=True,  # on FAILED series: the run that failed last
 )
 RUNS_CREATED = _family(
     "extend_runs_created",
@@ -303,6 +298,7 @@ RUN_DURATION = _family(
     (lb.KIND, lb.STATUS, lb.PROCESSOR_TYPE),
     STABLE,
     LEDGER,
+    exemplars=True,  # per bucket: the run whose duration fell there last
 )
 RUNS_OLDEST_ACTIVE_AGE = _family(
     "extend_runs_oldest_active_age_seconds",
@@ -349,6 +345,7 @@ RUNS_FAILED = _family(
     (lb.KIND, lb.FAILURE_REASON),
     EXPERIMENTAL,
     ACCUMULATOR,
+    exemplars=True,  # the run that failed last for this reason
 )
 RUNS_PROCESSED_BY_RISK = _family(
     "extend_runs_processed_by_risk_level",
@@ -388,100 +385,6 @@ RUN_CREDITS_BY_TAG = _family(
     opt_in="usage_tags",
 )
 
-# --- batches and evaluation set runs (batch_collector.py) -----------------------------------------------
-_BATCH = (lb.BATCH_KIND, lb.BATCH_ID)
-BATCHES_ACTIVE = _batch(
-    "extend_batches_active",
-    "Tracked batches not yet done, by the status their endpoint reports (workflow batches: by their runs)."
-    + _FROM_SYNCS,
-    (lb.BATCH_KIND, lb.BATCH_ACTIVE_STATUS),
-)
-BATCHES_FINISHED = _batch(
-    "extend_batches_finished",
-    "Tracked batches observed ending, once per batch, by the status they ended in." + _FROM_SYNCS,
-    (lb.BATCH_KIND, lb.BATCH_STATUS),
-    COUNTER,
-)
-BATCH_DURATION = _batch(
-    "extend_batch_duration_seconds",
-    "Time from a batch's creation to its runs' last change, of the batches counted as finished."
-    + _FROM_SYNCS,
-    (lb.BATCH_KIND, lb.BATCH_STATUS),
-    HISTOGRAM,
-)
-BATCHES_LEFT_OUT = _batch(
-    "extend_batches_left_out",
-    "Batches found while EXTEND_EXPORTER_MAX_BATCHES active ones were tracked: not tracked, counted once.",
-    (lb.BATCH_KIND,),
-    COUNTER,
-)
-BATCH_RUNS = _batch(
-    "extend_batch_runs",
-    "Runs of each tracked batch by status, while it is active and for the retention after it ended."
-    + _FROM_SYNCS,
-    (*_BATCH, lb.BATCH_RUN_STATUS),
-)
-BATCH_INFO = _batch(
-    "extend_batch_info",
-    "Each tracked batch with its status and, for a legacy batch processor run, its source; always 1.",
-    (*_BATCH, lb.BATCH_STATUS, lb.BATCH_SOURCE),
-)
-BATCH_SIZE = _batch(
-    "extend_batch_size",
-    "Runs in each tracked batch (its runCount; workflow batches: the runs listed).",
-    _BATCH,
-)
-BATCH_CREATED = _batch(
-    "extend_batch_created_timestamp_seconds",
-    "Unix time each tracked batch was created (its age: time() minus this).",
-    _BATCH,
-)
-BATCH_PROGRESS = _batch(
-    "extend_batch_last_progress_timestamp_seconds",
-    "Unix time (Extend's clock) a run of each tracked batch last changed status; its creation until then.",
-    _BATCH,
-)
-BATCH_FILES = _batch(
-    "extend_batch_files",
-    "Files of each tracked legacy batch processor run (metrics.numFiles).",
-    _BATCH,
-)
-BATCH_PAGES = _batch(
-    "extend_batch_pages",
-    "Pages of each tracked legacy batch processor run (metrics.numPages).",
-    _BATCH,
-)
-EVALUATION_STATUS = _batch(
-    "extend_evaluation_run_status",
-    "1 for the status each watched evaluation set run is in, 0 for the others.",
-    (lb.EVALUATION_RUN_ID, lb.EVALUATION_STATUS),
-)
-EVALUATION_INFO = _batch(
-    "extend_evaluation_run_info",
-    "Each watched evaluation set run with its evaluation set and the processor version it ran; always 1.",
-    (lb.EVALUATION_RUN_ID, lb.EVALUATION_SET_ID, lb.ENTITY_TYPE, lb.ENTITY_ID, lb.ENTITY_VERSION),
-)
-EVALUATION_SCORE = _batch(
-    "extend_evaluation_run_score",
-    "Accuracy figures of each watched evaluation set run (0 to 1), overall (field empty) and per field "
-    "or class, as the API gives them.",
-    (lb.EVALUATION_RUN_ID, lb.SCORE_METRIC, lb.SCORE_FIELD),
-)
-EVALUATION_FILES = _batch(
-    "extend_evaluation_run_files",
-    "Files of each watched evaluation set run, in total and processed so far.",
-    (lb.EVALUATION_RUN_ID, lb.FILE_STATE),
-)
-EVALUATION_PAGES = _batch(
-    "extend_evaluation_run_pages",
-    "Pages of the files each watched evaluation set run processed.",
-    (lb.EVALUATION_RUN_ID,),
-)
-EVALUATION_LATENCY = _batch(
-    "extend_evaluation_run_file_latency_seconds",
-    "Per-file latency quantiles of each watched evaluation set run.",
-    (lb.EVALUATION_RUN_ID, lb.QUANTILE),
-)
-
-FAMILIES: tuple[Family, ...] = tuple(_declared)
+# The batch families (batch_families.py, declared the same way) come last.
+FAMILIES: tuple[Family, ...] = (*_declared, *batch_families.FAMILIES)
 BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}

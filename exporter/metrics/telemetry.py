@@ -11,8 +11,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 
 from .. import __version__
 from . import families as fam
-from .families import Family, Type
-from .labels import HTTP_REJECT_REASONS, RETRY_REASONS, SYNC_ERROR_REASONS
+from .family import Family, Type
+from .labels import (
+    HTTP_REJECT_REASONS,
+    RETRY_REASONS,
+    SYNC_ERROR_REASONS,
+    SYNC_TRIGGERS,
+    UNKNOWN,
+    WEBHOOK_REFUSALS,
+    WEBHOOK_REJECT_REASONS,
+)
 
 API_REQUEST_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 SYNC_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -50,6 +58,8 @@ class Telemetry:
         api_version: str,
         endpoints: tuple[str, ...] = (),
         workspace: str = "",
+        *,
+        webhooks: bool = False,
     ) -> None:
         self.api_requests = _counter(fam.API_REQUESTS, registry)
         self.api_request_duration = _histogram(fam.API_REQUEST_DURATION, registry, API_REQUEST_BUCKETS)
@@ -72,15 +82,19 @@ class Telemetry:
         self.budget_wait = _counter(fam.REQUEST_BUDGET_WAIT, registry)
         self.sync_interval = _gauge(fam.SYNC_INTERVAL, registry)
         self.sync_configured_interval = _gauge(fam.SYNC_CONFIGURED_INTERVAL, registry)
+        self.sync_triggers = _counter(fam.SYNC_TRIGGERS, registry)
         self.invalid_summaries = _counter(fam.INVALID_SUMMARIES, registry)
         self.sync_running = _gauge(fam.SYNC_RUNNING, registry)
         self.state_write_failures = _counter(fam.STATE_WRITE_FAILURES, registry)
+        self.webhooks = WebhookTelemetry(registry) if webhooks else None
         for kind in kinds:
             self.last_success.labels(kind).set(0)
             self.sync_duration.labels(kind)
             self.sync_interval.labels(kind).set(0)
             self.sync_running.labels(kind).set(0)
             self.invalid_summaries.labels(kind)
+            for trigger in SYNC_TRIGGERS if webhooks else SYNC_TRIGGERS[:1]:
+                self.sync_triggers.labels(kind, trigger)
             for result in ("success", "failure"):
                 self.syncs.labels(kind, result)
             for reason in SYNC_ERROR_REASONS:
@@ -97,3 +111,19 @@ class Telemetry:
         self.build_info.remove(__version__, self._api_version, self._workspace)
         self._workspace = workspace
         self.build_info.labels(__version__, self._api_version, workspace).set(1)
+
+
+class WebhookTelemetry:
+    """The webhook listener's metrics (with EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS set)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events = _counter(fam.WEBHOOK_EVENTS, registry)
+        for outcome in WEBHOOK_REFUSALS:
+            self.events.labels(UNKNOWN, outcome)
+        self.last_accepted = _gauge(fam.WEBHOOK_LAST_ACCEPTED, registry)
+        self.connections_rejected = _counter(fam.WEBHOOK_CONNECTIONS_REJECTED, registry)
+        for reason in WEBHOOK_REJECT_REASONS:
+            self.connections_rejected.labels(reason)
+
+    def count(self, event_type: str, outcome: str) -> None:
+        self.events.labels(event_type, outcome).inc()

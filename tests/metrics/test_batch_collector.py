@@ -11,13 +11,13 @@ from exporter.batches.evaluations import Evaluation, read_evaluation
 from exporter.batches.records import BatchReading
 from exporter.engine.observation import Observation
 from exporter.kinds import KINDS
-from exporter.metrics import families as fam
+from exporter.metrics import batch_families
 from exporter.metrics.batch_collector import BatchCollector
 from exporter.metrics.cardinality import Caps, worst_case
 from exporter.metrics.labels import MAX_EXTRA_STATUSES
 
 CAPS = Caps(max_batches=4, evaluation_runs=2, evaluation_max_fields=2)
-BATCH_FAMILIES = [f for f in fam.FAMILIES if f.filled_by is fam.FilledBy.BATCHES]
+BATCH_FAMILIES = list(batch_families.FAMILIES)
 
 
 def saturated_book() -> BatchBook:
@@ -60,6 +60,6 @@ def test_every_batch_family_stays_within_its_worst_case() -> None:
         assert series[family.name] <= worst_case(family, CAPS), family.name
     assert book.snapshot().left_out["parse_run"] == 2
     # Per batch: one series of each status of the kind and of each undocumented one, the rest as OTHER.
-    assert series[fam.BATCH_RUNS.name] == CAPS.max_batches * (
+    assert series[batch_families.BATCH_RUNS.name] == CAPS.max_batches * (
         len(KINDS["parse_run"].all_statuses) + MAX_EXTRA_STATUSES + 1
     )

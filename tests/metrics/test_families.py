@@ -11,10 +11,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.config import Settings
 from exporter.engine.accumulators import for_kind
 from exporter.kinds import KINDS
-from exporter.metrics.families import FAMILIES, FilledBy
+from exporter.metrics.families import FAMILIES
+from exporter.metrics.family import FilledBy
 from exporter.metrics.labels import BATCH_KIND, EVALUATION_RUN_ID, KIND
 from extend_simulator import SimConfig, Simulator
-from tests.exporter_process import ExporterProcess, start_exporter, wait_until
+from tests.exporter_process import ExporterProcess, free_port, start_exporter, wait_until
 
 # Standard families prometheus_client's ProcessCollector writes, with the library's own help.
 LIBRARY_PREFIXES = ("process_",)
@@ -35,6 +36,8 @@ def exporter() -> Iterator[ExporterProcess]:
         "EXTEND_EXPORTER_USAGE_TAGS": "team_a,team_b",
         "EXTEND_EXPORTER_BATCH_IDS": legacy,
         "EXTEND_EXPORTER_EVALUATION_RUN_IDS": legacy,
+        "EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
+        "EXTEND_EXPORTER_WEBHOOK_SECRET": "wss_families_test",
     }
     try:
         with start_exporter(sim.url, sim.api_key, kinds=",".join(KINDS), extra_env=opt_ins) as proc:

@@ -129,7 +129,7 @@ def test_soak_rss_fds_threads_and_series_stay_flat(busy_sim: Simulator, figures:
     # allows, not as a difference between two samples: one listener and the HTTP loop's wake-up pair,
     # one pooled API connection and one sync worker per kind, and the connection of the scrape being
     # answered. Main, scheduler, exposition-refresh and HTTP loop threads and the HTTP server's fixed
-    # worker pool make up the rest (README, Endpoints: no thread per connection).
+    # worker pool make up the rest (docs/http.md: no thread per connection).
     n_kinds = len(KINDS.split(","))
     assert sockets_max <= 3 + n_kinds + 2, figures["soak"]
     assert threads_max <= 4 + WORKERS + n_kinds, figures["soak"]

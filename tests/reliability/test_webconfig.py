@@ -1,6 +1,6 @@
 """Protecting /metrics with the exporter-toolkit web config: TLS (trustme certificates) and basic auth.
 
-Decision (README, Endpoints): /healthz and /readyz answer without credentials so liveness/readiness
+Decision (docs/http.md): /healthz and /readyz answer without credentials so liveness/readiness
 probes and the image's HEALTHCHECK work; /readyz then says only "ready"/"not ready", not why. TLS
 covers every path.
 """
