@@ -107,7 +107,8 @@ class Exporter:
                 self.telemetry.sync_running.labels(kind).set(ws.running_for(kind))
 
     def watch_batch(self, kind: str, batch_id: str) -> None:
-        """Track a batch a webhook announced, in every workspace (issue 21's `batch_seen` hint)."""
+        """Track a batch a webhook named (webhooks/hints.py), in every workspace: read from the API at
+        the next sync that reads it; never counted from the event itself."""
         for ws in self.workspaces:
             ws.watch_batch(kind, batch_id)
 
@@ -164,10 +165,6 @@ class Exporter:
         """A webhook's ask for a sync is booked or waits for its sync to start."""
         booked = self._hints is not None and not self._hints.idle()
         return booked or any(ws.hinted() for ws in self.workspaces)
-
-    def batch_seen(self, kind: str, batch_id: str) -> None:
-        """A webhook says batch `batch_id` of `kind` finished. Nothing to do until the exporter watches
-        batches (issue 20 starts watching it here); its runs are counted by the kind's syncs."""
 
     def _succeeded(self, ws: Workspace, kind: str, report: SyncReport, snapshot: KindSnapshot) -> None:
         self.runs.update(snapshot)

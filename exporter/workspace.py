@@ -90,7 +90,7 @@ class Workspace:
 
     def watch_batch(self, kind: str, batch_id: str) -> None:
         """Track a batch a webhook announced (`batch_parse_run.*`, `batch_processor_run.*`): the
-        listener's `batch_seen(kind, batch_id)`. Cheap and thread-safe; read at the next sync."""
+        listener's `watch_batch(kind, batch_id)` hint. Cheap and thread-safe; read at the next sync."""
         if self.batches is not None:
             self.batches.watch_batch(kind, batch_id)
 

@@ -154,14 +154,20 @@ class BatchBook:
     # --- what the poller asks and tells ------------------------------------------------------------
 
     def due(self, kind: str, *, host: bool, synced: frozenset[str]) -> list[Due]:
-        """Batches the sync of `kind` reads now: its own not yet done or not fully listed; at the host
-        kind's sync also those of kinds not synced here, and those not yet resolved."""
+        """Batches the sync of `kind` reads now: its own not yet done or not fully listed, and those not
+        yet resolved whose first candidate kind synced here is `kind` (a webhook's batch is read by
+        the sync it asks for); at the host kind's sync also the rest (kinds not synced here)."""
+
+        def reader(b: TrackedBatch) -> str | None:  # the kind whose sync reads it; None: the host
+            if b.kind is not None:
+                return b.kind if b.kind in synced else None
+            return next((k for k in b.candidates if k in synced), None)
+
         with self._lock:
             return [
                 Due(b.id, b.kind, b.candidates, b.endpoint, b.needs_listing)
                 for b in self.batches.values()
-                if (b.kind == kind or (host and (b.kind is None or b.kind not in synced)))
-                and (not b.counted or b.needs_listing)
+                if (reader(b) == kind or (host and reader(b) is None)) and (not b.counted or b.needs_listing)
             ]
 
     def resolve(self, batch_id: str, kind: str | None) -> None:

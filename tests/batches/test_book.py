@@ -109,3 +109,26 @@ def test_counts_survive_a_state_file_round_trip_and_a_batch_is_not_counted_again
     assert finished(restored) == {("parse_run", "FAILED"): 1, ("parse_run", "PROCESSED"): 1}
     # Its runs' statuses are not kept: listed again, and shown as they were until then.
     assert dict(restored.snapshot().batches[1].runs)["PENDING"] == 1
+
+
+def test_a_batch_named_by_kind_is_read_by_the_sync_of_the_first_candidate_synced_here() -> None:
+    """A webhook's batch is read by the sync the webhook asks for, not only by the host kind's next one;
+    one whose candidates are all unsynced, or a batch of a kind not synced, by the host's."""
+    b = book(Clock())
+    synced = frozenset({"parse_run", "classify_run", "split_run"})
+    for kind in ("extract_run", "classify_run", "split_run", "processor_run"):  # batch_processor_run.*
+        b.watch("bpr_event", (kind,))
+    b.watch("bpr_legacy", ("processor_run",))
+    b.watch("bpar_named", ("parse_run",))
+    b.watch("bpr_setting")  # EXTEND_EXPORTER_BATCH_IDS: no kind given
+
+    def due(kind: str, host: bool = False) -> set[str]:
+        return {d.id for d in b.due(kind, host=host, synced=synced)}
+
+    assert due("classify_run") == {"bpr_event"}
+    assert due("split_run") == set()  # read once, by one sync
+    assert due("parse_run") == {"bpar_named"}
+    assert due("parse_run", host=True) == {"bpar_named", "bpr_legacy", "bpr_setting"}
+    b.resolve("bpr_event", "processor_run")  # resolved to a kind not synced here: the host reads it
+    assert due("classify_run") == set()
+    assert "bpr_event" in due("parse_run", host=True)

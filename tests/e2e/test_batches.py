@@ -3,7 +3,7 @@ by the test, every comparison exact.
 
 Parse and workflow batches are found from `batchId` on the summaries the syncs read, so their kinds
 are compared whole with the truth (the workload's own batches included); extract batches and legacy
-batch processor runs are found only by ID (a setting, or the `batch_seen` seam webhooks will call),
+batch processor runs are found only by ID (a setting, or a batch webhook through `Exporter.watch_batch`),
 so those are compared batch by batch.
 """
 
@@ -65,7 +65,7 @@ def test_batches_exact_through_churn_faults_and_a_restart(sim_factory: Any, tmp_
     mark = sim.mark()
     sync_all(first)
     extract = sim.submit_batch("extract", 6)
-    first.watch_batch("extract_run", extract)  # as a batch webhook will
+    first.watch_batch("extract_run", extract)  # as a batch webhook does
     sim.submit_batch("workflow", 5)
     run_rounds(first, sim, 4, 30)
     assert_families_match_truth(first, sim, mark, [queued, extract])
