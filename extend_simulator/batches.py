@@ -9,11 +9,13 @@ CANCELLED: FAILED), else PROCESSED.
 ``BatchBook`` keeps each batch's member counts and status as runs change (the truth calls it on every
 created, changed and deleted run of a batch) and reports status changes to the truth. ``submit``
 creates a batch now: its runs wait PENDING, then start one after another at a drain rate (a batch
-queue), or after the usual queue time.
+queue), or after the usual queue time; or never (a batch already old that does not move, the demo's
+incident); or they start and every one ends FAILED (a batch that failed, the incident too).
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -106,28 +108,58 @@ def submit(
     hold_seconds: float = 0.0,
     drain_per_second: float | None = None,
     legacy_source: str | None = None,
+    age_seconds: float = 0.0,
+    failing: bool = False,
 ) -> Batch:
-    """A batch of `size` runs created now, all PENDING. With `drain_per_second`, run i starts at
-    now + hold + i / rate (a queue draining at that rate); without, after hold plus the usual queue time."""
+    """A batch of `size` runs, all PENDING, created `age_seconds` ago (now by default). With
+    `drain_per_second`, run i starts at now + hold + i / rate (a queue draining at that rate); without,
+    after hold plus the usual queue time; an infinite hold: never. `failing`: each run ends FAILED."""
     if legacy_source is not None and legacy_source not in LEGACY_SOURCES:
         raise ValueError(f"legacy_source must be one of {', '.join(LEGACY_SOURCES)}")
     if size < 1 or (drain_per_second is not None and drain_per_second <= 0):
         raise ValueError("a batch needs at least one run and a positive drain rate")
     world, now = workload.world, workload.clock.now_ms
-    created = workload._q(now)
+    created = workload._q(now - int(age_seconds * 1000))
     proc = workload.rng.randrange(len(workload.catalog[fam])) if workload.catalog[fam] else 0
     batch = world.new_batch(fam, proc, created, legacy_source)
     source = next((s for s in SOURCES[fam] if s in BATCH_SOURCES), None)
-    hold_ms = int(hold_seconds * 1000)
+    hold_ms = int(hold_seconds * 1000) if math.isfinite(hold_seconds) else None
     for i in range(size):
         seq = world.next_seq()
         run = Run(seq, fam, PENDING, source, proc, created, created, batch=batch.index)
         batch.seqs.append(seq)
         world.add(run)
         workload.truth.on_created(run)
+        if hold_ms is None:
+            continue  # waits for good
         if drain_per_second is not None:
             delay = hold_ms + int(i * 1000 / drain_per_second)
         else:
             delay = hold_ms + workload._lognorm_ms(workload.cfg.queue_seconds, fam=fam)
-        workload.schedule(now + max(1, delay), START, seq)
+        if failing:
+            _fail_later(workload, seq, now + max(1, delay))
+        else:
+            workload.schedule(now + max(1, delay), START, seq)
     return batch
+
+
+def _fail_later(workload: Workload, seq: int, start_ms: int) -> None:
+    """Run `seq` starts at `start_ms` as any run does, then ends FAILED after a usual duration."""
+
+    def start() -> None:
+        run = workload.world.get(seq)
+        if run is None or run.status != PENDING:
+            return  # deleted meanwhile
+        now = workload.clock.now_ms
+        new = run.copy()
+        new.status = PROCESSING
+        new.updated = new.started = max(run.updated, workload._q(now))
+        workload._install(run, new)
+        workload.add_action(now + workload._duration_ms(run.fam), fail)
+
+    def fail() -> None:
+        run = workload.world.get(seq)
+        if run is not None and run.status == PROCESSING:
+            workload._set(run, workload.clock.now_ms, FAILED, ended=True)
+
+    workload.add_action(start_ms, start)

@@ -8,6 +8,7 @@ modules, so the imports run one way: handlers -> state, facade -> handlers + ser
 from __future__ import annotations
 
 import gc
+import math
 import threading
 from datetime import datetime
 
@@ -21,7 +22,15 @@ from .faults import Fault, FaultInjector, TokenBucket
 from .ids import parse_run_id, run_id
 from .model import Batch, Run, World
 from .query import TokenCodec
-from .scenarios import DeleteRate, FailureSpike, KeyRevocation, RateChange, RunDeletion, Scenario
+from .scenarios import (
+    DeleteRate,
+    FailingBatch,
+    FailureSpike,
+    KeyRevocation,
+    RateChange,
+    RunDeletion,
+    Scenario,
+)
 from .truth import Truth
 from .views import Views
 from .waiting import add_waiting_runs
@@ -51,6 +60,10 @@ class SimState:
         self.batches = BatchBook(self.world, self.truth)
         self.batches.rebuild()
         self.truth.batch_hook = self.batches.on_change
+        for waiting in cfg.waiting_batches:
+            self.submit_batch(
+                waiting.family, waiting.size, age_seconds=waiting.age_seconds, hold_seconds=math.inf
+            )
         self.workload.start()
         freeze = cfg.gc_freeze if cfg.gc_freeze is not None else len(self.world.runs) >= 50_000
         if freeze:
@@ -147,6 +160,13 @@ class SimState:
             fam: Family = sc.family
             per_min = sc.per_min
             wl.add_action(self._at(sc.at), lambda: wl.set_rate(fam, per_min))
+        elif isinstance(sc, FailingBatch):
+            failing = sc
+
+            def _submit() -> None:
+                self.submit_batch(failing.family, failing.size, failing=True)
+
+            wl.add_action(self._at(sc.at), _submit)
         else:
             raise TypeError(f"unknown scenario {sc!r}")
         # Apply anything already due (e.g. at <= now).
@@ -225,6 +245,8 @@ class SimState:
         hold_seconds: float = 0.0,
         drain_per_second: float | None = None,
         legacy_source: str | None = None,
+        age_seconds: float = 0.0,
+        failing: bool = False,
     ) -> str:
         """A batch of `size` runs created now (batches.submit); returns its id. `legacy_source`
         (EVAL_SET, PLAYGROUND, STUDIO) makes it a legacy batch processor run of a processor family."""
@@ -241,6 +263,8 @@ class SimState:
                 hold_seconds=hold_seconds,
                 drain_per_second=drain_per_second,
                 legacy_source=legacy_source,
+                age_seconds=age_seconds,
+                failing=failing,
             )
             return self.world.batch_id(batch)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..knobs import Knobs
 from ..names import BATCH_PROGRESS_PANEL, RUNS_DASHBOARD_UID
 from ..promql import per_workspace_alert, seconds
-from . import VALUE, Alert
+from . import VALUE, WHOLE, Alert
 
 
 def alerts(k: Knobs) -> list[Alert]:
@@ -23,9 +23,9 @@ def batch_failed(k: Knobs) -> Alert:
         ),
         for_=k.batch_failed_for,
         severity="warning",
-        summary=f"{{{{ {VALUE} | humanize }}}} {{{{ $labels.kind }}}} batches FAILED in {window}",
+        summary=f"{{{{ {VALUE} {WHOLE} }}}} {{{{ $labels.kind }}}} batches FAILED in {window}",
         description=(
-            f"{{{{ {VALUE} | humanize }}}} batches of {{{{ $labels.kind }}}} ended FAILED within the last "
+            f"{{{{ {VALUE} {WHOLE} }}}} batches of {{{{ $labels.kind }}}} ended FAILED within the last "
             f"{window} in workspace {{{{ $labels.workspace }}}} (job {{{{ $labels.job }}}})."
         ),
         runbook=(

@@ -4,11 +4,14 @@ batches, shared file names with `fileNameContains` as a substring filter, the co
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime, timedelta
 
 import httpx
 
 from extend_simulator import Simulator
+from extend_simulator.config import WaitingBatch
 from extend_simulator.derive import SHARED_FILE_NAMES
+from extend_simulator.scenarios import FailingBatch
 
 from .conftest import MakeSim
 from .sim_client import client, list_all
@@ -60,6 +63,32 @@ def test_batch_status_follows_its_runs_for_every_kind(make_sim: MakeSim) -> None
         assert "sourceId" not in body  # unset for PLAYGROUND
         members = list_all(c, "/processor_runs", {"sourceId": legacy}, version="2025-04-21")
         assert len(members) == 3
+
+
+def test_a_batch_waiting_for_good_and_a_failing_batch(make_sim: MakeSim) -> None:
+    """The demo incident's two batches: one created an hour before the start whose runs never leave
+    PENDING, and one scripted at 20 s whose every run starts and ends FAILED (the failure rate is 0)."""
+    sim = make_sim(
+        seed=9,
+        rates={},
+        failure_rate=0.0,
+        waiting_batches=(WaitingBatch("workflow", 5, age_seconds=3600.0),),
+    )
+    mark = sim.mark()
+    (waiting,) = sim.batch_ids("workflow")[-1:]
+    sim.script(FailingBatch("workflow", 3, at=20.0))
+    sim.advance(3600)
+    assert sim.batch_members(waiting) == {"PENDING": 5} and sim.batch_status(waiting) == "PENDING"
+    failing = sim.batch_ids("workflow")[-1]
+    assert sim.batch_members(failing) == {"FAILED": 3} and sim.batch_status(failing) == "FAILED"
+    assert sim.truth.batches_finished_since(mark) == {("workflow_run", "FAILED"): 1}
+    with client(sim) as c:
+        runs = list_all(c, "/workflow_runs", {"batchId": waiting, "maxPageSize": 100})
+        created = {datetime.fromisoformat(r["createdAt"]) for r in runs}
+        assert len(runs) == 5 and {r["status"] for r in runs} == {"PENDING"}
+        assert created == {sim.config.epoch - timedelta(hours=1)}
+        failed = list_all(c, "/workflow_runs", {"batchId": failing, "maxPageSize": 100})
+        assert all(r["startTime"] for r in failed)  # they ran before they failed
 
 
 def test_shared_file_names_and_substring_filter(make_sim: MakeSim) -> None:
