@@ -1,12 +1,13 @@
 """Metric families built from the engine's per-kind snapshots, and the cached exposition.
 
 Families are built fresh from the latest immutable snapshots (no long-lived Gauge objects whose label
-sets go stale). prometheus_client formats them, but only for the kind whose snapshot changed: each
-kind's sample lines are cached, and the exposition splices them under the families' HELP/TYPE lines.
-A sync of one kind so costs the formatting of its own series, not of every kind's (at 10k series the
-full render held the GIL for ~50 ms per sync, and scrapes queued behind it). The text is assembled
-once per completed sync and served as cached bytes, so a scrape never waits for the API or for the
-counting state.
+sets go stale). prometheus_client formats them, but only for the (workspace, kind) whose snapshot
+changed: each one's sample lines are cached, and the exposition splices them under the families'
+HELP/TYPE lines. A sync of one kind so costs the formatting of its own series, not of every kind's (at
+10k series the full render held the GIL for ~50 ms per sync, and scrapes queued behind it). The text
+is assembled once per completed sync and served as cached bytes, so a scrape never waits for the API
+or for the counting state. Every run family is declared per workspace: each workspace's series carry
+its `workspace` label, appended after the family's own labels.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ RUN_FAMILIES = tuple(f for f in fam.FAMILIES if f.filled_by is not FilledBy.SELF
 AGE_FAMILY = fam.RUNS_OLDEST_ACTIVE_AGE.name
 
 
+_Key = tuple[str, str]  # (workspace section, kind)
+
+
 def _bucket_label(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(float(bound))
 
@@ -52,9 +56,11 @@ def _render(metrics: Sequence[Metric]) -> bytes:
 
 
 class RunsCollector(Collector):
-    """The run families of every kind: `render()` for the exposition, `collect()` for a registry.
+    """The run families of every (workspace, kind): `render()` for the exposition, `collect()` for a
+    registry. Both give the same text (a test holds them to it); `render()` reuses cached lines.
 
-    Both give the same text (a test holds them to it); `render()` reuses each kind's cached lines.
+    Workspaces are keyed by their state-file section, which never changes; their `workspace` label
+    may (a workspace key's fingerprint follows a rotated key file: `relabel`).
     """
 
     def __init__(
@@ -64,8 +70,9 @@ class RunsCollector(Collector):
         *,
         usage_tags: bool = False,
     ) -> None:
-        self._snapshots: dict[str, KindSnapshot] = {}
-        self._lines: dict[str, dict[str, bytes]] = {}  # kind -> family -> its rendered sample lines
+        self._snapshots: dict[_Key, KindSnapshot] = {}
+        self._lines: dict[_Key, dict[str, bytes]] = {}  # (section, kind) -> family -> its sample lines
+        self._labels: dict[str, str] = {}  # section -> its workspace label
         self._clock = clock
         self._lock = threading.Lock()
         opted_in = {"per_resource_labels": per_resource, "usage_tags": usage_tags}
@@ -73,9 +80,26 @@ class RunsCollector(Collector):
         empty = {**_KindFamilies().by_name(), AGE_FAMILY: _gauge(fam.RUNS_OLDEST_ACTIVE_AGE)}
         self._headers = {name: _render([empty[name]]) for name in self._names}
 
-    def update(self, snapshot: KindSnapshot) -> None:
+    def update(self, section: str, label: str, snapshot: KindSnapshot) -> None:
+        """A workspace's new snapshot of a kind, labelled `label`."""
+        lines = self._lines_of(label, snapshot)
+        with self._lock:
+            self._labels[section] = label
+            self._snapshots[(section, snapshot.kind)] = snapshot
+            self._lines[(section, snapshot.kind)] = lines
+
+    def relabel(self, section: str, label: str) -> None:
+        """Render a workspace's kinds again when its label changed (a rotated key file)."""
+        with self._lock:
+            if self._labels.get(section, label) == label:
+                return
+            snaps = [snap for (sec, _), snap in self._snapshots.items() if sec == section]
+        for snap in snaps:
+            self.update(section, label, snap)
+
+    def _lines_of(self, label: str, snapshot: KindSnapshot) -> dict[str, bytes]:
         families = _KindFamilies()
-        families.add(snapshot)
+        families.add(snapshot, label)
         lines = {}
         for name, family in families.by_name().items():
             if name not in self._headers:
@@ -84,20 +108,20 @@ class RunsCollector(Collector):
             if not text.startswith(header):  # generate_latest() always writes HELP and TYPE first
                 raise AssertionError(f"unexpected exposition of {name}")
             lines[name] = text[len(header) :]
-        with self._lock:
-            self._snapshots[snapshot.kind] = snapshot
-            self._lines[snapshot.kind] = lines
+        return lines
 
-    def snapshots(self) -> list[KindSnapshot]:
+    def snapshots(self) -> list[tuple[str, KindSnapshot]]:
+        """(workspace label, snapshot) of every (workspace, kind), by label and kind."""
         with self._lock:
-            return [self._snapshots[k] for k in sorted(self._snapshots)]
+            found = [(self._labels[sec], kind, snap) for (sec, kind), snap in self._snapshots.items()]
+        return [(label, snap) for label, _, snap in sorted(found, key=lambda x: x[:2])]
 
     def render(self) -> bytes:
-        """The exposition text of every run family, from the cached lines of each kind."""
+        """The exposition text of every run family, from the cached lines of each (workspace, kind)."""
         with self._lock:
-            kinds = sorted(self._lines)
-            lines = [self._lines[k] for k in kinds]
-            snaps = [self._snapshots[k] for k in kinds]
+            keys = sorted(self._lines, key=lambda key: (self._labels[key[0]], key[1]))
+            lines = [self._lines[k] for k in keys]
+            snaps = [(self._labels[k[0]], self._snapshots[k]) for k in keys]
         out: list[bytes] = []
         for name in self._names:
             if name == AGE_FAMILY:
@@ -113,8 +137,8 @@ class RunsCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         snaps = self.snapshots()
         families = _KindFamilies()
-        for snap in snaps:
-            families.add(snap)
+        for label, snap in snaps:
+            families.add(snap, label)
         by_name = {**families.by_name(), AGE_FAMILY: _ages(snaps, self._clock())}
         return [by_name[name] for name in self._names]
 
@@ -168,36 +192,32 @@ class _KindFamilies:
             )
         }
 
-    def add(self, snap: KindSnapshot) -> None:
-        kind = snap.kind
+    def add(self, snap: KindSnapshot, workspace: str) -> None:
+        """One workspace's snapshot of a kind: its samples, with `workspace` after their own labels."""
+        kind, ws = snap.kind, workspace
         for (status, source, ptype), value in sorted(snap.active.items()):
-            self.active.add_metric([kind, status, source, ptype], value)
+            self.active.add_metric([kind, status, source, ptype, ws], value)
         for (status, source, ptype), value in sorted(snap.finished.items()):
-            self.finished.add_metric([kind, status, source, ptype], value)
+            self.finished.add_metric([kind, status, source, ptype, ws], value)
         for (source, ptype), value in sorted(snap.created.items()):
-            self.created.add_metric([kind, source, ptype], value)
+            self.created.add_metric([kind, source, ptype, ws], value)
         for (source, ptype), amount in sorted(snap.credits.items()):
-            self.credits.add_metric([kind, source, ptype], amount)
+            self.credits.add_metric([kind, source, ptype, ws], amount)
         for (status, ptype), (buckets, total, _count) in sorted(snap.durations.items()):
-            cumulative = 0
-            points: list[tuple[str, float]] = []
-            for bound, n in zip(DURATION_BUCKETS, buckets, strict=True):
-                cumulative += n
-                points.append((_bucket_label(bound), cumulative))
-            self.duration.add_metric([kind, status, ptype], points, total)
-        self.tracked.add_metric([kind], snap.tracked)
+            self.duration.add_metric([kind, status, ptype, ws], _cumulative(buckets), total)
+        self.tracked.add_metric([kind, ws], snap.tracked)
         for (status, rid), value in sorted(snap.finished_by_resource.items()):
-            self.by_resource.add_metric([kind, status, rid], value)
+            self.by_resource.add_metric([kind, status, rid, ws], value)
         for rid, name in sorted(snap.resource_names.items()):
-            self.info.add_metric([kind, rid, name], 1)
+            self.info.add_metric([kind, rid, name, ws], 1)
         for name, rows in snap.families.items():
             family = self.fed[name]
             for labels, value in rows:
                 if isinstance(family, HistogramMetricFamily):
                     buckets, total, _count = value
-                    family.add_metric([kind, *labels], _cumulative(buckets), total)
+                    family.add_metric([kind, *labels, ws], _cumulative(buckets), total)
                 else:
-                    family.add_metric([kind, *labels], value)
+                    family.add_metric([kind, *labels, ws], value)
 
 
 def _cumulative(buckets: Iterable[int]) -> list[tuple[str, float]]:
@@ -209,14 +229,14 @@ def _cumulative(buckets: Iterable[int]) -> list[tuple[str, float]]:
     return points
 
 
-def _ages(snaps: Iterable[KindSnapshot], now: float) -> GaugeMetricFamily:
+def _ages(snaps: Iterable[tuple[str, KindSnapshot]], now: float) -> GaugeMetricFamily:
     ages = _gauge(fam.RUNS_OLDEST_ACTIVE_AGE)
-    for snap in snaps:
+    for workspace, snap in snaps:
         statuses = KINDS[snap.kind].active_statuses if snap.kind in KINDS else ()
         for status in sorted({*statuses, *snap.oldest_active_created}):
             first = snap.oldest_active_created.get(status)
             age = max(0.0, now - first) if first is not None else 0.0
-            ages.add_metric([snap.kind, status], age)
+            ages.add_metric([snap.kind, status, workspace], age)
     return ages
 
 

@@ -1,79 +1,62 @@
-"""The exporter's own metrics: API requests, retries, sync health, build info.
+"""The exporter's own metrics: API requests, retries, sync health, build info, the request budget.
 
-These are ordinary prometheus_client metrics with fixed label sets, built from their registry entries
-(families.py), which hold their names, help and labels; the run counters come from `collector.py`,
-which renders the engine's snapshots.
+Ordinary prometheus_client metrics with fixed label sets, built from their registry entries
+(families.py), which hold their names, help and labels. A family declared per workspace gets one metric
+per workspace (`WorkspaceTelemetry`), recorded without the `workspace` label; `Telemetry` renders every
+workspace's samples under its label, read at each exposition, so a workspace key's fingerprint follows
+a rotated key file. The run counters come from `collector.py`, which renders the engine's snapshots.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from .. import __version__
 from . import families as fam
-from .families import Family, Type
-from .labels import HTTP_REJECT_REASONS, RETRY_REASONS, SYNC_ERROR_REASONS
+from .families import FAMILIES, Family, FilledBy, Type
+from .labels import HTTP_REJECT_REASONS, RETRY_REASONS, SYNC_ERROR_REASONS, WORKSPACE
 
 API_REQUEST_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 SYNC_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+_BUCKETS = {fam.API_REQUEST_DURATION: API_REQUEST_BUCKETS, fam.SYNC_DURATION: SYNC_DURATION_BUCKETS}
+SELF_FAMILIES = tuple(f for f in FAMILIES if f.filled_by is FilledBy.SELF)
 
 # `*_created` series double the series count and no dashboard here uses them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
-def _checked(family: Family, type_: Type) -> Family:
-    if family.type is not type_:
-        raise TypeError(f"{family.name} is a {family.type}, not a {type_}")
-    return family
+def _instrument(family: Family, registry: CollectorRegistry | None) -> Any:
+    """The prometheus_client metric of `family`, with its own labels (a workspace's: no `workspace`)."""
+    labels = family.own_label_names
+    if family.type is Type.COUNTER:
+        return Counter(family.name, family.help, labels, registry=registry)
+    if family.type is Type.GAUGE:
+        return Gauge(family.name, family.help, labels, registry=registry)
+    return Histogram(family.name, family.help, labels, buckets=_BUCKETS[family], registry=registry)
 
 
-def _counter(family: Family, registry: CollectorRegistry) -> Counter:
-    family = _checked(family, Type.COUNTER)
-    return Counter(family.name, family.help, family.label_names, registry=registry)
+class WorkspaceTelemetry:
+    """One workspace's share of the exporter's own metrics: its syncs, its API requests, its build info."""
 
-
-def _gauge(family: Family, registry: CollectorRegistry) -> Gauge:
-    family = _checked(family, Type.GAUGE)
-    return Gauge(family.name, family.help, family.label_names, registry=registry)
-
-
-def _histogram(family: Family, registry: CollectorRegistry, buckets: tuple[float, ...]) -> Histogram:
-    family = _checked(family, Type.HISTOGRAM)
-    return Histogram(family.name, family.help, family.label_names, buckets=buckets, registry=registry)
-
-
-class Telemetry:
-    def __init__(
-        self,
-        registry: CollectorRegistry,
-        kinds: tuple[str, ...],
-        api_version: str,
-        endpoints: tuple[str, ...] = (),
-        workspace: str = "",
-    ) -> None:
-        self.api_requests = _counter(fam.API_REQUESTS, registry)
-        self.api_request_duration = _histogram(fam.API_REQUEST_DURATION, registry, API_REQUEST_BUCKETS)
-        self.api_retries = _counter(fam.API_RETRIES, registry)
-        self.up = _gauge(fam.UP, registry)
-        self.last_success = _gauge(fam.LAST_SUCCESS, registry)
-        self.sync_duration = _histogram(fam.SYNC_DURATION, registry, SYNC_DURATION_BUCKETS)
-        self.syncs = _counter(fam.SYNCS, registry)
-        self.sync_errors = _counter(fam.SYNC_ERRORS, registry)
-        self.api_requests_in_flight = _gauge(fam.API_REQUESTS_IN_FLIGHT, registry)
-        self.api_oldest_request_age = _gauge(fam.API_OLDEST_REQUEST_AGE, registry)
-        self.build_info = _gauge(fam.BUILD_INFO, registry)
-        self._api_version = api_version
-        self._workspace = workspace
-        self.build_info.labels(__version__, api_version, workspace).set(1)
-        self.http_connections_rejected = _counter(fam.HTTP_CONNECTIONS_REJECTED, registry)
-        for reason in HTTP_REJECT_REASONS:
-            self.http_connections_rejected.labels(reason)
-        self.budget_rate = _gauge(fam.REQUEST_BUDGET, registry)
-        self.budget_wait = _counter(fam.REQUEST_BUDGET_WAIT, registry)
-        self.sync_interval = _gauge(fam.SYNC_INTERVAL, registry)
-        self.sync_configured_interval = _gauge(fam.SYNC_CONFIGURED_INTERVAL, registry)
-        self.invalid_summaries = _counter(fam.INVALID_SUMMARIES, registry)
-        self.state_write_failures = _counter(fam.STATE_WRITE_FAILURES, registry)
+    def __init__(self, kinds: Iterable[str], api_version: str, endpoints: Iterable[str] = ()) -> None:
+        # Registered nowhere: `Telemetry` renders them, each under the workspace's label.
+        self.metrics: dict[Family, Any] = {f: _instrument(f, None) for f in SELF_FAMILIES if f.per_workspace}
+        self.api_requests: Counter = self.metrics[fam.API_REQUESTS]
+        self.api_retries: Counter = self.metrics[fam.API_RETRIES]
+        self.up: Gauge = self.metrics[fam.UP]
+        self.last_success: Gauge = self.metrics[fam.LAST_SUCCESS]
+        self.sync_duration: Histogram = self.metrics[fam.SYNC_DURATION]
+        self.syncs: Counter = self.metrics[fam.SYNCS]
+        self.sync_errors: Counter = self.metrics[fam.SYNC_ERRORS]
+        self.sync_interval: Gauge = self.metrics[fam.SYNC_INTERVAL]
+        self.invalid_summaries: Counter = self.metrics[fam.INVALID_SUMMARIES]
+        self.metrics[fam.BUILD_INFO].labels(__version__, api_version).set(1)
         for kind in kinds:
             self.last_success.labels(kind).set(0)
             self.sync_duration.labels(kind)
@@ -84,14 +67,64 @@ class Telemetry:
             for reason in SYNC_ERROR_REASONS:
                 self.sync_errors.labels(kind, reason)
         for endpoint in endpoints:
-            self.api_request_duration.labels(endpoint)
             for reason in RETRY_REASONS:
                 self.api_retries.labels(endpoint, reason)
 
-    def set_workspace(self, workspace: str) -> None:
-        """Relabel the build info when the workspace identity changes (a rotated key file)."""
-        if workspace == self._workspace:
-            return
-        self.build_info.remove(__version__, self._api_version, self._workspace)
-        self._workspace = workspace
-        self.build_info.labels(__version__, self._api_version, workspace).set(1)
+
+class Telemetry:
+    """The process-wide metrics, and every workspace's under its `workspace` label, in registry order."""
+
+    def __init__(self, registry: CollectorRegistry, endpoints: Iterable[str] = ()) -> None:
+        self._workspaces: list[tuple[Callable[[], str], WorkspaceTelemetry]] = []
+        shared: dict[Family, Any] = {}
+        for family in SELF_FAMILIES:  # registered in declaration order, which is the order of /metrics
+            if family.per_workspace:
+                registry.register(_PerWorkspace(family, self._workspaces))
+            else:
+                shared[family] = _instrument(family, registry)
+        self.api_request_duration: Histogram = shared[fam.API_REQUEST_DURATION]
+        self.api_requests_in_flight: Gauge = shared[fam.API_REQUESTS_IN_FLIGHT]
+        self.api_oldest_request_age: Gauge = shared[fam.API_OLDEST_REQUEST_AGE]
+        self.http_connections_rejected: Counter = shared[fam.HTTP_CONNECTIONS_REJECTED]
+        self.budget_rate: Gauge = shared[fam.REQUEST_BUDGET]
+        self.budget_wait: Counter = shared[fam.REQUEST_BUDGET_WAIT]
+        self.sync_configured_interval: Gauge = shared[fam.SYNC_CONFIGURED_INTERVAL]
+        self.state_write_failures: Counter = shared[fam.STATE_WRITE_FAILURES]
+        for reason in HTTP_REJECT_REASONS:
+            self.http_connections_rejected.labels(reason)
+        for endpoint in endpoints:
+            self.api_request_duration.labels(endpoint)
+
+    def add_workspace(self, label: Callable[[], str], telemetry: WorkspaceTelemetry) -> None:
+        """Expose `telemetry` under the `workspace` label `label()` gives at each exposition."""
+        self._workspaces.append((label, telemetry))
+
+
+class _PerWorkspace(Collector):
+    """One per-workspace family: every workspace's samples, each with its `workspace` label."""
+
+    def __init__(
+        self, family: Family, workspaces: list[tuple[Callable[[], str], WorkspaceTelemetry]]
+    ) -> None:
+        self._family = family
+        self._workspaces = workspaces
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # the samples depend on the workspaces added later
+
+    def collect(self) -> Iterable[Metric]:
+        merged = Metric(self._family.name, self._family.help, self._family.type.value)
+        for label, telemetry in list(self._workspaces):
+            value = label()
+            for metric in telemetry.metrics[self._family].collect():
+                merged.samples.extend(_labelled(sample, value) for sample in metric.samples)
+        return [merged]
+
+
+def _labelled(sample: Sample, workspace: str) -> Sample:
+    """`sample` with the workspace label after its own labels (before a histogram's `le`)."""
+    labels = {k: v for k, v in sample.labels.items() if k != "le"}
+    labels[WORKSPACE.name] = workspace
+    if "le" in sample.labels:
+        labels["le"] = sample.labels["le"]
+    return sample._replace(labels=labels)
