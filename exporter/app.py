@@ -1,6 +1,9 @@
 """The running exporter: syncs each (workspace, kind) on its schedule and reports how each sync went
 (metrics, readiness, logs), keeps the state file and serves /metrics. `factory.build_exporter` builds
 one from settings.
+
+A failure is the workspace's own: a workspace whose key lost access (401/403) or that was deleted
+(404) fails its syncs, logs it once and shows `extend_up` 0 under its label; the others go on.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 # A failure identical to one already logged (a revoked key fails every sync of every kind) is counted,
 # and logged again with the count at most this often.
 ERROR_REPEAT_LOG_SECONDS = 600.0
+# Failures that say the key cannot reach the workspace; logged as errors.
+_ACCESS_REASONS = ("unauthorized", "forbidden", "payment_required")
 
 
 def _minutes(seconds: float) -> str:
@@ -70,7 +75,7 @@ class Exporter:
         self.web: WebConfig | None = None
         self._error_log = RepeatThrottle(ERROR_REPEAT_LOG_SECONDS, clock=clock)
 
-    # The one workspace, and its parts (tests and benchmarks reach them this way).
+    # The one workspace, and its parts (tests and benchmarks of one workspace reach them this way).
 
     @property
     def workspace(self) -> Workspace:
@@ -91,7 +96,8 @@ class Exporter:
 
     def refresh_exposition(self) -> None:
         """The periodic re-assembly; also follows a rotated key file into the workspace label."""
-        self.telemetry.set_workspace(self.workspace.identity())
+        for ws in self.workspaces:
+            self.runs.relabel(ws.section, ws.identity())
         self.exposition.refresh()
 
     # --- one sync ------------------------------------------------------------------------------------
@@ -103,49 +109,56 @@ class Exporter:
         if self.stop_event.is_set():
             return False
         started = time.perf_counter()
+        name = ws.name(kind)
         # The actual interval between this kind's syncs: configured, unless the budget or slow syncs
         # hold them back (the scheduler then skips a start while the previous sync runs).
         interval = ws.started(kind)
         if interval is not None:
-            self.telemetry.sync_interval.labels(kind).set(interval)
+            ws.telemetry.sync_interval.labels(kind).set(interval)
         try:
             report, snapshot = ws.sync(kind)
         except Cancelled:
-            log.info("%s: sync abandoned (shutting down)", kind)
+            log.info("%s: sync abandoned (shutting down)", name)
             return False
         except MemoryError:
-            fatal.out_of_memory(f"the {kind} sync")
+            fatal.out_of_memory(f"the {name} sync")
             raise
         except ApiError as exc:
-            self._failed(kind, exc.reason, str(exc), ws)
+            self._failed(ws, kind, exc, str(exc))
             return False
         except Exception as exc:  # a bug must not stop the other kinds or the server
-            log.exception("%s: sync crashed", kind)
-            self._failed(kind, "bad_response", type(exc).__name__, ws)
+            log.exception("%s: sync crashed", name)
+            self._failed(ws, kind, ApiError("bad_response", type(exc).__name__), type(exc).__name__)
             return False
         finally:
-            self.telemetry.sync_duration.labels(kind).observe(time.perf_counter() - started)
+            ws.telemetry.sync_duration.labels(kind).observe(time.perf_counter() - started)
         self._succeeded(ws, kind, report, snapshot)
         return True
 
-    def sync_now(self, kind: str) -> bool:
-        """Pull the kind's next scheduled sync forward (a webhook's hint); bursts coalesce into one
-        sync. False when nothing is scheduled (before start_scheduler, while stopping)."""
-        return not self.stop_event.is_set() and self._schedule.run_soon(kind)
+    def sync_now(self, kind: str, workspace: str | None = None) -> bool:
+        """Pull the kind's next scheduled sync forward (a webhook's hint), in `workspace` (its ID or
+        label) or, when None, in every workspace; bursts coalesce into one sync. False when nothing
+        is scheduled (before start_scheduler, while stopping, an unknown workspace)."""
+        if self.stop_event.is_set():
+            return False
+        chosen = [ws for ws in self.workspaces if workspace is None or workspace == ws.identity()]
+        pulled = [self._schedule.run_soon(ws.name(kind)) for ws in chosen if kind in ws.states]
+        return any(pulled)
 
     def _succeeded(self, ws: Workspace, kind: str, report: SyncReport, snapshot: KindSnapshot) -> None:
-        self.runs.update(snapshot)
-        self.telemetry.up.labels(kind).set(1)
-        self.telemetry.last_success.labels(kind).set(ws.states[kind].last_success or 0.0)
-        self.telemetry.syncs.labels(kind, "success").inc()
-        self.health.success(kind)
+        name = ws.name(kind)
+        self.runs.update(ws.section, ws.identity(), snapshot)
+        ws.telemetry.up.labels(kind).set(1)
+        ws.telemetry.last_success.labels(kind).set(ws.states[kind].last_success or 0.0)
+        ws.telemetry.syncs.labels(kind, "success").inc()
+        self.health.success(name)
         failures, first = ws.succeeded(kind)
         if failures:
-            log.info("%s: sync succeeded again after %d failed sync(s)", kind, failures)
+            log.info("%s: sync succeeded again after %d failed sync(s)", name, failures)
         log.log(
             logging.INFO if first else logging.DEBUG,
             "%s: %s in %.2fs, %d requests, %d runs seen, %d created, %d finished, %d active%s",
-            kind,
+            name,
             "first sync done" if first else "synced",
             report.duration,
             report.requests,
@@ -160,45 +173,46 @@ class Exporter:
         self.save_state()
         self.exposition.refresh()
 
-    def _failed(self, kind: str, reason: str, message: str, workspace: Workspace | None = None) -> None:
-        level = (
-            logging.ERROR if reason in ("unauthorized", "forbidden", "payment_required") else logging.WARNING
-        )
-        (workspace or self.workspace).failed(kind)
+    def _failed(self, ws: Workspace, kind: str, error: ApiError, message: str) -> None:
+        reason, name = error.reason, ws.name(kind)
+        lost_access = reason in _ACCESS_REASONS or (reason == "client_error" and error.status == 404)
+        level = logging.ERROR if lost_access else logging.WARNING
+        ws.failed(kind)
         # One cause on any endpoint is one failure: "/extract_runs: HTTP 401" ~ "/parse_runs: HTTP 401".
         cause = message.split(": ", 1)[1] if message.startswith("/") and ": " in message else message
-        log_now, held_back = self._error_log.check((reason, cause))
-        if log_now and held_back:
+        log_now, held_back = self._error_log.check((ws.section, reason, cause))
+        if log_now:
+            repeats = (
+                f"{held_back} more identical failure(s) across kinds in the last"
+                if held_back
+                else "identical failures are logged again every"
+            )
+            scope = (
+                "; only this workspace's syncs fail, the others go on"
+                if lost_access and len(self.workspaces) > 1
+                else ""
+            )
             log.log(
                 level,
-                "%s: sync failed (%s): %s [%d more identical failure(s) across kinds in the last %s]",
-                kind,
+                "%s: sync failed (%s): %s [%s %s%s]",
+                name,
                 reason,
                 message,
-                held_back,
+                repeats,
                 _minutes(self._error_log.interval),
+                scope if held_back == 0 else "",
             )
-        elif log_now:
-            log.log(
-                level,
-                "%s: sync failed (%s): %s [identical failures are logged again every %s, with a count]",
-                kind,
-                reason,
-                message,
-                _minutes(self._error_log.interval),
-            )
-        self.telemetry.up.labels(kind).set(0)
-        self.telemetry.syncs.labels(kind, "failure").inc()
-        self.telemetry.sync_errors.labels(kind, reason).inc()
-        self.health.failure(kind)
+        ws.telemetry.up.labels(kind).set(0)
+        ws.telemetry.syncs.labels(kind, "failure").inc()
+        ws.telemetry.sync_errors.labels(kind, reason).inc()
+        self.health.failure(name)
         self.exposition.refresh()
 
     def save_state(self) -> None:
         if self.store is None:
             return
         with self._save_lock:
-            kinds = {k: v for ws in self.workspaces for k, v in ws.persisted().items()}
-            if not self.store.save(kinds):
+            if not self.store.save({ws.section: ws.persisted() for ws in self.workspaces}):
                 self.telemetry.state_write_failures.inc()
 
     # --- life cycle ---------------------------------------------------------------------------------
@@ -207,14 +221,15 @@ class Exporter:
         """Lock the state file (StateLockedError when another exporter has it) and restore from it."""
         if self.store is not None:
             self.store.lock()
+            self.store.load({ws.section: ws.states for ws in self.workspaces})
             for ws in self.workspaces:
-                ws.restore(self.store)
+                ws.restored()
         for ws in self.workspaces:
             for kind, state in ws.states.items():
-                self.runs.update(state.snapshot())
+                self.runs.update(ws.section, ws.identity(), state.snapshot())
                 if state.last_success is not None:
                     # Alerts on staleness must see through a restart, not a fresh 0.
-                    self.telemetry.last_success.labels(kind).set(state.last_success)
+                    ws.telemetry.last_success.labels(kind).set(state.last_success)
         self.exposition.refresh()
 
     def start_server(self) -> MetricsServer:
@@ -244,7 +259,11 @@ class Exporter:
     def start_scheduler(self) -> None:
         """One job per (workspace, kind), named by the kind while there is one workspace."""
         self._schedule.start(
-            [(kind, partial(self.sync_kind, kind, ws)) for ws in self.workspaces for kind in ws.kinds]
+            [
+                (ws.name(kind), partial(self.sync_kind, kind, ws))
+                for ws in self.workspaces
+                for kind in ws.kinds
+            ]
         )
 
     def stop(self, deadline_seconds: float = 10.0) -> bool:

@@ -37,6 +37,7 @@ from .web.healthcheck import check as check_health
 from .web.healthcheck import default_url as default_health_url
 
 if TYPE_CHECKING:
+    from .api.client import ApiClient
     from .app import Exporter
 
 log = logging.getLogger("exporter")
@@ -288,7 +289,7 @@ def _log_start(settings: Settings, exporter: Exporter, port: int, keys: ApiKeySo
         "on" if web and web.users else "off",
         settings.api_base_url,
         settings.api_version,
-        f", workspace {settings.workspace_id}" if settings.workspace_id else "",
+        f", workspace(s) {','.join(settings.workspace_id)}" if settings.workspace_id else "",
         ",".join(exporter.kinds),
         settings.poll_interval_seconds,
         settings.state_file or "none (counts restart from zero)",
@@ -319,9 +320,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .api.client import ApiError, Cancelled
-    from .factory import build_check_client
-    from .kinds import KINDS
+    from .factory import build_check_clients
 
     settings = _settings_from(args)
     keys = _key_source(settings)
@@ -329,36 +328,57 @@ def _check(args: argparse.Namespace) -> int:
     if getattr(args, "api_key", None) is not None:
         print(f"extend-exporter: warning: {KEY_FLAG_WARNING}", file=sys.stderr)
     _warn_both_keys(settings)
-    client = build_check_client(settings, keys)
-    rows: list[tuple[str, str, str, str]] = []
+    clients = build_check_clients(settings, keys)
+    header = ("KIND", "ENDPOINT", "TIME", "RESULT")
+    rows: list[tuple[str, ...]] = []
     first_failure: str | None = None
-    for kind in settings.effective_kinds:
-        spec = KINDS[kind]
-        started = time.perf_counter()
-        try:
-            page = client.list_page(spec, {"maxPageSize": 1})
-            result = f"ok ({len(page.items)} run{'s' if len(page.items) != 1 else ''} on first page)"
-        except (ApiError, Cancelled) as exc:
-            cause = f"{getattr(exc, 'reason', 'cancelled')}: {exc}"
-            if getattr(exc, "status", None) == 401 and not settings.workspace_id:
-                cause += " (an organisation-scoped key also needs EXTEND_WORKSPACE_ID / --workspace-id)"
-            result = f"FAILED: {cause}"
-            first_failure = first_failure or f"{kind}: {cause}"
-            if isinstance(exc, ApiError) and exc.reason in ("transport_error", "unauthorized", "forbidden"):
-                # The same cause fails every kind: say it once rather than wait for each.
-                rows.append((kind, spec.path, _elapsed(started), result))
-                break
-        rows.append((kind, spec.path, _elapsed(started), result))
-    client.close()
+    named = len(clients) > 1
+    for i, (workspace_id, client) in enumerate(clients):
+        # Every kind of the first workspace; the others' access takes one request each.
+        kinds = settings.effective_kinds if i == 0 else settings.effective_kinds[:1]
+        prefix = (workspace_id or "",) if named else ()
+        for kind, path, elapsed, result, failure in _check_workspace(settings, client, kinds):
+            rows.append((*prefix, kind, path, elapsed, result))
+            if failure and first_failure is None:
+                first_failure = f"{' '.join((*prefix, kind))}: {failure}"
+    clients[0][1].close()
     print(f"Extend API {settings.api_base_url} (version {settings.api_version})")
-    widths = [max(len(r[i]) for r in [("KIND", "ENDPOINT", "TIME", "RESULT"), *rows]) for i in range(4)]
-    for row in [("KIND", "ENDPOINT", "TIME", "RESULT"), *rows]:
+    table = [("WORKSPACE", *header) if named else header, *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    for row in table:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
     sys.stdout.flush()
     if first_failure:
         print(f"extend-exporter check: FAILED {first_failure}", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_workspace(
+    settings: Settings, client: ApiClient, kinds: Sequence[str]
+) -> list[tuple[str, str, str, str, str | None]]:
+    """One request per kind with one workspace's client: (kind, path, time, result, failure or None)."""
+    from .api.client import ApiError, Cancelled
+    from .kinds import KINDS
+
+    out: list[tuple[str, str, str, str, str | None]] = []
+    for kind in kinds:
+        spec = KINDS[kind]
+        started = time.perf_counter()
+        try:
+            page = client.list_page(spec, {"maxPageSize": 1})
+        except (ApiError, Cancelled) as exc:
+            cause = f"{getattr(exc, 'reason', 'cancelled')}: {exc}"
+            if getattr(exc, "status", None) == 401 and not settings.workspace_id:
+                cause += " (an organisation-scoped key also needs EXTEND_WORKSPACE_ID / --workspace-id)"
+            out.append((kind, spec.path, _elapsed(started), f"FAILED: {cause}", cause))
+            if isinstance(exc, ApiError) and exc.reason in ("transport_error", "unauthorized", "forbidden"):
+                break  # the same cause fails every kind: say it once rather than wait for each
+            continue
+        runs = len(page.items)
+        result = f"ok ({runs} run{'s' if runs != 1 else ''} on first page)"
+        out.append((kind, spec.path, _elapsed(started), result, None))
+    return out
 
 
 def _elapsed(started: float) -> str:

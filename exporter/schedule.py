@@ -24,6 +24,7 @@ from . import fatal
 # and retry counters and the oldest-active ages stay live while a sync spends minutes in Retry-After
 # holds. Its cost is measured in bench/results.md ("refresh").
 EXPOSITION_REFRESH_SECONDS = 5.0
+FIRST_SYNC_STEP_SECONDS = 0.2
 
 
 class Schedule:
@@ -47,9 +48,11 @@ class Schedule:
             timezone="UTC",
         )
         now = time.time()
+        # Stagger first syncs a little so kinds do not all hit the API in the same instant: 0.2 s
+        # apart, closer when many (workspace, kind) jobs must all start within half an interval.
+        step = min(FIRST_SYNC_STEP_SECONDS, interval / 2 / max(1, len(jobs)))
         for i, (job_id, run) in enumerate(jobs):
-            # Stagger first syncs a little so kinds do not all hit the API in the same instant.
-            first = now + min(i * 0.2, interval / 2)
+            first = now + i * step
             scheduler.add_job(
                 self._run,
                 "interval",

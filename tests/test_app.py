@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from exporter.api.apikey import ApiKeySource
+from exporter.api.identity import key_fingerprint
 from exporter.config import load_settings
 from exporter.factory import build_exporter
 from extend_simulator import SimConfig, Simulator
@@ -65,6 +66,7 @@ def test_extend_up_is_absent_until_the_first_sync_ends(sim: Simulator) -> None:
         assert series(before, "process_start_time_seconds")  # the process is there, only syncs are not
         assert exporter.sync_kind("extract_run")
         after = parse_metrics(exporter.exposition.refresh().text.decode())
-        assert series(after, "extend_up") == {(("kind", "extract_run"),): 1.0}
+        workspace = key_fingerprint(sim.api_key)  # a workspace key with no ID: labelled by its fingerprint
+        assert series(after, "extend_up") == {(("kind", "extract_run"), ("workspace", workspace)): 1.0}
     finally:
         exporter.client.close()

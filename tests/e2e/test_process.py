@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from exporter.api.identity import key_fingerprint
 from exporter.kinds import API_2026, DEFAULT_KINDS
 from extend_simulator import SimConfig, Simulator
 from tests.exporter_process import ExporterProcess, parse_metrics, series, start_exporter, wait_until
@@ -45,7 +46,7 @@ def exporter(live_sim: Simulator) -> Iterator[ExporterProcess]:
         yield proc
 
 
-def test_metrics_pass_promtool_and_cover_every_kind(exporter: ExporterProcess) -> None:
+def test_metrics_pass_promtool_and_cover_every_kind(exporter: ExporterProcess, live_sim: Simulator) -> None:
     wait_until(lambda: exporter.get("/readyz").status_code == 200, timeout=30, message="/readyz")
     text = exporter.metrics_text()
     promtool = shutil.which("promtool")
@@ -58,7 +59,8 @@ def test_metrics_pass_promtool_and_cover_every_kind(exporter: ExporterProcess) -
     )
     samples = parse_metrics(text)
     for kind in KINDS.split(","):
-        assert series(samples, "extend_up", kind=kind) == {(("kind", kind),): 1.0}
+        workspace = key_fingerprint(live_sim.api_key)
+        assert series(samples, "extend_up", kind=kind) == {(("kind", kind), ("workspace", workspace)): 1.0}
         assert series(samples, "extend_runs_finished_total", kind=kind, status="FAILED"), kind
     build = series(samples, "extend_exporter_build_info")
     assert list(build.values()) == [1.0]

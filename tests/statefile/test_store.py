@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -35,6 +36,12 @@ def store(path: Path, url: str = "http://sim") -> StateStore:
 
 def states(*kinds: str) -> dict[str, KindState]:
     return {k: KindState(KINDS[k]) for k in kinds}
+
+
+def kinds_in(path: Path, section: str) -> dict[str, Any]:
+    """A workspace section's kinds, as the file holds them."""
+    kinds: dict[str, Any] = orjson.loads(path.read_bytes())["workspaces"][section]["kinds"]
+    return kinds
 
 
 def test_a_second_exporter_on_the_same_file_exits_2_naming_the_holder_and_no_kind_is_lost(
@@ -80,21 +87,21 @@ def test_kinds_not_synced_are_written_back_untouched(tmp_path: Path) -> None:
     both = states(*KINDS_RUN)
     both["extract_run"].position = 1234.5
     writer = store(path)
-    assert writer.save({k: s.to_dict() for k, s in both.items()})
-    extract_section = orjson.loads(path.read_bytes())["kinds"]["extract_run"]
+    assert writer.save({"ws_a": {k: s.to_dict() for k, s in both.items()}})
+    extract_section = kinds_in(path, "ws_a")["extract_run"]
     one = store(path)
-    assert one.load(states("workflow_run"))
-    assert one.save({"workflow_run": KindState(KINDS["workflow_run"]).to_dict()})
-    assert orjson.loads(path.read_bytes())["kinds"]["extract_run"] == extract_section
+    assert one.load({"ws_a": states("workflow_run")})
+    assert one.save({"ws_a": {"workflow_run": KindState(KINDS["workflow_run"]).to_dict()}})
+    assert kinds_in(path, "ws_a")["extract_run"] == extract_section
     restored = states(*KINDS_RUN)
-    assert store(path).load(restored) and restored["extract_run"].position == 1234.5
+    assert store(path).load({"ws_a": restored}) and restored["extract_run"].position == 1234.5
 
 
 def test_a_bad_file_is_kept_aside_before_a_fresh_start(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     garbage = b'{"format": "extend-exporter-state", "version": 1, "scope": {'
     path.write_bytes(garbage)
-    assert not store(path).load(states(*KINDS_RUN))
+    assert not store(path).load({"": states(*KINDS_RUN)})
     kept = list(tmp_path.glob("state.json.bad-*"))
     assert len(kept) == 1 and kept[0].read_bytes() == garbage
     assert not path.exists()
@@ -110,9 +117,9 @@ def test_a_symlinked_state_path_writes_its_target(tmp_path: Path) -> None:
     link.symlink_to(target)
     linked = store(link)
     linked.lock()
-    assert linked.save({k: s.to_dict() for k, s in states(*KINDS_RUN).items()})
+    assert linked.save({"": {k: s.to_dict() for k, s in states(*KINDS_RUN).items()}})
     assert link.is_symlink() and link.resolve() == target
-    assert target.is_file() and store(target).load(states(*KINDS_RUN))
+    assert target.is_file() and store(target).load({"": states(*KINDS_RUN)})
     with pytest.raises(StateLockedError):  # the lock is the target's: the link and the target share it
         store(target).lock()
     linked.unlock()

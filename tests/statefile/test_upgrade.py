@@ -17,7 +17,7 @@ import orjson
 from exporter.engine.kind_state import KindState, Observation, ResourceLabels
 from exporter.kinds import KINDS
 from exporter.statefile.store import StateStore
-from exporter.statefile.upgrade import upgrade_kind
+from exporter.statefile.upgrade import UNNAMED_SECTION, upgrade_kind
 
 OLD_FILE = Path(__file__).parent / "data" / "state-before-other.json"
 OVERLAP = 60.0
@@ -30,7 +30,7 @@ def load_old(tmp_path: Path) -> dict[str, KindState]:
         "workflow_run": KindState(KINDS["workflow_run"], ResourceLabels(enabled=True, max_values=1)),
         "extract_run": KindState(KINDS["extract_run"]),
     }
-    assert StateStore(path, base_url="http://sim", api_version="2026-02-09").load(states)
+    assert StateStore(path, base_url="http://sim", api_version="2026-02-09").load({UNNAMED_SECTION: states})
     return states
 
 
