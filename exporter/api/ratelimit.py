@@ -3,9 +3,10 @@
 Extend limits the organisation, not the workspace, so one budget serves every workspace and kind:
 
 - **Rate**: a token bucket (`rate` requests a second, up to `burst` at once; one second's worth by
-  default), and at most `rate` x 10 requests in any 10 s (counted over 10.25 s, so that jitter on
-  the way to the API cannot make 10 s there hold one more): any 1 s holds at most `rate` + `burst`,
-  and any 10 s at most the budget on average, even right after a burst.
+  default), and two sliding windows on top: at most `rate` + `burst` requests in any 1 s and at
+  most `rate` x 10 in any 10 s, so the average over any 10 s stays within the budget even right
+  after a burst. Each window is counted over 0.25 s more than its length, so that jitter on the way
+  to the API cannot make a window there hold one request more than here.
 - **Fair**: requests that must wait are granted round-robin among lanes (one lane per workspace),
   first come first served within a lane, so a workspace with many requests queued cannot starve one
   with a few; a request never overtakes one already waiting.
@@ -25,8 +26,8 @@ from collections import deque
 from collections.abc import Callable
 
 WINDOW_SECONDS = 10.0
-# Grants are counted over a slightly longer span than the window they bound (see the docstring).
-WINDOW_GUARD = 0.025
+# Grants are counted over a longer span than the window they bound (see the docstring).
+WINDOW_GUARD_SECONDS = 0.25
 # A waiter that is not next re-checks its stop event this often at the latest (abort wakes it at once).
 _IDLE_WAIT_SECONDS = 5.0
 
@@ -55,7 +56,13 @@ class RequestBudget:
         self.rate = rate
         self.capacity = burst if burst is not None else max(1.0, rate)
         self.window_cap = max(1, math.floor(rate * window))
-        self._span = window * (1 + WINDOW_GUARD)
+        self.second_cap = max(1, math.floor(rate + self.capacity))
+        # (span counted over, most grants in it): the one-second window, then the long one.
+        self._windows = (
+            (1.0 + WINDOW_GUARD_SECONDS, self.second_cap),
+            (window + WINDOW_GUARD_SECONDS, self.window_cap),
+        )
+        self._span = max(span for span, _ in self._windows)
         self._clock = clock
         self._on_wait = on_wait  # told every wait for a grant, so a saturated budget is visible
         self._lock = threading.Lock()
@@ -128,8 +135,9 @@ class RequestBudget:
         """Seconds until the next request may go (0: now)."""
         self._refill(now)
         wait = max(self._hold_until - now, (1.0 - self._tokens) / self.rate)
-        if len(self._granted) >= self.window_cap:
-            wait = max(wait, self._granted[-self.window_cap] + self._span - now)
+        for span, cap in self._windows:
+            if len(self._granted) >= cap:
+                wait = max(wait, self._granted[-cap] + span - now)
         return max(wait, 0.0)
 
     def _take(self, now: float) -> None:

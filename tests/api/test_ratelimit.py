@@ -54,6 +54,22 @@ def test_every_window_holds_at_most_its_share_of_the_budget() -> None:
         assert count_in(times, span) <= rate * span + burst, span
 
 
+def test_any_second_holds_at_most_rate_plus_burst_even_right_after_a_burst() -> None:
+    rate = 20.0
+    budget = RequestBudget(rate)  # burst: one second's worth
+    stop = threading.Event()
+    grants: list[tuple[str, float]] = []
+    threads = run_threads([lambda: hammer(budget, "ws", stop, grants) for _ in range(4)])
+    wait_until(lambda: len(grants) >= 70, timeout=15, message="70 grants")  # the burst, then ~2.5 s
+    stop.set()
+    budget.wake_all()
+    for thread in threads:
+        thread.join(timeout=5)
+    times = [t for _, t in grants]
+    # Counted over 1.25 s here, so any 1 s at the API holds at most 40 even when answers jitter.
+    assert count_in(times, 1.25) <= budget.second_cap == 40
+
+
 def test_a_busy_workspace_cannot_starve_an_idle_one() -> None:
     """Eight requests of one workspace always waiting, one of another now and then: the idle one waits
     for at most one of the busy one's grants (round-robin), not for all eight (first come first served)."""
