@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 from exporter.api.ratelimit import RequestBudget
 from tests.exporter_process import wait_until
@@ -41,7 +42,7 @@ def test_every_window_holds_at_most_its_share_of_the_budget() -> None:
     budget = RequestBudget(rate, burst, window=window)
     stop = threading.Event()
     grants: list[tuple[str, float]] = []
-    threads = run_threads([lambda lane=f"ws{i % 3}": hammer(budget, lane, stop, grants) for i in range(6)])
+    threads = run_threads([partial(hammer, budget, f"ws{i % 3}", stop, grants) for i in range(6)])
     wait_until(lambda: len(grants) >= 100, timeout=15, message="100 grants")  # ~2.5 s at this budget
     stop.set()
     budget.wake_all()
