@@ -123,3 +123,31 @@ def test_a_symlinked_state_path_writes_its_target(tmp_path: Path) -> None:
     with pytest.raises(StateLockedError):  # the lock is the target's: the link and the target share it
         store(target).lock()
     linked.unlock()
+
+
+def test_the_unnamed_section_goes_to_the_first_workspace_only_when_it_has_none(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    keyed = states("extract_run")
+    keyed["extract_run"].position = 1.0
+    assert store(path).save({"": {k: s.to_dict() for k, s in keyed.items()}})  # a workspace key's, no ID
+    back = states("extract_run")
+    assert store(path).load({"": back}) and back["extract_run"].position == 1.0
+    # An organisation key with two IDs: the first takes the unnamed section over, the second starts fresh.
+    first, second = states("extract_run"), states("extract_run")
+    both = store(path)
+    assert both.load({"ws_a": first, "ws_b": second})
+    assert first["extract_run"].position == 1.0 and second["extract_run"].position is None
+    second["extract_run"].position = 2.0
+    assert both.save(
+        {ws: {k: s.to_dict() for k, s in st.items()} for ws, st in (("ws_a", first), ("ws_b", second))}
+    )
+    assert set(orjson.loads(path.read_bytes())["workspaces"]) == {"ws_a", "ws_b"}
+    # A first workspace with a section of its own leaves an unnamed one alone (written back as read).
+    unnamed = store(path)
+    assert unnamed.load({"": states("extract_run")})
+    assert unnamed.save({"": {k: s.to_dict() for k, s in keyed.items()}})
+    again = states("extract_run")
+    mixed = store(path)
+    assert mixed.load({"ws_b": again}) and again["extract_run"].position == 2.0
+    assert mixed.save({"ws_b": {k: s.to_dict() for k, s in again.items()}})
+    assert set(orjson.loads(path.read_bytes())["workspaces"]) == {"", "ws_a", "ws_b"}
