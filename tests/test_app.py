@@ -1,5 +1,5 @@
 """The Exporter: extend_up stays absent until a kind's first sync ends (start-up is no outage), and
-sync_now pulls one kind's scheduled sync forward (a hint, e.g. a webhook)."""
+sync_now pulls one kind's scheduled sync forward (a hint, e.g. a webhook), in one workspace or all."""
 
 from __future__ import annotations
 
@@ -44,6 +44,43 @@ def test_sync_now_pulls_only_that_kind_forward() -> None:
         finally:
             assert exporter.stop(deadline_seconds=10)
         assert not exporter.sync_now("extract_run")
+
+
+def _syncs_by_workspace(text: bytes) -> dict[tuple[str, str], float]:
+    found = series(parse_metrics(text.decode()), "extend_syncs_total", result="success")
+    return {(dict(labels)["workspace"], dict(labels)["kind"]): value for labels, value in found.items()}
+
+
+def test_sync_now_pulls_a_kind_forward_in_one_workspace_or_in_every_one() -> None:
+    """A webhook names a kind, and the workspace when it can: without one, that kind syncs everywhere."""
+    with recording_api() as api:
+        settings = load_settings(
+            {
+                "api_key": "sk_app_0123456789abcdef",
+                "api_base_url": api.url,
+                "workspace_id": "ws_a,ws_b",
+                "kinds": "workflow_run,extract_run",
+                "poll_interval_seconds": 3600,
+                "max_requests_per_second": 100,
+            }
+        )
+        exporter = build_exporter(settings, ApiKeySource(settings.api_key, None))
+        exporter.start_scheduler()
+        try:
+            counts = {(ws, kind): 1.0 for ws in ("ws_a", "ws_b") for kind in ("workflow_run", "extract_run")}
+            wait_until(lambda: _syncs_by_workspace(exporter.exposition.current.text) == counts, timeout=10)
+            assert exporter.sync_now("extract_run", "ws_b")
+            counts[("ws_b", "extract_run")] = 2.0
+            wait_until(lambda: _syncs_by_workspace(exporter.exposition.current.text) == counts, timeout=10)
+            assert exporter.sync_now("extract_run")
+            counts[("ws_a", "extract_run")], counts[("ws_b", "extract_run")] = 2.0, 3.0
+            wait_until(lambda: _syncs_by_workspace(exporter.exposition.current.text) == counts, timeout=10)
+            assert not exporter.sync_now("extract_run", "ws_elsewhere")
+            assert not exporter.sync_now("parse_run")  # not a kind this exporter syncs
+        finally:
+            assert exporter.stop(deadline_seconds=10)
+        sent = {h.get("x-extend-workspace-id") for h in api.headers}
+        assert sent == {"ws_a", "ws_b"}  # each workspace's requests carry its own ID
 
 
 @pytest.fixture

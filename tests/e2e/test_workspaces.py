@@ -153,3 +153,26 @@ def assert_within_budget(lives: list[list[Request]]) -> None:
         assert requests
         assert max_in_window(requests, 1.0, half_open=True) <= 2 * BUDGET  # budget + burst
         assert max_in_window(requests, 10.0, half_open=True) <= 10 * BUDGET  # the budget on average
+
+
+def test_check_reports_each_workspace_and_names_the_one_without_access(org: Organisation) -> None:
+    from tests.test_cli import run_cli
+
+    org.deny(STEADY, 403)
+    env = {
+        "EXTEND_API_KEY": org.api_key,
+        "EXTEND_API_BASE_URL": org.url,
+        "EXTEND_WORKSPACE_ID": ",".join(WORKSPACES),
+        "EXTEND_EXPORTER_KINDS": ",".join(KINDS),
+    }
+    result = run_cli("check", env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    assert rows[0][:2] == ["WORKSPACE", "KIND"]
+    # Every kind of the first workspace; one request for each other workspace's access.
+    assert [(r[0], r[1]) for r in rows[1:]] == [(QUIET, k) for k in KINDS] + [
+        (STEADY, KINDS[0]),
+        (BUSY, KINDS[0]),
+    ]
+    assert "FAILED: forbidden" in " ".join(rows[3]) and all("ok" in r for r in rows[1:] if r[0] != STEADY)
+    assert result.stderr.startswith(f"extend-exporter check: FAILED {STEADY} {KINDS[0]}: forbidden: ")
