@@ -30,6 +30,8 @@ SIDECAR_DIR = KUBE_DIR / "sidecar"
 # the base it builds on), and its example Prometheus configuration.
 PLAIN_DIR = REPO_ROOT / "deploy" / "plain-prometheus"
 PLAIN_PROMETHEUS_CONFIG = PLAIN_DIR / "prometheus.yml"
+# The overlay running a second organisation's exporter beside the base (one StatefulSet per organisation).
+ORGANISATION_DIR = REPO_ROOT / "deploy" / "organisation-example"
 RULES_DIR = KUBE_DIR / "rules"
 PROMETHEUSRULE_FILE = RULES_DIR / "prometheusrule.yaml"
 ALERTS_FILE = REPO_ROOT / "deploy" / "prometheus" / "extend-alerts.yaml"
@@ -74,7 +76,12 @@ def manifest_files() -> list[Path]:
 def yaml_files() -> list[Path]:
     """Every YAML file the deployment work owns (all must pass yamllint)."""
     return sorted(
-        [*KUBE_DIR.rglob("*.yaml"), *PLAIN_DIR.glob("*.yaml"), *YAMLLINT_CONFIG.parent.rglob("*.yaml")]
+        [
+            *KUBE_DIR.rglob("*.yaml"),
+            *PLAIN_DIR.glob("*.yaml"),
+            *ORGANISATION_DIR.glob("*.yaml"),
+            *YAMLLINT_CONFIG.parent.rglob("*.yaml"),
+        ]
     )
 
 
