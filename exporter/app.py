@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 # A failure identical to one already logged (a revoked key fails every sync of every kind) is counted,
 # and logged again with the count at most this often.
 ERROR_REPEAT_LOG_SECONDS = 600.0
+# After a sync, the state file is written once the last write's cost is this share of the time since it
+# began (one workspace: at once; many: the copies of syncs ending close together share a write).
+SAVE_SHARE = 0.05
 # Failures that say the key cannot reach the workspace; logged as errors.
 _ACCESS_REASONS = ("unauthorized", "forbidden", "payment_required")
 
@@ -70,6 +73,8 @@ class Exporter:
         self.store = store
         self.stop_event = stop_event
         self._save_lock = threading.Lock()
+        self._save_pending = False  # a sync ended since the last write, which was too recent to repeat
+        self._save_due = -float("inf")  # time.monotonic() from which a write is worth its cost again
         self._schedule = Schedule(settings.poll_interval_seconds, self.refresh_exposition)
         self._server: MetricsServer | None = None
         self.web: WebConfig | None = None
@@ -95,10 +100,13 @@ class Exporter:
         return self.workspace.client
 
     def refresh_exposition(self) -> None:
-        """The periodic re-assembly; also follows a rotated key file into the workspace label."""
+        """The periodic re-assembly; also follows a rotated key file into the workspace label, and
+        writes a state file save that waited."""
         for ws in self.workspaces:
             self.runs.relabel(ws.section, ws.identity())
         self.exposition.refresh()
+        if self._save_pending:
+            self.save_state()
 
     # --- one sync ------------------------------------------------------------------------------------
 
@@ -115,6 +123,7 @@ class Exporter:
         interval = ws.started(kind)
         if interval is not None:
             ws.telemetry.sync_interval.labels(kind).set(interval)
+        failure: tuple[ApiError, str] | None = None
         try:
             report, snapshot = ws.sync(kind)
         except Cancelled:
@@ -124,14 +133,15 @@ class Exporter:
             fatal.out_of_memory(f"the {name} sync")
             raise
         except ApiError as exc:
-            self._failed(ws, kind, exc, str(exc))
-            return False
+            failure = exc, str(exc)
         except Exception as exc:  # a bug must not stop the other kinds or the server
             log.exception("%s: sync crashed", name)
-            self._failed(ws, kind, ApiError("bad_response", type(exc).__name__), type(exc).__name__)
-            return False
+            failure = ApiError("bad_response", type(exc).__name__), type(exc).__name__
         finally:
             ws.telemetry.sync_duration.labels(kind).observe(time.perf_counter() - started)
+        if failure is not None:
+            self._failed(ws, kind, *failure)
+            return False
         self._succeeded(ws, kind, report, snapshot)
         return True
 
@@ -170,8 +180,8 @@ class Exporter:
             if first
             else "",
         )
-        self.save_state()
-        self.exposition.refresh()
+        self._save_after_sync()
+        self._refresh_after_sync(ws)
 
     def _failed(self, ws: Workspace, kind: str, error: ApiError, message: str) -> None:
         reason, name = error.reason, ws.name(kind)
@@ -206,14 +216,34 @@ class Exporter:
         ws.telemetry.syncs.labels(kind, "failure").inc()
         ws.telemetry.sync_errors.labels(kind, reason).inc()
         self.health.failure(name)
-        self.exposition.refresh()
+        self._refresh_after_sync(ws)
+
+    def _refresh_after_sync(self, ws: Workspace) -> None:
+        """/metrics shows the sync: now, or (when the last assembly was too recent to be worth its cost
+        again) at the scheduler's next refresh, which syncs ending meanwhile share."""
+        self.telemetry.changed(ws.section)
+        due = self.exposition.due()
+        if time.monotonic() >= due or not self._schedule.refresh_at(due):
+            self.exposition.refresh()
 
     def save_state(self) -> None:
+        """Write every workspace's last completed syncs to the state file, now."""
         if self.store is None:
             return
         with self._save_lock:
+            self._save_pending = False
+            started = time.monotonic()
             if not self.store.save({ws.section: ws.persisted() for ws in self.workspaces}):
                 self.telemetry.state_write_failures.inc()
+            self._save_due = started + (time.monotonic() - started) / SAVE_SHARE
+
+    def _save_after_sync(self) -> None:
+        """Save now, or, when the last write was too recent to be worth its cost again, at the next
+        refresh (within seconds): any copy the file holds is a consistent point to continue from."""
+        if time.monotonic() >= self._save_due:
+            self.save_state()
+        else:
+            self._save_pending = True
 
     # --- life cycle ---------------------------------------------------------------------------------
 

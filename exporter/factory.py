@@ -41,14 +41,14 @@ def build_exporter(
     `api_key` gives; nothing started yet."""
     kinds = settings.effective_kinds
     stop_event = threading.Event()
-    registry = CollectorRegistry(auto_describe=False)
-    telemetry = Telemetry(registry, _endpoints(settings))
+    telemetry = Telemetry(_endpoints(settings))
     # process_* (memory, CPU, open fds, start time) as every exporter has; Linux /proc only.
+    registry = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=registry)
     runs = RunsCollector(
         per_resource=settings.per_resource_labels, clock=clock, usage_tags=bool(settings.usage_tags)
     )
-    exposition = Exposition(registry, runs)
+    exposition = Exposition(registry, runs, telemetry)
     named = len(settings.workspaces) > 1
     health = Health(poll_interval=settings.poll_interval_seconds)
     telemetry.budget_rate.set(settings.max_requests_per_second)
@@ -80,7 +80,7 @@ def build_exporter(
             persist=store is not None,
             named=named,
         )
-        telemetry.add_workspace(workspace.identity, ws_telemetry)
+        telemetry.add_workspace(workspace.section, workspace.identity, ws_telemetry, workspace.busy)
         health.add(workspace.name(k) for k in kinds)
         workspaces.append(workspace)
     return Exporter(
@@ -142,7 +142,7 @@ def build_api_client(
 def build_check_clients(settings: Settings, api_key: Callable[[], str]) -> list[tuple[str | None, ApiClient]]:
     """The clients `check` sends its requests with, one per workspace: metrics on a registry of its own
     (check exports nothing), Retry-After holds waited out."""
-    telemetry = Telemetry(CollectorRegistry(), _endpoints(settings))
+    telemetry = Telemetry(_endpoints(settings))
     session = build_session(settings, telemetry)
     budget = RequestBudget(settings.max_requests_per_second)
     return [

@@ -67,6 +67,10 @@ class Workspace:
         the exporter polls one workspace, as before there were several."""
         return f"{self.identity()}/{kind}" if self._named else kind
 
+    def busy(self) -> bool:
+        """Whether a sync of one of its kinds is running."""
+        return any(lock.locked() for lock in self._locks.values())
+
     def sync(self, kind: str) -> tuple[SyncReport, KindSnapshot]:
         """One sync of `kind` under its lock; raises what the sync raises."""
         with self._locks[kind]:

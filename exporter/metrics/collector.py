@@ -15,7 +15,7 @@ from __future__ import annotations
 import gzip
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -26,7 +26,13 @@ from ..engine.kind_state import DURATION_BUCKETS, KindSnapshot
 from ..kinds import KINDS
 from . import families as fam
 from .families import Family, FilledBy, Type
+from .telemetry import Telemetry
+from .text import render, sample_lines
 
+# After a sync, /metrics is assembled again once the last assembly's cost is this share of the time since
+# it began (an exporter of one workspace: a few ms, so at once; of fifty: within about a second).
+REFRESH_SHARE = 0.05
+MAX_REFRESH_GAP_SECONDS = 2.0
 # The families rendered here, in registry order; the rest of the registry is the exporter's own metrics.
 RUN_FAMILIES = tuple(f for f in fam.FAMILIES if f.filled_by is not FilledBy.SELF)
 # Oldest-active ages move with the clock, not with a kind's counts: rendered at every assembly, so they
@@ -39,20 +45,6 @@ _Key = tuple[str, str]  # (workspace section, kind)
 
 def _bucket_label(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(float(bound))
-
-
-class _Families(Collector):
-    """A fixed list of families, in the shape generate_latest() renders."""
-
-    def __init__(self, metrics: Sequence[Metric]) -> None:
-        self._metrics = metrics
-
-    def collect(self) -> Iterable[Metric]:
-        return self._metrics
-
-
-def _render(metrics: Sequence[Metric]) -> bytes:
-    return generate_latest(_Families(metrics))
 
 
 class RunsCollector(Collector):
@@ -78,7 +70,7 @@ class RunsCollector(Collector):
         opted_in = {"per_resource_labels": per_resource, "usage_tags": usage_tags}
         self._names = [f.name for f in RUN_FAMILIES if f.opt_in is None or opted_in[f.opt_in]]
         empty = {**_KindFamilies().by_name(), AGE_FAMILY: _gauge(fam.RUNS_OLDEST_ACTIVE_AGE)}
-        self._headers = {name: _render([empty[name]]) for name in self._names}
+        self._headers = {name: render([empty[name]]) for name in self._names}
 
     def update(self, section: str, label: str, snapshot: KindSnapshot) -> None:
         """A workspace's new snapshot of a kind, labelled `label`."""
@@ -104,10 +96,7 @@ class RunsCollector(Collector):
         for name, family in families.by_name().items():
             if name not in self._headers:
                 continue  # opt-in families, when off
-            text, header = _render([family]), self._headers[name]
-            if not text.startswith(header):  # generate_latest() always writes HELP and TYPE first
-                raise AssertionError(f"unexpected exposition of {name}")
-            lines[name] = text[len(header) :]
+            lines[name] = sample_lines(family, self._headers[name])
         return lines
 
     def snapshots(self) -> list[tuple[str, KindSnapshot]]:
@@ -125,7 +114,7 @@ class RunsCollector(Collector):
         out: list[bytes] = []
         for name in self._names:
             if name == AGE_FAMILY:
-                out.append(_render([_ages(snaps, self._clock())]))
+                out.append(render([_ages(snaps, self._clock())]))
                 continue
             out.append(self._headers[name])
             out.extend(kind_lines[name] for kind_lines in lines)
@@ -247,25 +236,42 @@ class Rendered:
 
 
 class Exposition:
-    """The last rendered /metrics body, swapped atomically after each sync.
+    """The last rendered /metrics body, swapped atomically after each refresh.
 
-    The registry's metrics (the exporter's own telemetry, a few hundred lines) are rendered at every
-    refresh; the run families come from `runs`, which caches each kind's lines.
+    The exporter's own families (`telemetry`: process-wide lines and each workspace's cached ones),
+    then the registry's (process_*), then the run families (`runs`, cached per workspace and kind).
+    After a sync, `due()` says when a refresh is worth its cost again: syncs ending close together
+    (many workspaces) share one refresh instead of each re-assembling and compressing megabytes.
     """
 
-    def __init__(self, registry: CollectorRegistry, runs: RunsCollector | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        runs: RunsCollector | None = None,
+        telemetry: Telemetry | None = None,
+    ) -> None:
         self._registry = registry
         self._runs = runs
+        self._telemetry = telemetry
         self._lock = threading.Lock()
         self._current = Rendered(b"", gzip.compress(b""))
+        self._last_start = -float("inf")  # time.monotonic() when the last refresh began
+        self._last_cost = 0.0  # and how long it took
 
     def refresh(self) -> Rendered:
         with self._lock:
-            text = generate_latest(self._registry)
+            started = time.monotonic()
+            text = self._telemetry.render() if self._telemetry is not None else b""
+            text += generate_latest(self._registry)
             if self._runs is not None:
                 text += self._runs.render()
             self._current = Rendered(text, gzip.compress(text, compresslevel=5))
+            self._last_start, self._last_cost = started, time.monotonic() - started
             return self._current
+
+    def due(self) -> float:
+        """time.monotonic() from which another refresh keeps refreshing under REFRESH_SHARE of a core."""
+        return self._last_start + min(self._last_cost / REFRESH_SHARE, MAX_REFRESH_GAP_SECONDS)
 
     @property
     def current(self) -> Rendered:

@@ -4,21 +4,23 @@ Ordinary prometheus_client metrics with fixed label sets, built from their regis
 (families.py), which hold their names, help and labels. A family declared per workspace gets one metric
 per workspace (`WorkspaceTelemetry`), recorded without the `workspace` label; `Telemetry` renders every
 workspace's samples under its label, read at each exposition, so a workspace key's fingerprint follows
-a rotated key file. The run counters come from `collector.py`, which renders the engine's snapshots.
+a rotated key file. Registered in no registry: `Telemetry.render()` writes them for the exposition.
+The run counters come from `collector.py`, which renders the engine's snapshots.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from .. import __version__
 from . import families as fam
+from . import text
 from .families import FAMILIES, Family, FilledBy, Type
 from .labels import HTTP_REJECT_REASONS, RETRY_REASONS, SYNC_ERROR_REASONS, WORKSPACE
 
@@ -72,16 +74,25 @@ class WorkspaceTelemetry:
 
 
 class Telemetry:
-    """The process-wide metrics, and every workspace's under its `workspace` label, in registry order."""
+    """The process-wide metrics, and every workspace's under its `workspace` label, in registry order.
 
-    def __init__(self, registry: CollectorRegistry, endpoints: Iterable[str] = ()) -> None:
-        self._workspaces: list[tuple[Callable[[], str], WorkspaceTelemetry]] = []
-        shared: dict[Family, Any] = {}
-        for family in SELF_FAMILIES:  # registered in declaration order, which is the order of /metrics
+    `render()` writes them as /metrics shows them. A workspace's lines are formatted again only when
+    its metrics may have changed: `changed()` after each of its syncs, or while one of its syncs runs
+    (request counters move); otherwise its cached lines are spliced in, so an exporter of many
+    workspaces formats per sync what that workspace changed, not every workspace's thousands of lines.
+    """
+
+    def __init__(self, endpoints: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._workspaces: dict[str, _WorkspaceLines] = {}
+        self._shared: dict[Family, Any] = {}
+        self._headers: dict[Family, bytes] = {}
+        for family in SELF_FAMILIES:
             if family.per_workspace:
-                registry.register(_PerWorkspace(family, self._workspaces))
+                self._headers[family] = text.header(Metric(family.name, family.help, family.type.value))
             else:
-                shared[family] = _instrument(family, registry)
+                self._shared[family] = _instrument(family, None)
+        shared = self._shared
         self.api_request_duration: Histogram = shared[fam.API_REQUEST_DURATION]
         self.api_requests_in_flight: Gauge = shared[fam.API_REQUESTS_IN_FLIGHT]
         self.api_oldest_request_age: Gauge = shared[fam.API_OLDEST_REQUEST_AGE]
@@ -95,30 +106,68 @@ class Telemetry:
         for endpoint in endpoints:
             self.api_request_duration.labels(endpoint)
 
-    def add_workspace(self, label: Callable[[], str], telemetry: WorkspaceTelemetry) -> None:
-        """Expose `telemetry` under the `workspace` label `label()` gives at each exposition."""
-        self._workspaces.append((label, telemetry))
+    def add_workspace(
+        self,
+        key: str,
+        label: Callable[[], str],
+        telemetry: WorkspaceTelemetry,
+        busy: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Expose `telemetry` under the `workspace` label `label()` gives at each exposition; `busy()`
+        says whether one of the workspace's syncs runs (its lines are then formatted at every one)."""
+        with self._lock:
+            self._workspaces[key] = _WorkspaceLines(label, telemetry, busy, self._headers)
+
+    def changed(self, key: str) -> None:
+        """A workspace's metrics changed (a sync of it ended): format its lines at the next render."""
+        self._workspaces[key].stale = True
+
+    def render(self) -> bytes:
+        """The exposition text of every family of the exporter's own, in declaration order."""
+        with self._lock:
+            entries = list(self._workspaces.values())
+        lines = [entry.lines() for entry in entries]
+        out: list[bytes] = []
+        for family in SELF_FAMILIES:
+            if family.per_workspace:
+                out.append(self._headers[family])
+                out.extend(ws[family] for ws in lines)
+            else:
+                out.append(text.render(self._shared[family].collect()))
+        return b"".join(out)
 
 
-class _PerWorkspace(Collector):
-    """One per-workspace family: every workspace's samples, each with its `workspace` label."""
+class _WorkspaceLines:
+    """One workspace's sample lines per family, with its label; formatted again when stale or busy."""
 
     def __init__(
-        self, family: Family, workspaces: list[tuple[Callable[[], str], WorkspaceTelemetry]]
+        self,
+        label: Callable[[], str],
+        telemetry: WorkspaceTelemetry,
+        busy: Callable[[], bool],
+        headers: dict[Family, bytes],
     ) -> None:
-        self._family = family
-        self._workspaces = workspaces
+        self._label = label
+        self._telemetry = telemetry
+        self._busy = busy
+        self._headers = headers
+        self._lines: dict[Family, bytes] = {}
+        self._rendered_as = ""
+        self.stale = True
 
-    def describe(self) -> Iterable[Metric]:
-        return []  # the samples depend on the workspaces added later
+    def lines(self) -> dict[Family, bytes]:
+        label = self._label()
+        if self.stale or self._busy() or label != self._rendered_as:
+            self.stale = False  # before reading the metrics: a change meanwhile marks it stale again
+            self._lines = {family: self._render(family, label) for family in self._headers}
+            self._rendered_as = label
+        return self._lines
 
-    def collect(self) -> Iterable[Metric]:
-        merged = Metric(self._family.name, self._family.help, self._family.type.value)
-        for label, telemetry in list(self._workspaces):
-            value = label()
-            for metric in telemetry.metrics[self._family].collect():
-                merged.samples.extend(_labelled(sample, value) for sample in metric.samples)
-        return [merged]
+    def _render(self, family: Family, label: str) -> bytes:
+        merged = Metric(family.name, family.help, family.type.value)
+        for metric in self._telemetry.metrics[family].collect():
+            merged.samples.extend(_labelled(sample, label) for sample in metric.samples)
+        return text.sample_lines(merged, self._headers[family])
 
 
 def _labelled(sample: Sample, workspace: str) -> Sample:

@@ -159,8 +159,8 @@ def test_a_state_file_of_one_workspace_continues_as_the_first_of_several(
     assert loaded["created"] == {k: float(n) for k, n in old_created.items() if n} != {}  # before any sync
     try:
         for _ in range(2):
-            for ws in exporter.workspaces:
-                assert all(exporter.sync_kind(kind, ws) for kind in V1_KINDS)
+            for workspace in exporter.workspaces:
+                assert all(exporter.sync_kind(kind, workspace) for kind in V1_KINDS)
             samples = parse_metrics(exporter.exposition.refresh().text.decode())
             for ws, mark in marks.items():
                 ours = counts_from_metrics(samples, V1_KINDS, ws)
