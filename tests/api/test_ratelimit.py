@@ -10,17 +10,7 @@ from functools import partial
 
 from exporter.api.ratelimit import RequestBudget
 from tests.exporter_process import wait_until
-
-
-def count_in(times: list[float], span: float) -> int:
-    """The most grants inside any half-open window of `span` seconds."""
-    ordered = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(ordered):
-        while t - ordered[start] >= span:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
+from tests.reliability.request_log import most_in_window
 
 
 def hammer(budget: RequestBudget, lane: str, stop: threading.Event, grants: list[tuple[str, float]]) -> None:
@@ -50,9 +40,11 @@ def test_every_window_holds_at_most_its_share_of_the_budget() -> None:
         thread.join(timeout=5)
     times = [t for _, t in grants]
     assert len(times) >= 2 * rate  # saturated the whole time
-    assert count_in(times, window) <= budget.window_cap == 40  # the average over any window: the budget
+    assert (
+        most_in_window(times, window, half_open=True) <= budget.window_cap == 40
+    )  # the average over any window: the budget
     for span in (0.1, 0.25, 0.5):  # shorter windows: the token bucket, rate x span plus the burst
-        assert count_in(times, span) <= rate * span + burst, span
+        assert most_in_window(times, span, half_open=True) <= rate * span + burst, span
 
 
 def test_any_second_holds_at_most_rate_plus_burst_even_right_after_a_burst() -> None:
@@ -68,7 +60,7 @@ def test_any_second_holds_at_most_rate_plus_burst_even_right_after_a_burst() -> 
         thread.join(timeout=5)
     times = [t for _, t in grants]
     # Counted over 1.25 s here, so any 1 s at the API holds at most 40 even when answers jitter.
-    assert count_in(times, 1.25) <= budget.second_cap == 40
+    assert most_in_window(times, 1.25, half_open=True) <= budget.second_cap == 40
 
 
 def test_a_busy_workspace_cannot_starve_an_idle_one() -> None:

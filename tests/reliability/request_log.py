@@ -58,10 +58,15 @@ class RequestLog:
 
 def max_in_window(requests: list[Request], window: float, *, half_open: bool = False) -> int:
     """The most requests answered within any `window` seconds ([t, t + window], or [t, t + window))."""
-    times = sorted(r.at for r in requests)
+    return most_in_window([r.at for r in requests], window, half_open=half_open)
+
+
+def most_in_window(times: list[float], window: float, *, half_open: bool = False) -> int:
+    """The most of `times` within any `window` seconds ([t, t + window], or [t, t + window))."""
+    ordered = sorted(times)
     best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] > window or (half_open and t - times[start] >= window):
+    for end, t in enumerate(ordered):
+        while t - ordered[start] > window or (half_open and t - ordered[start] >= window):
             start += 1
         best = max(best, end - start + 1)
     return best
