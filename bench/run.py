@@ -1,7 +1,7 @@
 """`make bench`: run every benchmark (each in its own bounded process), print a table, write bench/results.md.
 
 Everything runs against the simulator on 127.0.0.1; every step has a time limit and the whole suite a
-deadline (default 840 s); child processes stop by themselves. Raw results: bench/out/*.json (the
+deadline (default 3540 s); child processes stop by themselves. Raw results: bench/out/*.json (the
 ingest profile: bench/out/ingest_profile.txt).
 
 Usage: .venv/bin/python -m bench.run [--only api_cost,ingest,...] [--deadline 840]
@@ -43,9 +43,10 @@ STEPS = (
     Step("attribution", "bench.attribution", (), 120),
     Step("busy", "bench.busy", ("--matrix", "--seconds", "150"), 420),
     Step("ingest", "bench.ingest", ("--profile", "bench/out/ingest_profile.txt"), 120),
-    Step("scrape", "bench.scrape", (), 240),
+    Step("scrape", "bench.scrape", (), 300),
     Step("memory", "bench.memory", (), 180),
     Step("simulator", "bench.simulator_bench", ("--requests", "20"), 90),
+    Step("webhooks", "bench.webhooks", (), 900),
     Step("workspaces", "bench.workspaces", ("--matrix",), 1500),
 )
 
@@ -109,7 +110,15 @@ Notes (what the figures mean; see the module docstrings for the method):
   little more.
 - Detection: bound by the poll interval (the measured runs use a real-clock simulator); the 60 s
   default is computed from the same model.
-- Several workspaces (7): one exporter process polling N workspaces of one simulated organisation
+- Webhooks (7): three exporters poll every 300 s and watch the same real-clock simulator; two get its
+  signed deliveries (hinted syncs at most once a second per kind, the default, and once every 10 s).
+  With webhooks the latency is the delivery plus one sync of the kind; without, the wait for the next
+  poll (uniform over the interval, plus the scheduler's jitter of up to 10 s). The failures counted
+  span one interval, so the step takes two (about 12 minutes). The simulated workspace finishes 90
+  runs a minute (2 deliveries a second): the request figures are a busy workspace's; a steady stream
+  makes each kind sync about once per minimum interval. Idle cost is measured on the simulated clock:
+  one virtual hour of idle syncs of the seven default kinds.
+- Several workspaces (8): one exporter process polling N workspaces of one simulated organisation
   (real clock, each workspace 2,000 runs of history and one stuck run per kind; "busy" = the first
   workspace at 1,000 runs/min), measured 60 s after every workspace's first syncs. Requests/s and the
   1 s / 10 s maxima are counted when the simulator answered (in the bench's own process, beside 50
@@ -285,10 +294,12 @@ def rows_scrape(r: dict[str, Any], cmd: str) -> list[Row]:
         if row.get("default_switch_interval"):
             label += ", default 5 ms switch interval (experiment)"
         parts = []
-        for enc in ("plain", "gzip"):
+        for enc in ("plain", "gzip", "gzip_openmetrics"):
+            if f"closed_{enc}" not in row:
+                continue
             c, p = row[f"closed_{enc}"], row[f"paced_{enc}"]
             parts.append(
-                f"{enc}: paced p50 {p['p50_ms']} / p99 {p['p99_ms']} ms; "
+                f"{enc.replace('_', ' ')}: paced p50 {p['p50_ms']} / p99 {p['p99_ms']} ms; "
                 f"saturated {c['rps']:,} req/s, p50 {c['p50_ms']} / p99 {c['p99_ms']} ms"
             )
         base = row.get("vs_plain_prometheus_client")
@@ -301,11 +312,13 @@ def rows_scrape(r: dict[str, Any], cmd: str) -> list[Row]:
                 f"p50 {_spread(q['p50'])}, p99 {_spread(q['p99'])}"
             )
         big_sync = row["series"] >= 10_000 and row["sync_running"]
-        p99 = max(row["paced_plain"]["p99_ms"], row["paced_gzip"]["p99_ms"])
+        p99 = max(row[name]["p99_ms"] for name in row if name.startswith("paced_"))
         rows.append(
             (
                 f"3. Scrape /metrics, {label}",
-                f"{row['bytes']:,} B ({row['gzip_bytes']:,} gzipped), refresh {row['refresh_ms']} ms; "
+                f"{row['bytes']:,} B ({row['gzip_bytes']:,} gzipped), OpenMetrics "
+                f"{row['openmetrics_bytes']:,} B ({row['openmetrics_gzip_bytes']:,} gzipped, "
+                f"{row['exemplars']:,} exemplars), refresh (both formats) {row['refresh_ms']} ms; "
                 + "; ".join(parts),
                 "p99 <= 5 ms at 10k series, sync running" if big_sync else "-",
                 yes(p99 <= 5.0) if big_sync else "-",
@@ -370,6 +383,57 @@ def rows_detection(r: dict[str, Any], cmd: str) -> list[Row]:
     return rows
 
 
+def rows_webhooks(r: dict[str, Any], cmd: str) -> list[Row]:
+    lat, burst = r["latency"], r["burst"]
+
+    def measured(name: str) -> str:
+        x = lat["latency"][name]
+        return (
+            f"{x['n']} failures: p50 {x.get('p50_s')} s, p99 {x.get('p99_s')} s, max {x.get('max_s')} s; "
+            f"{lat['api_requests_per_hour'][name]:,} API req/h"
+        )
+
+    costs = "; ".join(
+        f"every {c['interval_s']:g} s: {c['requests_per_hour']} req/h ({c['req_per_s']:g} req/s)"
+        for c in r["idle_cost"]
+    )
+
+    def per_kind(counts: dict[str, int]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in counts.items())
+
+    syncs = per_kind(burst["syncs_per_kind"])
+    title = f"7. Webhooks: FAILED -> /metrics, {lat['interval_s']:g} s poll interval, real clock, "
+    load = f" ({lat['events_per_s']} events/s; 10 req/s budget)"
+    hooked = lat["latency"]["webhooks"]
+    return [
+        (
+            title + "webhooks" + load,
+            measured("webhooks") + "; syncs by webhook: " + per_kind(lat["webhook_syncs"]["webhooks"]),
+            "p99 <= 2 s",
+            yes(hooked["n"] >= 30 and (hooked.get("p99_s") or 99) <= 2.0),
+            cmd,
+        ),
+        (
+            title + "webhooks, EXTEND_EXPORTER_WEBHOOK_MIN_SYNC_INTERVAL_SECONDS=10s" + load,
+            measured("webhooks_10s")
+            + "; syncs by webhook: "
+            + per_kind(lat["webhook_syncs"]["webhooks_10s"]),
+            "-",
+            "-",
+            cmd,
+        ),
+        (title + "no webhooks", measured("polling"), "-", "-", cmd),
+        (
+            f"7. Webhooks: a burst of {burst['events']:,} events",
+            f"delivered in {burst['delivered_s']} s; syncs started per kind: {syncs}",
+            "a few syncs per kind",
+            yes(all(n <= 5 for n in burst["syncs_per_kind"].values())),
+            cmd,
+        ),
+        ("7. Webhooks: idle API cost per hour, 7 kinds (simulated clock)", costs, "-", "-", cmd),
+    ]
+
+
 def rows_simulator(r: dict[str, Any], cmd: str) -> list[Row]:
     lat = r["latency"]
     pages = "; ".join(
@@ -411,7 +475,7 @@ def rows_workspaces(r: dict[str, Any], cmd: str) -> list[Row]:
             widest.append(f"busy {w['busy_widest_interval_s']:g} s")
         rows.append(
             (
-                f"7. Several workspaces, {w['workspaces']} in one exporter, {load}, every "
+                f"8. Several workspaces, {w['workspaces']} in one exporter, {load}, every "
                 f"{w['interval_s']:g} s, {budget:g} req/s budget (real clock)",
                 f"{w['requests_per_s']:g} req/s at the simulator over {w['seconds']} s "
                 f"({w['requests_per_s'] / budget:.0%} of the budget); most in any 1 s {w['most_in_1s']}, "
@@ -437,6 +501,7 @@ FORMATTERS: dict[str, Callable[[dict[str, Any], str], list[Row]]] = {
     "memory": rows_memory,
     "detection": rows_detection,
     "simulator": rows_simulator,
+    "webhooks": rows_webhooks,
     "workspaces": rows_workspaces,
 }
 
@@ -451,7 +516,7 @@ def table(rows: list[Row]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default="", help="comma list of steps")
-    ap.add_argument("--deadline", type=float, default=2340.0, help="seconds for the whole suite")
+    ap.add_argument("--deadline", type=float, default=3540.0, help="seconds for the whole suite")
     args = ap.parse_args()
     wanted = {s for s in args.only.split(",") if s}
     OUT.mkdir(parents=True, exist_ok=True)

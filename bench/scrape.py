@@ -1,4 +1,5 @@
-"""Scrape latency of /metrics: p50/p99 and requests/s under 20 concurrent scrapers, 1k and 10k series.
+"""Scrape latency of /metrics: p50/p99 and requests/s under 20 concurrent scrapers, 1k and 10k series,
+in the classic text format and in OpenMetrics with exemplars (gzipped, as Prometheus asks for it).
 
 Three processes on loopback, so the load generator does not share the exporter's GIL:
 
@@ -24,6 +25,10 @@ A last row repeats 10k series with a sync running at CPython's default 5 ms swit
 exporter sets 0.5 ms when its server starts, see exporter/web/server.py): what the GIL hand-over
 costs a scrape.
 
+"openmetrics" rows send Prometheus 2's Accept header and get OpenMetrics with exemplars; the others
+send none and get the classic text format. Both bodies are cached per refresh (its "refresh" figure
+now assembles and gzips both).
+
 Usage: .venv/bin/python -m bench.scrape [--seconds 6] [--clients 20]
 """
 
@@ -32,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -46,11 +52,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from bench.common import ROOT, emit, exporter_for, free_port, json_arg, sim_process
-from exporter.engine.kind_state import Observation
-from exporter.kinds import KINDS
+from exporter.engine.kind_state import DURATION_BUCKETS, Observation
+from exporter.engine.observation import Detail
+from exporter.kinds import KINDS, label_processor_types, label_sources
 
 ALL_KINDS = tuple(KINDS)  # every kind, processor_run included
 RESOURCES_PER_KIND = 420
+# What Prometheus 2 sends on every scrape: OpenMetrics 1.0 first.
+PROMETHEUS_ACCEPT = (
+    b"application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    b"text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
 
 
 def seed_resources(exporter: Any, per_kind: int) -> None:
@@ -73,6 +85,39 @@ def seed_resources(exporter: Any, per_kind: int) -> None:
         ]
         state.apply(seeds, {}, overlap=0.0, new_position=None, baseline=True)
         state.entries.clear()  # only the label values stay; the next sync starts from scratch
+
+
+def seed_example_runs(exporter: Any) -> None:
+    """One finished run, new since the baseline, in every duration bucket of every terminal status and
+    processor type of every kind, FAILED ones spread over the failure reasons and sources: as many
+    exemplars as the OpenMetrics body can carry (a baseline counts no run, and the simulator's runs
+    take minutes to reach the long buckets)."""
+    now = time.time()
+    for kind, state in exporter.states.items():
+        spec = KINDS[kind]
+        reasons, sources = spec.failure_reasons or (None,), label_sources(spec)
+        seeds: list[Observation] = []
+        attributed: dict[str, str] = {}
+        for status in spec.terminal_statuses:
+            for ptype in label_processor_types(spec):
+                for bound in DURATION_BUCKETS:
+                    n = len(seeds)
+                    reason = reasons[n % len(reasons)] if status == "FAILED" else None
+                    duration = 0.9 * bound if math.isfinite(bound) else 20_000.0
+                    seeds.append(
+                        Observation(
+                            f"seed_{kind}_{n:05d}",
+                            status,
+                            now,
+                            now,
+                            started_at=now - duration,
+                            finished_at=now,
+                            processor_type=ptype,
+                            detail=Detail(failure_reason=reason),
+                        )
+                    )
+                    attributed[seeds[-1].id] = sources[n % len(sources)]
+        state.apply(seeds, attributed, overlap=0.0, new_position=None)
 
 
 def serve_baseline(text: bytes, port: int) -> None:
@@ -102,6 +147,9 @@ def serve(args: argparse.Namespace) -> int:
         seed_resources(exporter, args.resources)
     for kind in exporter.kinds:  # baseline, so that the exposition is complete before measuring
         exporter.sync_kind(kind)
+    seed_example_runs(exporter)
+    for kind in exporter.kinds:  # the series of the runs seeded above, rendered
+        exporter.sync_kind(kind)
     exporter.start_server()
     if args.baseline_port:
         serve_baseline(exporter.exposition.current.text, args.baseline_port)
@@ -119,13 +167,17 @@ def serve(args: argparse.Namespace) -> int:
     syncer = threading.Thread(target=sync_loop, daemon=True)
     if args.sync:
         syncer.start()
-    text = exporter.exposition.current.text
+    current = exporter.exposition.current
+    text = current.text
     info = {
         "port": args.port,
         "series": sum(1 for line in text.splitlines() if line and not line.startswith(b"#")),
         "bytes": len(text),
-        "gzip_bytes": len(exporter.exposition.current.gzipped),
-        "refresh_ms": round(_time_ms(exporter.exposition.refresh), 1),
+        "gzip_bytes": len(current.gzipped),
+        "openmetrics_bytes": len(current.openmetrics),
+        "openmetrics_gzip_bytes": len(current.openmetrics_gzipped),
+        "exemplars": current.openmetrics.count(b" # {"),
+        "refresh_ms": round(min(_time_ms(exporter.exposition.refresh) for _ in range(5)), 1),
     }
     print(json.dumps(info), flush=True)
     sys.stdin.readline()  # the parent writes a line (or goes away) when done
@@ -141,10 +193,17 @@ def _time_ms(fn: Any) -> float:
 
 
 async def _client(
-    port: int, gzip: bool, deadline: float, interval: float, samples: list[float], errors: list[str]
+    port: int,
+    gzip: bool,
+    deadline: float,
+    interval: float,
+    samples: list[float],
+    errors: list[str],
+    openmetrics: bool = False,
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     request = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    request += b"Accept: " + PROMETHEUS_ACCEPT + b"\r\n" if openmetrics else b""
     request += b"Accept-Encoding: gzip\r\n\r\n" if gzip else b"\r\n"
     next_at = time.perf_counter()
     try:
@@ -189,7 +248,13 @@ async def _client_fresh(port: int, deadline: float, samples: list[float], errors
 
 
 async def _load(
-    port: int, clients: int, gzip: bool, seconds: float, interval: float, fresh: bool = False
+    port: int,
+    clients: int,
+    gzip: bool,
+    seconds: float,
+    interval: float,
+    fresh: bool = False,
+    openmetrics: bool = False,
 ) -> dict[str, Any]:
     samples: list[float] = []
     errors: list[str] = []
@@ -199,7 +264,7 @@ async def _load(
         await asyncio.gather(*(_client_fresh(port, deadline, samples, errors) for _ in range(clients)))
     else:
         await asyncio.gather(
-            *(_client(port, gzip, deadline, interval, samples, errors) for _ in range(clients))
+            *(_client(port, gzip, deadline, interval, samples, errors, openmetrics) for _ in range(clients))
         )
     elapsed = time.perf_counter() - start
     samples.sort()
@@ -283,10 +348,14 @@ def measure(
         row: dict[str, Any] = json.loads(line)
         row["sync_running"] = sync
         row["default_switch_interval"] = default_switch_interval
-        for gzip in (False, True):
+        formats = [(False, False), (True, False)]  # (gzip, openmetrics)
+        if not default_switch_interval:
+            formats.append((True, True))
+        for gzip, openmetrics in formats:
             for mode, interval in (("closed", 0.0), ("paced", 0.1)):
-                name = f"{mode}_{'gzip' if gzip else 'plain'}"
-                row[name] = asyncio.run(_load(port, args.clients, gzip, args.seconds, interval))
+                name = f"{mode}_{'gzip' if gzip else 'plain'}{'_openmetrics' if openmetrics else ''}"
+                load = _load(port, args.clients, gzip, args.seconds, interval, openmetrics=openmetrics)
+                row[name] = asyncio.run(load)
         if baseline_port:
             row["vs_plain_prometheus_client"] = versus_baseline(port, baseline_port, args)
         proc.stdin.write("done\n")

@@ -6,8 +6,10 @@
 # 1. Base image: a Debian bookworm minbase rootfs with python3 + python3-venv (debootstrap from the
 #    mirror in apt's sources), imported as localhost/extend-exporter-base:bookworm-rN. It is cached
 #    in the containers storage under $CACHE_DIR, so later runs on the same machine skip debootstrap.
-# 2. `buildah bud --isolation chroot --storage-driver vfs` builds the Dockerfile with
-#    --build-arg BASE_IMAGE=<that base>; pip inside the build reaches PyPI.
+# 2. The README's image step, as written (`make image push IMAGE=registry.example.com/...`), builds the
+#    Dockerfile with buildah (IMAGE_TOOL: chroot isolation, vfs storage) and --build-arg
+#    BASE_IMAGE=<that base>, then pushes it to an OCI archive (PUSH_DESTINATION: no registry here); pip
+#    inside the build reaches PyPI. The rest of the test runs the image under the README's name.
 # 3. Checks the image: non-root USER, EXPOSE, VOLUME, HEALTHCHECK, ENTRYPOINT, OCI labels; no
 #    shell, package manager, setuid/setgid binary, compiler, pip or caches inside (read from the
 #    mounted image: it has no shell to look with); bad settings exit 2.
@@ -27,7 +29,9 @@ CACHE_DIR=${EXTEND_CI_CACHE_DIR:-/var/cache/extend-exporter-ci}
 RUN_ROOT=/run/extend-exporter-ci
 BASE_REV=1 # bump when the base recipe below changes
 BASE_IMAGE=localhost/extend-exporter-base:bookworm-r${BASE_REV}
-IMAGE=localhost/extend-exporter:image-test
+# The README's image step: `make image push IMAGE=<your registry>/extend-exporter:<version>`.
+README_STEP=$(sed -n 's/^\(make image push IMAGE=[^ ]*\).*/\1/p' README.md | head -1)
+IMAGE=${README_STEP##*IMAGE=}
 SIM_PORT=8080
 METRICS_PORT=9864
 MEMORY_LIMIT=256Mi # = limits.memory in deploy/kubernetes (tests/deploy checks they agree)
@@ -73,6 +77,7 @@ trap 'exit 143' TERM
 
 # --- preflight -------------------------------------------------------------------------------------
 [ "$(id -u)" -eq 0 ] || fail "run as root (buildah/podman with chroot isolation and vfs storage)"
+[ -n "$README_STEP" ] || fail "README.md has no 'make image push IMAGE=...' line"
 for tool in buildah podman runc debootstrap nsenter python3 timeout flock; do
     command -v "$tool" >/dev/null 2>&1 || fail "$tool not found (apt-get install buildah podman runc debootstrap)"
 done
@@ -133,29 +138,27 @@ fi
 # --- 2. build ----------------------------------------------------------------------------------------
 version=$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
 revision=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-build_args=(
-    --build-arg "BASE_IMAGE=$BASE_IMAGE"
-    --build-arg "VERSION=$version"
-    --build-arg "REVISION=$revision"
-    --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-)
+build_flags=(--isolation chroot --format docker --pull=never --layers=false --build-arg "BASE_IMAGE=$BASE_IMAGE")
 # Machines whose HTTPS goes through an intercepting proxy trust it through the host's CA bundle: lend
 # that bundle to the build's RUN steps (a mount over the base's own bundle, not part of any layer).
 host_ca=/etc/ssl/certs/ca-certificates.crt
 if [ -f "$host_ca" ]; then
-    build_args+=(--volume "$host_ca:$host_ca:ro" --build-arg "PIP_CERT=$host_ca")
+    build_flags+=(--volume "$host_ca:$host_ca:ro" --build-arg "PIP_CERT=$host_ca")
 fi
-log "building $IMAGE (version $version, revision $revision)"
+log "building $IMAGE (version $version, revision $revision): $README_STEP"
 build_start=$SECONDS
-timeout 480 "${BUILDAH[@]}" bud --isolation chroot --format docker --pull=never --layers=false \
-    "${build_args[@]}" --file Dockerfile --tag "$IMAGE" . >"$TMP/build.log" 2>&1 || {
+# Word splitting of the README's line is what a shell does with it (it holds no quotes).
+# shellcheck disable=SC2086
+timeout 600 $README_STEP IMAGE_TOOL="${BUILDAH[*]}" IMAGE_BUILD_FLAGS="${build_flags[*]}" \
+    PUSH_DESTINATION="oci-archive:$TMP/pushed.tar" >"$TMP/build.log" 2>&1 || {
     tail -40 "$TMP/build.log" >&2
-    fail "buildah bud"
+    fail "$README_STEP"
 }
+tar -tf "$TMP/pushed.tar" | grep -x 'index.json' >/dev/null || fail "the pushed archive has no OCI index"
 build_seconds=$((SECONDS - build_start))
 # Earlier builds of the test image are now untagged: drop them so the vfs storage stays bounded.
 timeout 300 "${PODMAN[@]}" image prune --force >/dev/null 2>&1 || true
-log "built in ${build_seconds}s"
+log "built and pushed in ${build_seconds}s ($(du -m "$TMP/pushed.tar" | cut -f1) MB archive)"
 
 # --- 3. image metadata and contents ------------------------------------------------------------------
 timeout 60 "${PODMAN[@]}" image inspect "$IMAGE" >"$TMP/inspect.json"

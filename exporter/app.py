@@ -8,6 +8,7 @@ A failure is the workspace's own: a workspace whose key lost access (401/403) or
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from . import fatal
 from .api.client import ApiError, Cancelled
-from .config import Settings, parse_listen_address
+from .config import ConfigError, Settings, parse_listen_address
 from .logs import RepeatThrottle
 from .schedule import Schedule
 from .web.server import Limits, MetricsServer
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from .sync import KindSyncer, SyncReport
     from .web.health import Health
     from .web.webconfig import WebConfig
+    from .webhooks.hints import CoalescedHints
+    from .webhooks.listener import WebhookServer
     from .workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -78,6 +81,8 @@ class Exporter:
         self._schedule = Schedule(settings.poll_interval_seconds, self.refresh_exposition)
         self._server: MetricsServer | None = None
         self.web: WebConfig | None = None
+        self._webhooks: WebhookServer | None = None
+        self._hints: CoalescedHints | None = None
         self._error_log = RepeatThrottle(ERROR_REPEAT_LOG_SECONDS, clock=clock)
 
     # The one workspace, and its parts (tests and benchmarks of one workspace reach them this way).
@@ -123,6 +128,7 @@ class Exporter:
         interval = ws.started(kind)
         if interval is not None:
             ws.telemetry.sync_interval.labels(kind).set(interval)
+        ws.telemetry.sync_triggers.labels(kind, "webhook" if ws.take_hint(kind) else "schedule").inc()
         failure: tuple[ApiError, str] | None = None
         try:
             report, snapshot = ws.sync(kind)
@@ -147,13 +153,31 @@ class Exporter:
 
     def sync_now(self, kind: str, workspace: str | None = None) -> bool:
         """Pull the kind's next scheduled sync forward (a webhook's hint), in `workspace` (its ID or
-        label) or, when None, in every workspace; bursts coalesce into one sync. False when nothing
-        is scheduled (before start_scheduler, while stopping, an unknown workspace)."""
+        label) or, when None, in every workspace (a delivery does not say which workspace it came
+        from); bursts coalesce into one sync per workspace, counted as triggered by a webhook, inside
+        the shared request budget. False when nothing is scheduled (before start_scheduler, while
+        stopping, an unknown workspace)."""
         if self.stop_event.is_set():
             return False
-        chosen = [ws for ws in self.workspaces if workspace is None or workspace == ws.identity()]
-        pulled = [self._schedule.run_soon(ws.name(kind)) for ws in chosen if kind in ws.states]
-        return any(pulled)
+        pulled = False
+        for ws in self.workspaces:
+            if kind not in ws.states or workspace not in (None, ws.identity()):
+                continue
+            ws.hint(kind)
+            if self._schedule.run_soon(ws.name(kind)):
+                pulled = True
+            else:
+                ws.take_hint(kind)
+        return pulled
+
+    def hints_pending(self) -> bool:
+        """A webhook's ask for a sync is booked or waits for its sync to start."""
+        booked = self._hints is not None and not self._hints.idle()
+        return booked or any(ws.hinted() for ws in self.workspaces)
+
+    def batch_seen(self, kind: str, batch_id: str) -> None:
+        """A webhook says batch `batch_id` of `kind` finished. Nothing to do until the exporter watches
+        batches (issue 20 starts watching it here); its runs are counted by the kind's syncs."""
 
     def _succeeded(self, ws: Workspace, kind: str, report: SyncReport, snapshot: KindSnapshot) -> None:
         name = ws.name(kind)
@@ -248,7 +272,8 @@ class Exporter:
     # --- life cycle ---------------------------------------------------------------------------------
 
     def load_state(self) -> None:
-        """Lock the state file (StateLockedError when another exporter has it) and restore from it."""
+        """Lock the state file (StateFileError when it cannot be written or another exporter has it) and
+        restore from it."""
         if self.store is not None:
             self.store.lock()
             self.store.load({ws.section: ws.states for ws in self.workspaces})
@@ -275,16 +300,59 @@ class Exporter:
             self.health.problems,
             authorize=web.authorize if web else None,
             wrap_socket=web.wrap_server if web else None,
-            limits=Limits(
-                header_timeout=self.settings.http_header_timeout_seconds,
-                idle_timeout=self.settings.http_idle_timeout_seconds,
-                tls_handshake_timeout=self.settings.http_tls_handshake_timeout_seconds,
-                max_connections=self.settings.http_max_connections,
-            ),
+            limits=self._http_limits(),
             rejected=self.telemetry.http_connections_rejected,
         )
         self._server.start()
         return self._server
+
+    def _http_limits(self) -> Limits:
+        """What one client may hold, as settings say (EXTEND_EXPORTER_HTTP_*), for both listeners."""
+        settings = self.settings
+        return Limits(
+            header_timeout=settings.http_header_timeout_seconds,
+            idle_timeout=settings.http_idle_timeout_seconds,
+            tls_handshake_timeout=settings.http_tls_handshake_timeout_seconds,
+            max_connections=settings.http_max_connections,
+        )
+
+    def start_webhook_listener(self, secrets: Callable[[], list[str]]) -> WebhookServer | None:
+        """Serve POST /webhooks/extend when EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS is set (webhooks/)."""
+        settings, metrics = self.settings, self.telemetry.webhooks
+        if settings.webhook_listen_address is None or metrics is None:
+            return None
+        from .web.webconfig import load_web_config
+        from .webhooks.hints import CoalescedHints
+        from .webhooks.listener import WebhookServer
+        from .webhooks.receiver import MAX_BODY_BYTES, Receiver
+
+        web = None
+        if settings.webhook_web_config_file is not None:
+            setting = "EXTEND_EXPORTER_WEBHOOK_WEB_CONFIG_FILE (--webhook-web-config-file)"
+            web = load_web_config(settings.webhook_web_config_file, setting)
+            if web.users:
+                raise ConfigError(
+                    f"invalid setting {setting}: basic_auth_users is not supported on the webhook listener "
+                    "(the signature authenticates deliveries); keep tls_server_config only"
+                )
+        host, port = parse_listen_address(settings.webhook_listen_address)
+        metrics.last_accepted.set(time.time())  # the alert waits from here for the first delivery
+        self._hints = CoalescedHints(self, min_gap=settings.webhook_min_sync_interval_seconds)
+        receiver = Receiver(secrets, self._hints, metrics.count, metrics.last_accepted.set)
+        self._webhooks = WebhookServer(
+            host,
+            port,
+            receiver,
+            limits=dataclasses.replace(
+                self._http_limits(),
+                max_body_bytes=MAX_BODY_BYTES,
+                body_timeout=settings.webhook_body_timeout_seconds,
+            ),
+            wrap_socket=web.wrap_server if web else None,
+            rejected=metrics.connections_rejected,
+        )
+        self._webhooks.start()
+        return self._webhooks
 
     def start_scheduler(self) -> None:
         """One job per (workspace, kind), named by the kind while there is one workspace."""
@@ -303,6 +371,10 @@ class Exporter:
         deadline: its thread cannot be interrupted, so the caller should exit without joining it.
         """
         self.stop_event.set()
+        if self._webhooks is not None:
+            self._webhooks.stop()
+        if self._hints is not None:
+            self._hints.close()
         for ws in self.workspaces:
             ws.client.abort()  # a request in flight ends now, not at its timeout
         stopped = self._schedule.shutdown(deadline_seconds)

@@ -1,4 +1,4 @@
-"""Command line: run (default), check, demo, simulate, healthcheck."""
+"""Command line: run (default), check, demo, simulate, generate, healthcheck."""
 
 from __future__ import annotations
 
@@ -12,29 +12,27 @@ import threading
 import time
 from collections.abc import Sequence
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, get_args, get_origin
+from typing import TYPE_CHECKING, Literal, NoReturn, get_args, get_origin
 
-from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
 from . import __version__
 from .api.apikey import ApiKeyError, ApiKeySource
 from .config import (
-    DEFAULT_PORT,
     ConfigError,
     Settings,
     env_name,
     flag_name,
     load_settings,
-    parse_duration,
-    parse_listen_address,
 )
+from .demo import add_arguments as add_demo_arguments
 from .fatal import arm_shutdown_deadline
 from .fatal import install as install_fatal_hooks
 from .logs import MIN_REDACTED_LENGTH, redactable, setup_logging
 from .web.healthcheck import add_arguments as add_healthcheck_arguments
 from .web.healthcheck import check as check_health
 from .web.healthcheck import default_url as default_health_url
+from .webhooks.secrets import WebhookSecretError, WebhookSecrets
 
 if TYPE_CHECKING:
     from .api.client import ApiClient
@@ -42,7 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("exporter")
 
-COMMANDS = ("run", "check", "demo", "simulate", "healthcheck")
+COMMANDS = ("run", "check", "demo", "simulate", "generate", "healthcheck")
 EXIT_CONFIG = 2
 # SIGTERM: syncs in flight get this long to finish or be abandoned (Kubernetes waits 30 s by default).
 SHUTDOWN_DEADLINE_SECONDS = 10.0
@@ -80,7 +78,7 @@ def _metavar(name: str, field: FieldInfo) -> str:
         return "{" + ",".join(str(a) for a in get_args(field.annotation)) + "}"
     if name.endswith("_seconds"):
         return "DURATION"
-    if name == "listen_address":
+    if name.endswith("listen_address"):
         return "HOST:PORT"
     if name == "api_base_url":
         return "URL"
@@ -119,24 +117,6 @@ def _add_settings_flags(parser: argparse.ArgumentParser, only: Sequence[str] | N
         )
 
 
-def _demo_listen(value: str) -> str:
-    try:
-        parse_listen_address(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return value
-
-
-def _demo_interval(value: str) -> float:
-    try:
-        seconds = float(parse_duration(value))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if not 0 < seconds <= 86400:
-        raise argparse.ArgumentTypeError("must be a duration above 0 and up to 1d")
-    return seconds
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="extend-exporter",
@@ -150,27 +130,28 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate settings and credentials: one request per kind")
     _add_settings_flags(check, CHECK_SETTINGS)
     demo = sub.add_parser("demo", help="start the built-in Extend simulator and the exporter against it")
-    demo.add_argument(
-        "--listen",
-        type=_demo_listen,
-        default=f"127.0.0.1:{DEFAULT_PORT}",
-        metavar="HOST:PORT",
-        help="exporter listen address [default: %(default)s]",
+    add_demo_arguments(demo)
+    simulate = sub.add_parser(
+        "simulate",
+        help="serve the built-in Extend API simulator",
+        description="Serve the built-in Extend API simulator until Ctrl-C; it prints its URL and the key it "
+        "accepts.",
     )
-    demo.add_argument(
-        "--poll-interval",
-        type=_demo_interval,
-        default=5.0,
-        metavar="DURATION",
-        help="time between syncs: 90s, 5m or seconds [default: %(default)s]",
-    )
-    simulate = sub.add_parser("simulate", help="serve the built-in Extend API simulator")
     try:
         from extend_simulator.cli import add_arguments
     except ImportError:  # pragma: no cover - the simulator ships with the package
         pass
     else:
         add_arguments(simulate)
+    generate = sub.add_parser(
+        "generate", help="write the alert rules, runbook and dashboards with your settings"
+    )
+    try:
+        from grafana.generate import add_arguments as add_generate_arguments
+    except ImportError:  # pragma: no cover - the generator ships with the package
+        pass
+    else:
+        add_generate_arguments(generate)
     health = sub.add_parser("healthcheck", help="exit 0 when the exporter's /healthz answers 200")
     add_healthcheck_arguments(health)
     return parser
@@ -198,6 +179,15 @@ def _key_source(settings: Settings) -> ApiKeySource:
         raise _invalid(exc.setting, str(exc)) from None
 
 
+def _webhook_secrets(settings: Settings) -> WebhookSecrets | None:
+    if settings.webhook_listen_address is None:
+        return None
+    try:
+        return WebhookSecrets(settings.webhook_secret, settings.webhook_secret_file)
+    except WebhookSecretError as exc:
+        raise _invalid(exc.setting, str(exc)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     first = args_list[0] if args_list else "-"
@@ -220,6 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from extend_simulator.cli import run as run_simulator
 
             return run_simulator(args)
+        if args.command == "generate":
+            from grafana.generate import run as run_generator
+
+            return run_generator(args)
         return _healthcheck(args)
     except ConfigError as exc:
         print(f"extend-exporter: {exc}", file=sys.stderr)
@@ -233,16 +227,17 @@ def serve(
     keys: ApiKeySource,
     ready_message: str | None = None,
     listen_setting: str = "EXTEND_EXPORTER_LISTEN_ADDRESS (--listen-address)",
+    webhook_secrets: WebhookSecrets | None = None,
 ) -> int:
     """Run the exporter until SIGTERM/SIGINT; flushes the state file on the way out."""
     from .factory import build_exporter
-    from .statefile.store import StateLockedError
+    from .statefile.store import StateFileError
 
     install_fatal_hooks()
     exporter = build_exporter(settings, keys)
     try:
         exporter.load_state()
-    except StateLockedError as exc:
+    except StateFileError as exc:
         raise ConfigError(f"invalid setting EXTEND_EXPORTER_STATE_FILE (--state-file): {exc}") from None
     try:
         server = exporter.start_server()
@@ -250,6 +245,14 @@ def serve(
         raise ConfigError(
             f"invalid setting {listen_setting}: cannot listen on {settings.listen_address}: {exc.strerror}"
         ) from None
+    if webhook_secrets is not None:
+        try:
+            exporter.start_webhook_listener(webhook_secrets)
+        except OSError as exc:
+            raise ConfigError(
+                "invalid setting EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS (--webhook-listen-address): cannot "
+                f"listen on {settings.webhook_listen_address}: {exc.strerror}"
+            ) from None
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -294,6 +297,13 @@ def _log_start(settings: Settings, exporter: Exporter, port: int, keys: ApiKeySo
         settings.poll_interval_seconds,
         settings.state_file or "none (counts restart from zero)",
     )
+    if settings.webhook_listen_address is not None:
+        log.info(
+            "webhooks: POST /webhooks/extend on %s (TLS %s); each verified delivery syncs its kind within "
+            "about a second",
+            settings.webhook_listen_address,
+            "on" if settings.webhook_web_config_file else "off",
+        )
     short = [s for s in keys.secrets() if not redactable(s)]
     if short:
         log.warning(
@@ -312,11 +322,23 @@ def _warn_both_keys(settings: Settings) -> None:
 def _run(args: argparse.Namespace) -> int:
     settings = _settings_from(args)
     keys = _key_source(settings)
-    setup_logging(settings.log_level, settings.log_format, keys.secrets)
+    hooks = _webhook_secrets(settings)
+    redacted = (lambda: keys.secrets() + hooks.redacted()) if hooks is not None else keys.secrets
+    setup_logging(settings.log_level, settings.log_format, redacted)
     if getattr(args, "api_key", None) is not None:
         log.warning(KEY_FLAG_WARNING)
+    if getattr(args, "webhook_secret", None) is not None:
+        log.warning(
+            "--webhook-secret puts the secret where every local user can read it (ps); use "
+            "EXTEND_EXPORTER_WEBHOOK_SECRET or --webhook-secret-file instead"
+        )
     _warn_both_keys(settings)
-    return serve(settings, keys)
+    if settings.webhook_secret is not None and settings.webhook_secret_file is not None:
+        log.warning(
+            "both EXTEND_EXPORTER_WEBHOOK_SECRET and EXTEND_EXPORTER_WEBHOOK_SECRET_FILE are set; using "
+            "EXTEND_EXPORTER_WEBHOOK_SECRET_FILE (unset one)"
+        )
+    return serve(settings, keys, webhook_secrets=hooks)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -331,16 +353,16 @@ def _check(args: argparse.Namespace) -> int:
     clients = build_check_clients(settings, keys)
     header = ("KIND", "ENDPOINT", "TIME", "RESULT")
     rows: list[tuple[str, ...]] = []
-    first_failure: str | None = None
+    failures: list[tuple[str, str]] = []  # (what failed, its cause): said once, below the table
     named = len(clients) > 1
     for i, (workspace_id, client) in enumerate(clients):
         # Every kind of the first workspace; the others' access takes one request each.
         kinds = settings.effective_kinds if i == 0 else settings.effective_kinds[:1]
         prefix = (workspace_id or "",) if named else ()
-        for kind, path, elapsed, result, failure in _check_workspace(settings, client, kinds):
+        for kind, path, elapsed, result, cause in _check_workspace(settings, client, kinds):
             rows.append((*prefix, kind, path, elapsed, result))
-            if failure and first_failure is None:
-                first_failure = f"{' '.join((*prefix, kind))}: {failure}"
+            if cause is not None:
+                failures.append((" ".join((*prefix, kind)), cause))
     clients[0][1].close()
     print(f"Extend API {settings.api_base_url} (version {settings.api_version})")
     table = [("WORKSPACE", *header) if named else header, *rows]
@@ -348,8 +370,10 @@ def _check(args: argparse.Namespace) -> int:
     for row in table:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
     sys.stdout.flush()
-    if first_failure:
-        print(f"extend-exporter check: FAILED {first_failure}", file=sys.stderr)
+    if failures:
+        (what, cause), *more = failures
+        also = f"; {len(more)} more kind(s) failed: {', '.join(w for w, _ in more)}" if more else ""
+        print(f"extend-exporter check: FAILED {what}: {cause}{also}", file=sys.stderr)
         return 1
     return 0
 
@@ -357,23 +381,27 @@ def _check(args: argparse.Namespace) -> int:
 def _check_workspace(
     settings: Settings, client: ApiClient, kinds: Sequence[str]
 ) -> list[tuple[str, str, str, str, str | None]]:
-    """One request per kind with one workspace's client: (kind, path, time, result, failure or None)."""
+    """One request per kind with one workspace's client: (kind, path, time, result, cause or None).
+    The result names the reason; the cause (the whole error) is said once, below the table."""
     from .api.client import ApiError, Cancelled
     from .kinds import KINDS
 
     out: list[tuple[str, str, str, str, str | None]] = []
-    for kind in kinds:
+    for n, kind in enumerate(kinds):
         spec = KINDS[kind]
         started = time.perf_counter()
         try:
             page = client.list_page(spec, {"maxPageSize": 1})
         except (ApiError, Cancelled) as exc:
-            cause = f"{getattr(exc, 'reason', 'cancelled')}: {exc}"
+            cause = str(exc)
             if getattr(exc, "status", None) == 401 and not settings.workspace_id:
                 cause += " (an organisation-scoped key also needs EXTEND_WORKSPACE_ID / --workspace-id)"
-            out.append((kind, spec.path, _elapsed(started), f"FAILED: {cause}", cause))
+            result = f"FAILED ({getattr(exc, 'reason', 'cancelled')})"
+            out.append((kind, spec.path, _elapsed(started), result, cause))
             if isinstance(exc, ApiError) and exc.reason in ("transport_error", "unauthorized", "forbidden"):
-                break  # the same cause fails every kind: say it once rather than wait for each
+                # The same cause fails every kind: say it once rather than wait for each.
+                out.extend((k, KINDS[k].path, "", "not checked", None) for k in kinds[n + 1 :])
+                break
             continue
         runs = len(page.items)
         result = f"ok ({runs} run{'s' if runs != 1 else ''} on first page)"
@@ -386,30 +414,9 @@ def _elapsed(started: float) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from extend_simulator.cli import start_demo_simulator
+    from .demo import run as run_demo
 
-    sim = start_demo_simulator()
-    try:
-        overrides: dict[str, Any] = {
-            "api_base_url": sim.url,
-            "listen_address": args.listen,
-            "poll_interval_seconds": args.poll_interval,
-            "max_requests_per_second": 5,
-            "sync_overlap_seconds": 30,
-        }
-        settings = load_settings({**overrides, "api_key": sim.api_key})
-        keys = ApiKeySource(SecretStr(sim.api_key), None)
-        setup_logging(settings.log_level, settings.log_format, keys.secrets)
-        print(f"Extend API simulator on {sim.url}")
-        host = args.listen.rpartition(":")[0] or "127.0.0.1"
-        return serve(
-            settings,
-            keys,
-            ready_message=f"Exporter metrics: http://{host}:{{port}}/metrics  (Ctrl-C to stop)",
-            listen_setting="--listen",
-        )
-    finally:
-        sim.stop()
+    return run_demo(args, serve)
 
 
 def _healthcheck(args: argparse.Namespace) -> int:

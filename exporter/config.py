@@ -243,6 +243,45 @@ class Settings(BaseSettings):
         description="Open connections kept at most; past it the oldest idle or slow one is closed.",
     )
 
+    webhook_listen_address: str | None = Field(
+        None,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS",
+        description="host:port of a separate listener for Extend's webhooks (POST /webhooks/extend), "
+        "which make a kind sync at once; off when unset (docs/webhooks.md).",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_SECRET",
+        description="The webhook endpoint's signing secret (wss_...); a comma list accepts any of them "
+        "(rotation). The flag shows it to every local user (ps): prefer the environment or the file.",
+    )
+    webhook_secret_file: Path | None = Field(
+        None,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_SECRET_FILE",
+        description="File holding the webhook signing secret (or a comma list); re-read when it changes.",
+    )
+    webhook_web_config_file: Path | None = Field(
+        None,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_WEB_CONFIG_FILE",
+        description="Web config (tls_server_config) for the webhook listener, in the format of "
+        "EXTEND_EXPORTER_WEB_CONFIG_FILE.",
+    )
+    webhook_min_sync_interval_seconds: Duration = Field(
+        1.0,
+        gt=0,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_MIN_SYNC_INTERVAL_SECONDS",
+        description="Least time between two syncs of one kind that webhooks start; deliveries in between "
+        "share the next one. Raise it to spend fewer requests on a busy workspace (latency grows to "
+        "about this)." + DURATION_HINT,
+    )
+    webhook_body_timeout_seconds: Duration = Field(
+        10.0,
+        gt=0,
+        validation_alias="EXTEND_EXPORTER_WEBHOOK_BODY_TIMEOUT_SECONDS",
+        description="Time a webhook delivery has to send its body (at most 1 MiB) after its headers."
+        + DURATION_HINT,
+    )
+
     _split_kinds = field_validator(
         "kinds", "per_resource_allow", "usage_tags", "workspace_id", mode="before"
     )(_split_list)
@@ -277,6 +316,13 @@ class Settings(BaseSettings):
         parse_listen_address(value)
         return value
 
+    @field_validator("webhook_listen_address")
+    @classmethod
+    def _check_webhook_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_listen_address(value)
+        return value
+
     @field_validator("workspace_id")
     @classmethod
     def _check_workspaces(cls, value: list[str]) -> list[str]:
@@ -309,6 +355,31 @@ class Settings(BaseSettings):
             raise ValueError("EXTEND_API_KEY: set EXTEND_API_KEY or EXTEND_API_KEY_FILE")
         return self
 
+    @model_validator(mode="after")
+    def _check_webhooks(self) -> Settings:
+        secret = self.webhook_secret is not None or self.webhook_secret_file is not None
+        if self.webhook_listen_address is None:
+            if secret or self.webhook_web_config_file is not None:
+                raise ValueError(
+                    "EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS: set it to receive webhooks, or unset the other "
+                    "EXTEND_EXPORTER_WEBHOOK_* settings"
+                )
+            return self
+        if not secret:
+            raise ValueError(
+                "EXTEND_EXPORTER_WEBHOOK_SECRET: webhooks need the endpoint's signing secret "
+                "(EXTEND_EXPORTER_WEBHOOK_SECRET or EXTEND_EXPORTER_WEBHOOK_SECRET_FILE)"
+            )
+        if (
+            parse_listen_address(self.webhook_listen_address)[1]
+            == parse_listen_address(self.listen_address)[1]
+        ):
+            raise ValueError(
+                "EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS: must use another port than "
+                "EXTEND_EXPORTER_LISTEN_ADDRESS (deliveries from the internet, /metrics inside)"
+            )
+        return self
+
     @property
     def effective_kinds(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(self.kinds)) or DEFAULT_KINDS[self.api_version]
@@ -338,10 +409,46 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         raise ConfigError(_one_line(exc)) from None
 
 
+# pydantic's wording ("Input should be greater than 0") in plain words, by error type.
+_PLAIN = {
+    "greater_than": "must be more than {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be less than {lt}",
+    "less_than_equal": "must be at most {le}",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "int_type": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "literal_error": "must be {expected}",
+}
+
+
+def _plain(err: Any) -> str:
+    """One error's message in plain words, with the value given (never for the API key)."""
+    template = _PLAIN.get(err["type"])
+    if template is None:
+        return str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    ctx = {k: _shown(v).replace("'", "") for k, v in err.get("ctx", {}).items()}
+    text = template.format(**ctx)
+    field = str(err["loc"][0]) if err.get("loc") else ""
+    if field.endswith("_SECONDS") and "{" in template and err["type"] != "literal_error":
+        text += " seconds"
+    if field not in ("EXTEND_API_KEY", "api_key") and isinstance(err.get("input"), str | int | float):
+        text += f", got {_shown(err['input'])[:64]!r}"
+    return text
+
+
+def _shown(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _one_line(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = [str(p) for p in err.get("loc", ())]
-    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    msg = _plain(err)
     if loc:
         field = loc[0]
         name = field if field.isupper() else (env_name(field) if field in Settings.model_fields else field)

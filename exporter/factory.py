@@ -41,7 +41,8 @@ def build_exporter(
     `api_key` gives; nothing started yet."""
     kinds = settings.effective_kinds
     stop_event = threading.Event()
-    telemetry = Telemetry(_endpoints(settings))
+    webhooks = settings.webhook_listen_address is not None
+    telemetry = Telemetry(_endpoints(settings), webhooks=webhooks)
     # process_* (memory, CPU, open fds, start time) as every exporter has; Linux /proc only.
     registry = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=registry)
@@ -60,7 +61,9 @@ def build_exporter(
     store = _state_store(settings)
     workspaces = []
     for workspace_id in settings.workspaces:
-        ws_telemetry = WorkspaceTelemetry(kinds, settings.api_version, _endpoints(settings))
+        ws_telemetry = WorkspaceTelemetry(
+            kinds, settings.api_version, _endpoints(settings), webhooks=webhooks
+        )
         client = build_api_client(
             settings,
             api_key,

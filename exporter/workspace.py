@@ -57,6 +57,8 @@ class Workspace:
         self._sync_started: dict[str, float] = {}  # time.monotonic() at the last sync start, per kind
         self._failures_in_a_row = dict.fromkeys(self.kinds, 0)
         self._synced: set[str] = set()  # kinds with a successful sync in this process
+        self._hinted: set[str] = set()  # kinds a webhook asked to sync since their last sync started
+        self._hint_lock = threading.Lock()
 
     def identity(self) -> str:
         """Its `workspace` label: the ID where set, else the key's fingerprint (follows a rotated key)."""
@@ -90,6 +92,23 @@ class Workspace:
         previous = self._sync_started.get(kind)
         self._sync_started[kind] = now
         return None if previous is None else now - previous
+
+    def hint(self, kind: str) -> None:
+        """A webhook asked for a sync of `kind`: the next one to start answers it."""
+        with self._hint_lock:
+            self._hinted.add(kind)
+
+    def take_hint(self, kind: str) -> bool:
+        """Whether a webhook asked for the sync of `kind` now starting (forgets the ask)."""
+        with self._hint_lock:
+            hinted = kind in self._hinted
+            self._hinted.discard(kind)
+            return hinted
+
+    def hinted(self) -> bool:
+        """A webhook asked for a sync that has not started yet."""
+        with self._hint_lock:
+            return bool(self._hinted)
 
     def succeeded(self, kind: str) -> tuple[int, bool]:
         """The failures in a row this success ends, and whether it is the kind's first in this process."""

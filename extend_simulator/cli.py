@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any, NoReturn
 
-from .config import SimConfig
+from .config import SimConfig, WebhookConfig, WebhookFaults
+from .demo import INCIDENT, INCIDENT_START, SCENARIOS, config_for, script_for
 from .enums import FAMILIES
 from .simulator import Simulator
 
@@ -45,6 +46,24 @@ def _count(value: str) -> int:
     return n
 
 
+def _fraction(value: str) -> float:
+    try:
+        f = float(value)
+    except ValueError:
+        f = -1.0
+    if not 0 <= f <= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {value!r}")
+    return f
+
+
+def _url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(
+            "expected an http(s) URL, e.g. http://127.0.0.1:9865/webhooks/extend"
+        )
+    return value
+
+
 def _listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or int(port) > 65535:
@@ -65,6 +84,76 @@ def _start(value: str) -> datetime:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every option of `simulate` (and `python -m extend_simulator`), each with its default."""
+    _add_workload_arguments(parser)
+    _add_server_arguments(parser)
+    parser.epilog = (
+        "Besides the API, it answers /_sim/truth (what really happened since a /_sim/mark), /_sim/now, "
+        "/_sim/advance, /_sim/requests, /_sim/faults, /_sim/revoke, /_sim/restore, /_sim/delete, "
+        "/_sim/touch, /_sim/qps, /_sim/rate, /_sim/spike and /_sim/webhooks, without a key: see "
+        "docs/simulator.md."
+    )
+
+
+def _add_workload_arguments(parser: argparse.ArgumentParser) -> None:
+    """What happens in the simulated workspace."""
+    parser.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default=None,
+        help="the demo's workload: 'normal' (a normal day: every shipped alert silent) or 'incident' (breaks "
+        "one thing per alert, from 20 s in); the flags below that are given override it [default: none, "
+        "the flags alone]",
+    )
+    parser.add_argument(
+        "--start",
+        type=_start,
+        default="now",
+        metavar="TIME",
+        help="virtual clock start: 'now' (runs look as old as they are) or an ISO 8601 time [default: now]",
+    )
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed [default: 0]")
+    parser.add_argument(
+        "--history",
+        type=_count,
+        default=None,
+        metavar="N",
+        help=f"finished runs before the start [default: {HISTORY}]",
+    )
+    parser.add_argument(
+        "--stuck-runs",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="long-stuck active runs per family (created weeks ago, never finishing) [default: 0]",
+    )
+    parser.add_argument(
+        "--rate",
+        type=_rate,
+        action="append",
+        default=[],
+        metavar="FAMILY=PER_MIN",
+        help=f"arrival rate per virtual minute; FAMILY in {', '.join(FAMILIES)} (repeatable) "
+        f"[default: {_defaults(SimConfig().rates)}]",
+    )
+    parser.add_argument(
+        "--failure-rate",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help=f"share of runs that end FAILED [default: {SimConfig().failure_rate}]",
+    )
+    parser.add_argument(
+        "--delete-rate",
+        type=float,
+        default=0.0,
+        metavar="PER_MIN",
+        help="random deletions per virtual minute [default: 0]",
+    )
+
+
+def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where it listens, its clock, how its API behaves, what it accepts."""
     parser.add_argument(
         "--listen",
         type=_listen,
@@ -73,71 +162,159 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="listen address, port 0 = any free port [default: 127.0.0.1:8089]",
     )
     parser.add_argument(
-        "--start",
-        type=_start,
-        default="now",
-        metavar="TIME",
-        help="virtual clock start: 'now' (default: runs look as old as they are) or an ISO 8601 time",
-    )
-    parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed [default: 0]")
-    parser.add_argument(
-        "--history", type=int, default=20_000, metavar="N", help="finished runs before the start"
-    )
-    parser.add_argument(
-        "--stuck-runs",
-        type=_count,
-        default=0,
-        help="long-stuck active runs per family (created weeks ago, never finishing)",
-    )
-    parser.add_argument(
-        "--rate",
-        type=_rate,
-        action="append",
-        default=[],
-        metavar="FAMILY=PER_MIN",
-        help=f"arrival rate per virtual minute; FAMILY in {', '.join(FAMILIES)} (repeatable)",
-    )
-    parser.add_argument(
         "--realtime",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="advance the virtual clock with wall time (--no-realtime: only POST /_sim/advance moves it)",
+        help="advance the virtual clock with wall time (--no-realtime: only POST /_sim/advance moves it) "
+        "[default: --realtime]",
     )
     parser.add_argument(
-        "--speed", type=float, default=1.0, metavar="FACTOR", help="virtual seconds per wall second"
-    )
-    parser.add_argument("--cursor-mode", choices=("offset", "keyset", "snapshot"), default="offset")
-    parser.add_argument(
-        "--qps-limit", type=float, default=10.0, metavar="QPS", help="server-side QPS limit (0 = off)"
-    )
-    parser.add_argument("--timestamp-precision", choices=("s", "ms"), default="s")
-    parser.add_argument("--end-token-style", choices=("null", "absent"), default=None)
-    parser.add_argument(
-        "--parse-order", choices=("created_desc", "updated_desc", "created_asc"), default="created_desc"
-    )
-    parser.add_argument("--failure-rate", type=float, default=0.05, metavar="FRACTION")
-    parser.add_argument(
-        "--delete-rate",
+        "--speed",
         type=float,
-        default=0.0,
-        metavar="PER_MIN",
-        help="random deletions per virtual minute",
+        default=1.0,
+        metavar="FACTOR",
+        help="virtual seconds per wall second [default: 1]",
     )
     parser.add_argument(
-        "--api-key", default="sk_sim_test", metavar="KEY", help="workspace-scoped API key to accept"
+        "--cursor-mode",
+        choices=("offset", "keyset", "snapshot"),
+        default="offset",
+        help="how page tokens behave while runs change (see extend_simulator/query.py) [default: offset]",
     )
     parser.add_argument(
-        "--org-key", default=None, metavar="KEY", help="also accept this organisation-scoped key"
+        "--qps-limit",
+        type=float,
+        default=10.0,
+        metavar="QPS",
+        help="server-side limit on requests per second, answered 429 beyond it (0 = off) [default: 10]",
     )
-    parser.add_argument("--workspace-id", default="ws_sim_0001", metavar="ID")
+    parser.add_argument(
+        "--timestamp-precision",
+        choices=("s", "ms"),
+        default="s",
+        help="precision of createdAt/updatedAt [default: s]",
+    )
+    parser.add_argument(
+        "--end-token-style",
+        choices=("null", "absent"),
+        default=None,
+        help="how the last page says there is no next one: nextPageToken null or absent [default: "
+        "absent for 2026-02-09 lists, null for the legacy ones]",
+    )
+    parser.add_argument(
+        "--parse-order",
+        choices=("created_desc", "updated_desc", "created_asc"),
+        default="created_desc",
+        help="the undocumented order of /parse_runs [default: created_desc]",
+    )
+    parser.add_argument(
+        "--api-key",
+        default="sk_sim_test",
+        metavar="KEY",
+        help="workspace-scoped API key to accept [default: sk_sim_test]",
+    )
+    parser.add_argument(
+        "--org-key",
+        default=None,
+        metavar="KEY",
+        help="also accept this organisation-scoped key (it must send x-extend-workspace-id) [default: none]",
+    )
+    parser.add_argument(
+        "--workspace-id",
+        default="ws_sim_0001",
+        metavar="ID",
+        help="the workspace's ID (what an organisation key must name) [default: ws_sim_0001]",
+    )
+    _add_webhook_arguments(parser)
+
+
+#: Finished runs before the start when neither --history nor a scenario says.
+HISTORY = 20_000
+
+
+def _defaults(rates: dict[str, float]) -> str:
+    return ", ".join(f"{family}={per_min:g}" for family, per_min in rates.items())
+
+
+def _add_webhook_arguments(parser: argparse.ArgumentParser) -> None:
+    hooks = parser.add_argument_group("webhooks (signed deliveries of every run end, as Extend sends them)")
+    hooks.add_argument(
+        "--webhook-url",
+        type=_url,
+        default=None,
+        metavar="URL",
+        help="deliver to this endpoint [default: none]",
+    )
+    hooks.add_argument(
+        "--webhook-secret",
+        default=None,
+        metavar="SECRET",
+        help="the endpoint's signing secret [default: none]",
+    )
+    hooks.add_argument(
+        "--webhook-api-version",
+        choices=("2026-02-09", "2025-04-21"),
+        default="2026-02-09",
+        help="the endpoint's pinned version: event names and payloads [default: %(default)s]",
+    )
+    for name, what in (
+        ("drop", "never sent"),
+        ("duplicate", "sent twice"),
+        ("delay", "sent --webhook-delay-seconds late"),
+        ("reorder", "sent after the next event"),
+        ("bad-signature", "first sent with a wrong signature"),
+    ):
+        hooks.add_argument(
+            f"--webhook-{name}",
+            type=_fraction,
+            default=0.0,
+            metavar="FRACTION",
+            help=f"share of events {what} [default: 0]",
+        )
+    hooks.add_argument(
+        "--webhook-delay-seconds",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how late a delayed event is sent [default: 5]",
+    )
+    hooks.add_argument(
+        "--webhook-redeliveries",
+        type=_count,
+        default=3,
+        metavar="N",
+        help="attempts after a non-2xx answer, 1 s apart and doubling (0: none) [default: 3]",
+    )
+
+
+def webhook_config(args: argparse.Namespace) -> WebhookConfig | None:
+    if args.webhook_url is None:
+        return None
+    faults = WebhookFaults(
+        drop=args.webhook_drop,
+        duplicate=args.webhook_duplicate,
+        delay=args.webhook_delay,
+        delay_seconds=args.webhook_delay_seconds,
+        reorder=args.webhook_reorder,
+        bad_signature=args.webhook_bad_signature,
+    )
+    return WebhookConfig(
+        args.webhook_url,
+        args.webhook_secret,
+        api_version=args.webhook_api_version,
+        faults=faults,
+        redeliveries=args.webhook_redeliveries,
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     keys: dict[str, dict[str, Any]] = {args.api_key: {"org_scoped": False}}
     if args.org_key:
         keys[args.org_key] = {"org_scoped": True}
-    cfg = SimConfig(
-        seed=args.seed,
+    base = (
+        config_for(args.scenario, args.seed) if args.scenario else SimConfig(seed=args.seed, history=HISTORY)
+    )
+    cfg = base.replace(
         epoch=args.start,
         keys=keys,
         api_key=args.api_key,
@@ -147,20 +324,31 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         timestamp_precision=args.timestamp_precision,
         parse_order=args.parse_order,
         qps_limit=args.qps_limit or None,
-        history=args.history,
-        stuck_runs=args.stuck_runs,
-        failure_rate=args.failure_rate,
         delete_rate_per_min=args.delete_rate,
         realtime=args.realtime,
         speed=args.speed,
+        webhooks=webhook_config(args),
     )
-    for fam, per_min in args.rate:
-        cfg.rates[fam] = per_min
+    for name, value in (
+        ("history", args.history),
+        ("stuck_runs", args.stuck_runs),
+        ("failure_rate", args.failure_rate),
+    ):
+        if value is not None:
+            setattr(cfg, name, value)
+    cfg.rates = {**cfg.rates, **dict(args.rate)}
     return cfg
 
 
 def run(args: argparse.Namespace) -> int:
+    if (args.webhook_url is None) != (args.webhook_secret is None):
+        print(
+            "extend-simulator: --webhook-url and --webhook-secret go together (see --help)", file=sys.stderr
+        )
+        return 2
     sim = Simulator(config_from_args(args))
+    if args.scenario:
+        sim.script(*script_for(args.scenario))
     host, port = args.listen
     try:
         sim.start(host=host, port=port)
@@ -178,6 +366,12 @@ def run(args: argparse.Namespace) -> int:
         f"(api key: {sim.api_key}, workspace: {sim.workspace_id}, cursor mode: {sim.config.cursor_mode})",
         flush=True,
     )
+    if args.scenario == "incident":
+        print(describe_incident(), flush=True)
+    if args.webhook_url:
+        print(
+            f"Delivering webhooks to {args.webhook_url} (GET {sim.url}/_sim/webhooks counts them)", flush=True
+        )
     try:
         while not stop.wait(0.5):
             pass
@@ -188,45 +382,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_config(seed: int = 7) -> SimConfig:
-    """A lively default workload across all families, real-clock, modest history, 10 QPS."""
-    return SimConfig(
-        seed=seed,
-        # Start the virtual clock at the real now, so ages and timestamps look like a live workspace.
-        epoch=datetime.now(UTC).replace(microsecond=0),
-        history=20_000,
-        stuck_runs=3,  # every real workspace has a few runs Extend never finished
-        rates={
-            "workflow": 20.0,
-            "extract": 40.0,
-            "classify": 30.0,
-            "split": 20.0,
-            "parse": 40.0,
-            "edit": 15.0,
-            "verify": 15.0,
-        },
-        # Shorter than the defaults, so every kind shows finished runs within seconds of starting.
-        durations={
-            "workflow": 30.0,
-            "extract": 12.0,
-            "classify": 5.0,
-            "split": 8.0,
-            "parse": 6.0,
-            "edit": 8.0,
-            "verify": 10.0,
-        },
-        failure_rate=0.08,
-        cancel_rate=0.03,
-        needs_review_rate=0.25,
-        review_seconds=120.0,
-        qps_limit=10.0,
-        realtime=True,
-        speed=1.0,
-    )
+def describe_incident() -> str:
+    """What the incident breaks and the alerts each raises, one line each."""
+    lines = [f"Incident, from {INCIDENT_START:g} s in, until the simulator stops:"]
+    lines += [f"  {step.what}: {', '.join(step.alerts)}" for step in INCIDENT]
+    return "\n".join(lines)
 
 
-def start_demo_simulator(host: str = "127.0.0.1", port: int = 0) -> Simulator:
-    sim = Simulator(demo_config())
+def start_demo_simulator(scenario: str = "normal", host: str = "127.0.0.1", port: int = 0) -> Simulator:
+    """The demo's simulator, serving, its scenario scripted (see ``demo.py``)."""
+    sim = Simulator(config_for(scenario))
+    sim.script(*script_for(scenario))
     sim.start(host=host, port=port)
     return sim
 

@@ -17,6 +17,16 @@ ParseOrder = Literal["created_desc", "updated_desc", "created_asc"]
 DEFAULT_EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class WaitingRun:
+    """An active run already `age_seconds` old when the simulator starts, that never moves on its own (a
+    workflow run waiting for review for hours, a run stuck in PROCESSING); `Simulator.finish_run` ends it."""
+
+    family: str
+    status: str
+    age_seconds: float
+
+
 def _default_keys() -> dict[str, dict[str, Any]]:
     return {"sk_sim_test": {"org_scoped": False}}
 
@@ -88,6 +98,32 @@ def _default_history_weights() -> dict[str, float]:
 
 
 @dataclass
+class WebhookFaults:
+    """What can go wrong with a delivery; each a probability per event (0 to 1)."""
+
+    drop: float = 0.0  # never sent
+    duplicate: float = 0.0  # sent twice (same eventId)
+    delay: float = 0.0  # sent `delay_seconds` late
+    delay_seconds: float = 5.0
+    reorder: float = 0.0  # held back and sent after the next event
+    bad_signature: float = 0.0  # the first attempt is signed with a wrong secret (answered 401)
+
+
+@dataclass
+class WebhookConfig:
+    """Where the simulated workspace's webhook endpoint delivers to, as Extend would (webhooks.py)."""
+
+    url: str
+    secret: str
+    api_version: str = "2026-02-09"  # the endpoint's pinned version: its event names and payloads
+    faults: WebhookFaults = field(default_factory=WebhookFaults)
+    # Attempts after a non-2xx answer or no answer, `retry_seconds` apart, doubling (0: no redelivery).
+    redeliveries: int = 3
+    retry_seconds: float = 1.0
+    timeout_seconds: float = 10.0
+
+
+@dataclass
 class SimConfig:
     """Simulator configuration.  Times are seconds; rates are runs per minute of *virtual* time."""
 
@@ -129,6 +165,10 @@ class SimConfig:
     queue_seconds: float = 4.0
     """Median PENDING time for runs that start PENDING."""
     failure_rate: float | dict[str, float] = 0.05
+    failure_reasons_excluded: frozenset[str] = frozenset()
+    """failureReason values FAILED runs never get (the demo's normal day: no OUT_OF_CREDITS)."""
+    waiting_runs: tuple[WaitingRun, ...] = ()
+    """Active runs already old at the start, added after the history (see ``WaitingRun``)."""
     cancel_rate: float | dict[str, float] = 0.02
     """CANCELLED outcome rate (workflow, extract, classify, split, verify; parse/edit runs are never
     cancelled)."""
@@ -157,6 +197,9 @@ class SimConfig:
     realtime: bool = False
     speed: float = 1.0
     tick_seconds: float = 0.1
+    # -- webhooks ----------------------------------------------------------------------------------
+    webhooks: WebhookConfig | None = None
+    """Signed deliveries of every run end (and batch end) to a webhook endpoint; None: no webhooks."""
 
     def default_key(self) -> str:
         if self.api_key is not None:

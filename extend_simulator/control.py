@@ -15,6 +15,7 @@
 ``POST /_sim/qps?limit=<n|off>``           change the server-side QPS limit
 ``POST /_sim/rate?family=<f>&per_min=<r>`` change an arrival rate
 ``POST /_sim/spike?family=&start=&end=&rate=``  failure-rate spike (virtual seconds since the epoch)
+``GET  /_sim/webhooks``                    webhook deliveries so far (events, faults, attempts, answers)
 =========================================  ==================================================================
 """
 
@@ -76,6 +77,10 @@ def handle_control(sim: SimState, method: str, path: str, query: str, body: byte
         if path == "/_sim/rate" and method == "POST":
             sim.set_rate(q["family"], float(q["per_min"]))
             return json_response(200, {"family": q["family"], "per_min": float(q["per_min"])})
+        if path == "/_sim/webhooks" and method == "GET":
+            if sim.webhooks is None:
+                return json_response(404, {"error": "no webhook deliveries configured (--webhook-url)"})
+            return json_response(200, sim.webhooks.stats())
         if path == "/_sim/spike" and method == "POST":
             spike = FailureSpike(q["family"], float(q["start"]), float(q["end"]), float(q.get("rate", "1")))
             sim.script(spike)

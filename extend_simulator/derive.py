@@ -5,6 +5,8 @@ Keeping these out of ``Run`` keeps a million-run history small in memory.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .enums import (
     BATCH_PREFIX,
     DEFAULT_BATCH_PREFIX,
@@ -94,9 +96,17 @@ def source_id(seed: int, run: Run) -> str | None:
     return None
 
 
-def failure_reason(seed: int, run: Run) -> str:
-    reasons = FAILURE_REASONS[run.fam]
-    return reasons[h(seed, run.seq, 0x29) % len(reasons)]
+def failure_reason(seed: int, run: Run, reasons: Mapping[str, tuple[str, ...]] = FAILURE_REASONS) -> str:
+    choices = reasons[run.fam]
+    return choices[h(seed, run.seq, 0x29) % len(choices)]
+
+
+def reasons_without(excluded: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """Each family's failureReason values less `excluded` (a family keeps its list rather than none)."""
+    return {
+        fam: tuple(r for r in reasons if r not in excluded) or reasons
+        for fam, reasons in FAILURE_REASONS.items()
+    }
 
 
 def failure_message(reason: str) -> str:

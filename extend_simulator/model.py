@@ -11,12 +11,12 @@ and one by createdAt.  A key is ``(timestamp_ms << 29) | (prefix_rank << 26) | s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sortedcontainers import SortedList
 
-from .enums import BATCH_PREFIX, DEFAULT_BATCH_PREFIX, PROCESSOR_FAMILIES, Family
+from .enums import BATCH_PREFIX, DEFAULT_BATCH_PREFIX, FAILURE_REASONS, PROCESSOR_FAMILIES, Family
 from .ids import MAX_SEQ, PREFIX_RANK, derived_id, run_id
 
 BATCH_SALT = 0x25
@@ -130,8 +130,10 @@ def index_keys(run: Run) -> list[IndexKey]:
 class World:
     """All runs and batches plus their indices.  Callers hold the simulator lock."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, failure_reasons: Mapping[str, tuple[str, ...]] = FAILURE_REASONS) -> None:
         self.seed = seed
+        #: failureReason values a FAILED run's is derived from, per family (derive.failure_reason)
+        self.failure_reasons = failure_reasons
         self.runs: list[Run | None] = []
         self.batches: list[Batch] = []
         self.batch_index: dict[str, int] = {}

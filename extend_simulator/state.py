@@ -11,6 +11,7 @@ import gc
 import threading
 from datetime import datetime
 
+from . import derive
 from .catalog import build_catalog
 from .clock import TimestampFormatter, VirtualClock
 from .config import SimConfig
@@ -22,6 +23,8 @@ from .query import TokenCodec
 from .scenarios import DeleteRate, FailureSpike, KeyRevocation, RateChange, RunDeletion, Scenario
 from .truth import Truth
 from .views import Views
+from .waiting import add_waiting_runs
+from .webhooks import WebhookSender
 from .workload import Workload
 
 
@@ -37,11 +40,13 @@ class SimState:
             cfg.keys = {**cfg.keys, cfg.default_key(): {"org_scoped": False}}
         self.lock = threading.RLock()
         self.clock = VirtualClock(cfg.epoch)
-        self.world = World(cfg.seed)
+        reasons = derive.reasons_without(cfg.failure_reasons_excluded)
+        self.world = World(cfg.seed, reasons)
         self.catalog = build_catalog(cfg.seed, cfg.processors_per_family, cfg.workflows, self.clock.start_ms)
-        self.truth = Truth(self.lock, cfg.seed)
+        self.truth = Truth(self.lock, cfg.seed, reasons)
         self.workload = Workload(cfg, self.world, self.truth, self.clock, self.catalog)
         self.workload.build_history()
+        add_waiting_runs(self.workload, cfg.waiting_runs)
         self.workload.start()
         freeze = cfg.gc_freeze if cfg.gc_freeze is not None else len(self.world.runs) >= 50_000
         if freeze:
@@ -51,6 +56,7 @@ class SimState:
         self.faults = FaultInjector(cfg.seed)
         self.bucket = TokenBucket(cfg.qps_limit, cfg.qps_burst)
         self.revoked: set[str] = set()
+        self.webhooks: WebhookSender | None = None  # delivering run ends (Simulator.deliver_webhooks)
 
     @property
     def api_key(self) -> str:

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from . import derive
 from .enums import (
     ACTIVE,
     FAILED,
+    FAILURE_REASONS,
     KIND,
     METADATA_FAMILIES,
     METRICS_FAMILIES,
@@ -73,9 +75,15 @@ class _Snapshot:
 
 
 class Truth:
-    def __init__(self, lock: threading.RLock, seed: int = 0) -> None:
+    def __init__(
+        self,
+        lock: threading.RLock,
+        seed: int = 0,
+        failure_reasons: Mapping[str, tuple[str, ...]] = FAILURE_REASONS,
+    ) -> None:
         self._lock = lock
         self._seed = seed
+        self._reasons = failure_reasons
         self._fed: dict[str, dict[FedKey, float]] = {name: {} for name in FED}
         self._created: Counter[Label3] = Counter()
         self._finished: Counter[Label4] = Counter()
@@ -121,7 +129,7 @@ class Truth:
     def _on_finish(self, run: Run) -> None:
         kind, fam, seed = KIND[run.fam], run.fam, self._seed
         if run.status == FAILED and fam in REASON_FAMILIES:
-            self._add("failed", (kind, derive.failure_reason(seed, run)), 1)
+            self._add("failed", (kind, derive.failure_reason(seed, run, self._reasons)), 1)
         if run.status != PROCESSED:
             return
         if fam in METRICS_FAMILIES:

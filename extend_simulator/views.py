@@ -116,7 +116,7 @@ class Views:
     def _failure(self, run: Run) -> tuple[str | None, str | None]:
         if run.status != FAILED:
             return None, None
-        reason = derive.failure_reason(self.seed, run)
+        reason = derive.failure_reason(self.seed, run, self.world.failure_reasons)
         return reason, derive.failure_message(reason)
 
     def _metadata(self, run: Run) -> JSON | None:

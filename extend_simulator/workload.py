@@ -115,6 +115,9 @@ class Workload:
         self.spikes: list[FailureSpike] = []
         self.actions: list[Callable[[], None]] = []
         self.delete_rate = cfg.delete_rate_per_min
+        # Told every change of a run (old, new) after the truth, under the simulator's lock: the
+        # webhook sender's hook where runs end (webhooks.py).
+        self.listeners: list[Callable[[Run, Run], None]] = []
         self._delete_gen = 0
         self.precision = cfg.timestamp_precision
 
@@ -243,6 +246,8 @@ class Workload:
     def _install(self, old: Run, new: Run) -> None:
         self.world.replace(new)
         self.truth.on_transition(old, new)
+        for listener in self.listeners:
+            listener(old, new)
 
     def _set(self, run: Run, now: int, status: str, *, ended: bool = False) -> Run:
         new = run.copy()

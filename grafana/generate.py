@@ -1,9 +1,14 @@
-"""Write every generated dashboard, provisioning and alert-rule file (`make dashboards`).
+"""Write every generated dashboard, provisioning and alert-rule file (`make dashboards`), or a copy with
+your settings (`extend-exporter generate`).
 
 python -m grafana.generate                  # regenerate the committed files
 python -m grafana.generate --check          # exit 1 when a committed file differs from the generator
-python -m grafana.generate --set failed_spike_min_count=25 --out /tmp/mine   # other thresholds
-python -m grafana.generate --prometheus-url http://prom.example:9090 --out /tmp/mine   # your Prometheus
+extend-exporter generate --out DIR --set failed_spike_min_count=25   # other thresholds
+extend-exporter generate --out DIR --prometheus-url http://prom.example:9090 \\
+    --runbook-base-url https://git.example.com/me/extend-exporter/blob/main/docs/runbook.md
+
+The rule file and the runbook need PyYAML only (`--rules-only` works from a plain install); the
+dashboards and the Grafana-managed rules need grafana-foundation-sdk, the `generate` extra.
 """
 
 from __future__ import annotations
@@ -11,16 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import yaml
 
 from .alerts import prometheus_rules, runbook
 from .knobs import Knobs
-from .managed_rules import grafana_alert_rules
 from .names import DATASOURCE_UID, GRAFANA_FOLDER
-from .panels import dashboards
+from .promql import seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Where the dashboard provider reads the JSON files of grafana/dashboards/ inside a Grafana container.
@@ -50,18 +56,47 @@ def to_json(data: Any) -> str:
 
 
 DEFAULT_PROMETHEUS_URL = "http://prometheus:9090"
+#: The scrape interval of the shipped ServiceMonitor, PodMonitor and scrape configs (a test checks they
+#: agree): the data source's timeInterval, which sets $__rate_interval.
+DEFAULT_SCRAPE_INTERVAL = "60s"
 
 
-def render(knobs: Knobs, prometheus_url: str = DEFAULT_PROMETHEUS_URL) -> dict[str, str]:
-    """Relative path -> content of every generated file."""
-    files, panel_ids = _dashboard_files(knobs)
-    files.update(_alert_files(knobs, panel_ids))
-    files.update(_provisioning_files(prometheus_url))
-    return files
+SDK_MISSING = (
+    "the dashboards and Grafana-managed rules need grafana-foundation-sdk: "
+    "pip install 'extend-exporter[generate]' (or --rules-only for the rule file and runbook)"
+)
+
+
+class GenerateError(Exception):
+    """A setting the generator cannot use, or what it needs is not installed; one line."""
+
+
+def render(
+    knobs: Knobs,
+    prometheus_url: str = DEFAULT_PROMETHEUS_URL,
+    scrape_interval: str = DEFAULT_SCRAPE_INTERVAL,
+    *,
+    rules_only: bool = False,
+) -> dict[str, str]:
+    """Relative path -> content of every generated file (the rule file and runbook only, if asked)."""
+    files = _rule_files(knobs)
+    if rules_only:
+        return files
+    dashboard_files, panel_ids = _dashboard_files(knobs)
+    files.update(dashboard_files)
+    files.update(_managed_rule_files(knobs, panel_ids))
+    files.update(_provisioning_files(prometheus_url, scrape_interval, knobs.run_link_url))
+    return dict(sorted(files.items()))
 
 
 def _dashboard_files(knobs: Knobs) -> tuple[dict[str, str], dict[tuple[str, str], int]]:
     """The dashboards' JSON files, and (dashboard uid, panel title) -> panel id for the alert rules' links."""
+    try:
+        from .panels import dashboards
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("grafana_foundation_sdk"):
+            raise GenerateError(SDK_MISSING) from None
+        raise
     files: dict[str, str] = {}
     generated = dashboards(knobs)
     panel_ids: dict[tuple[str, str], int] = {}
@@ -79,8 +114,8 @@ def _dashboard_files(knobs: Knobs) -> tuple[dict[str, str], dict[tuple[str, str]
     return files, panel_ids
 
 
-def _alert_files(knobs: Knobs, panel_ids: dict[tuple[str, str], int]) -> dict[str, str]:
-    """The Prometheus rule file, the runbook and the Grafana-managed rules."""
+def _rule_files(knobs: Knobs) -> dict[str, str]:
+    """The Prometheus rule file and the runbook (PyYAML only)."""
     files: dict[str, str] = {}
     files["deploy/prometheus/extend-alerts.yaml"] = to_yaml(
         prometheus_rules(knobs),
@@ -89,6 +124,14 @@ def _alert_files(knobs: Knobs, panel_ids: dict[tuple[str, str], int]) -> dict[st
         "# deploy/prometheus/tests/.\n",
     )
     files["docs/runbook.md"] = runbook(knobs)
+    return files
+
+
+def _managed_rule_files(knobs: Knobs, panel_ids: dict[tuple[str, str], int]) -> dict[str, str]:
+    """The Grafana-managed rules (grafana-foundation-sdk), linking the dashboards' panels."""
+    from .managed_rules import grafana_alert_rules
+
+    files: dict[str, str] = {}
     files["grafana/provisioning/alerting/extend-alerts.yaml"] = to_yaml(
         grafana_alert_rules(knobs, panel_ids),
         "# Grafana-managed alert rules: the same alerts as deploy/prometheus/extend-alerts.yaml, querying\n"
@@ -97,7 +140,21 @@ def _alert_files(knobs: Knobs, panel_ids: dict[tuple[str, str], int]) -> dict[st
     return files
 
 
-def _provisioning_files(prometheus_url: str) -> dict[str, str]:
+def _exemplar_link(run_link_url: str) -> dict[str, Any]:
+    """The data source's link from an exemplar's run_id to the run (docs/exemplars.md). Grafana expands
+    `$NAME` in provisioning files; `$$` is a literal `$`, which `${__value.raw}` needs."""
+    return {
+        "exemplarTraceIdDestinations": [
+            {
+                "name": "run_id",
+                "url": run_link_url.replace("$", "$$"),
+                "urlDisplayLabel": "Open run in Extend",
+            }
+        ]
+    }
+
+
+def _provisioning_files(prometheus_url: str, scrape_interval: str, run_link_url: str) -> dict[str, str]:
     """Grafana's data source and dashboard provider."""
     files: dict[str, str] = {}
     files["grafana/provisioning/datasources/extend-prometheus.yaml"] = to_yaml(
@@ -111,14 +168,16 @@ def _provisioning_files(prometheus_url: str) -> dict[str, str]:
                     "access": "proxy",
                     "url": prometheus_url,
                     "editable": False,
-                    "jsonData": {"httpMethod": "POST", "timeInterval": "30s"},
+                    "jsonData": {"httpMethod": "POST", "timeInterval": scrape_interval}
+                    | _exemplar_link(run_link_url),
                 }
             ],
         },
         "# The Prometheus that scrapes extend-exporter; for yours:\n"
-        "#   python -m grafana.generate --prometheus-url URL --out DIR\n"
-        "# `timeInterval` should equal its scrape interval (it sets $__rate_interval). The alert rules use\n"
-        "# this uid.\n",
+        "#   extend-exporter generate --prometheus-url URL --scrape-interval 60s --out DIR\n"
+        "# `timeInterval` is its scrape interval for the exporter (it sets $__rate_interval). The alert\n"
+        "# rules use this uid. An exemplar's run_id links to the run: --set run_link_url=URL\n"
+        "# (docs/exemplars.md).\n",
     )
     files["grafana/provisioning/dashboards/extend.yaml"] = to_yaml(
         {
@@ -156,16 +215,17 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message}\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _OneLineParser(prog="python -m grafana.generate", description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="only compare; exit 1 on any difference")
-    parser.add_argument("--out", type=Path, default=ROOT, help="root directory to write under")
+def add_arguments(parser: argparse.ArgumentParser, *, out_default: Path | None = None) -> None:
+    """The generator's options (`python -m grafana.generate` writes into this repository by default,
+    `extend-exporter generate` needs --out)."""
     parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override a knob of grafana/knobs.py",
+        "--out",
+        type=Path,
+        default=out_default,
+        required=out_default is None,
+        metavar="DIR",
+        help="directory to write under (files keep this repository's paths)"
+        + (" [default: the repository]" if out_default is not None else ""),
     )
     parser.add_argument(
         "--prometheus-url",
@@ -173,25 +233,89 @@ def main(argv: list[str] | None = None) -> int:
         metavar="URL",
         help="URL of the Prometheus data source Grafana provisions [default: %(default)s]",
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--scrape-interval",
+        default=DEFAULT_SCRAPE_INTERVAL,
+        metavar="DURATION",
+        help="that Prometheus's scrape interval for the exporter: the data source's timeInterval, "
+        "which sets $__rate_interval [default: %(default)s]",
+    )
+    parser.add_argument(
+        "--runbook-base-url",
+        default=None,
+        metavar="URL",
+        help="where your users open docs/runbook.md (http or https); each alert's runbook_url becomes "
+        "URL#<alert name in lower case> [default: the relative docs/runbook.md]",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a threshold, window or for: duration of grafana/knobs.py (repeatable)",
+    )
+    parser.add_argument(
+        "--rules-only",
+        action="store_true",
+        help="only the Prometheus rule file and the runbook (no grafana-foundation-sdk needed)",
+    )
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 on any difference")
+
+
+def knobs_from(args: argparse.Namespace) -> Knobs:
+    """The knobs the options ask for; GenerateError names the option that is wrong."""
     if any("=" not in item for item in args.set):
-        parser.error("--set expects NAME=VALUE")
+        raise GenerateError("--set expects NAME=VALUE")
     try:
         knobs = Knobs().with_overrides(dict(item.split("=", 1) for item in args.set))
-    except ValueError as exc:  # an unknown knob or a value of the wrong type: one line, exit 2
-        parser.error(f"--set: {exc}")
-    files = render(knobs, args.prometheus_url)
+    except ValueError as exc:  # an unknown knob or a value of the wrong type
+        raise GenerateError(f"--set: {exc}") from None
+    if args.runbook_base_url is not None:
+        parts = urlsplit(args.runbook_base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
+            raise GenerateError(
+                "--runbook-base-url must be an http(s) URL without a #fragment, e.g. "
+                "https://git.example.com/you/extend-exporter/blob/main/docs/runbook.md"
+            )
+        knobs = replace(knobs, runbook_base_url=args.runbook_base_url)
+    try:
+        seconds(args.scrape_interval)
+    except ValueError:
+        raise GenerateError("--scrape-interval must be a duration such as 30s or 1m") from None
+    return knobs
+
+
+def run(args: argparse.Namespace, prog: str = "extend-exporter generate") -> int:
+    """Render and write (or with --check, compare) the files the options ask for."""
+    try:
+        files = render(
+            knobs_from(args), args.prometheus_url, args.scrape_interval, rules_only=args.rules_only
+        )
+    except GenerateError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
     if args.check:
         changed = drift(files, args.out)
         for rel in changed:
             print(f"out of date: {rel} (run `make dashboards`)", file=sys.stderr)
         return 1 if changed else 0
-    for rel, content in files.items():
-        path = args.out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content, encoding="utf-8")
-        print(f"wrote {rel}")
+    try:
+        for rel, content in files.items():
+            path = args.out / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+            print(f"wrote {path}")
+    except OSError as exc:
+        print(f"{prog}: cannot write under {args.out} (--out): {exc.strerror}", file=sys.stderr)
+        return 2
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    prog = "python -m grafana.generate"
+    parser = _OneLineParser(prog=prog, description=__doc__.split("\n")[0])
+    add_arguments(parser, out_default=ROOT)
+    return run(parser.parse_args(argv), prog)
 
 
 if __name__ == "__main__":

@@ -68,9 +68,21 @@ class Knobs:
     out_of_credits_window: str = "10m"
     out_of_credits_for: str = "1m"
 
+    # Webhooks configured, runs Extend announces (PROCESSED or FAILED, any kind but verify_run) kept
+    # finishing -- at least this many within the window, as the poller saw them -- and no delivery was
+    # accepted for the whole window: the endpoint in Extend is disabled, deleted or misrouted. The
+    # exporter starts the clock when its listener starts, so a restart waits a full window first.
+    webhook_silent_after: str = "30m"
+    webhook_silent_min_runs: int = 3
+    webhook_silent_for: str = "5m"
+
     # Where alert notifications link to (the runbook_url annotation, plus "#<alert name in lower case>"):
     # the repository's docs/runbook.md as your users can open it, e.g. on your Git host.
     runbook_base_url: str = "docs/runbook.md"
+    # Where an exemplar's run opens (the data source's exemplar link; Grafana puts the run ID in place of
+    # ${__value.raw}). Extend documents no form for a run's page: check one of your runs' dashboardUrl
+    # and set this to match (docs/exemplars.md).
+    run_link_url: str = "https://dashboard.extend.ai/runs/${__value.raw}"
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,7 +23,31 @@ T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
 
 
+# Ports for the servers the tests start are drawn below the kernel's ephemeral range, where no outgoing
+# connection lands: between free_port() and the server's bind, the parallel workers' thousands of client
+# connections cannot take the port. Seeded from os.urandom, so workers and suites side by side differ.
+_PORTS = random.Random()
+_LOWEST_PORT = 20_000
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def free_port() -> int:
+    """A loopback TCP port nothing listens on, outside the ephemeral range when there is room."""
+    top = _ephemeral_floor()
+    for _ in range(200 if top - _LOWEST_PORT >= 1000 else 0):
+        port = _PORTS.randrange(_LOWEST_PORT, top)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

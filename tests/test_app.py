@@ -11,6 +11,7 @@ from exporter.api.apikey import ApiKeySource
 from exporter.api.identity import key_fingerprint
 from exporter.config import load_settings
 from exporter.factory import build_exporter
+from exporter.webhooks.hints import CoalescedHints
 from extend_simulator import SimConfig, Simulator
 from tests.exporter_process import parse_metrics, series, wait_until
 from tests.recording_api import recording_api
@@ -33,6 +34,7 @@ def test_sync_now_pulls_only_that_kind_forward() -> None:
             }
         )
         exporter = build_exporter(settings, ApiKeySource(settings.api_key, None))
+        workspace = key_fingerprint("sk_app_0123456789abcdef")  # a workspace key, no ID
         assert not exporter.sync_now("extract_run")  # nothing scheduled yet
         exporter.start_scheduler()
         try:
@@ -41,9 +43,22 @@ def test_sync_now_pulls_only_that_kind_forward() -> None:
             assert exporter.sync_now("extract_run")
             then = {"workflow_run": 1.0, "extract_run": 2.0}
             wait_until(lambda: _syncs(exporter.exposition.current.text) == then, timeout=10)
+            # Counted as a webhook's: the sync it pulled forward, and only that one.
+            assert _triggers(exporter.exposition.current.text) == {
+                (workspace, "workflow_run", "schedule"): 1.0,
+                (workspace, "extract_run", "schedule"): 1.0,
+                (workspace, "extract_run", "webhook"): 1.0,
+            }
+            assert not exporter.hints_pending()
         finally:
             assert exporter.stop(deadline_seconds=10)
         assert not exporter.sync_now("extract_run")
+
+
+def _triggers(text: bytes) -> dict[tuple[str, str, str], float]:
+    """extend_sync_triggers_total by (workspace, kind, trigger)."""
+    found = series(parse_metrics(text.decode()), "extend_sync_triggers_total")
+    return {(dict(k)["workspace"], dict(k)["kind"], dict(k)["trigger"]): v for k, v in found.items()}
 
 
 def _syncs_by_workspace(text: bytes) -> dict[tuple[str, str], float]:
@@ -75,6 +90,18 @@ def test_sync_now_pulls_a_kind_forward_in_one_workspace_or_in_every_one() -> Non
             assert exporter.sync_now("extract_run")
             counts[("ws_a", "extract_run")], counts[("ws_b", "extract_run")] = 2.0, 3.0
             wait_until(lambda: _syncs_by_workspace(exporter.exposition.current.text) == counts, timeout=10)
+            # Each workspace counts its own syncs a webhook asked for (triggers are per workspace).
+            triggers = _triggers(exporter.exposition.current.text)
+            webhook = {k: v for k, v in triggers.items() if k[2] == "webhook"}
+            assert webhook == {
+                ("ws_a", "extract_run", "webhook"): 1.0,
+                ("ws_b", "extract_run", "webhook"): 2.0,
+            }
+            assert {k: v for k, v in triggers.items() if k[2] == "schedule"} == {
+                (ws, kind, "schedule"): 1.0
+                for ws in ("ws_a", "ws_b")
+                for kind in ("workflow_run", "extract_run")
+            }
             assert not exporter.sync_now("extract_run", "ws_elsewhere")
             assert not exporter.sync_now("parse_run")  # not a kind this exporter syncs
         finally:
@@ -107,3 +134,26 @@ def test_extend_up_is_absent_until_the_first_sync_ends(sim: Simulator) -> None:
         assert series(after, "extend_up") == {(("kind", "extract_run"), ("workspace", workspace)): 1.0}
     finally:
         exporter.client.close()
+
+
+def test_hints_reach_the_exporter_batch_seen_and_sync_now() -> None:
+    """The webhook seam on the real exporter: batch_seen is called (a no-op until batches are watched)
+    and sync_now marks the kind's next sync as a webhook's."""
+    settings = load_settings(
+        {"api_key": "sk_app_0123456789abcdef", "kinds": "parse_run", "poll_interval_seconds": 3600}
+    )
+    exporter = build_exporter(settings, ApiKeySource(settings.api_key, None))
+    seen: list[tuple[str, str]] = []
+    original = exporter.batch_seen
+
+    def spy(kind: str, batch_id: str) -> None:
+        seen.append((kind, batch_id))
+        original(kind, batch_id)
+
+    exporter.batch_seen = spy  # type: ignore[method-assign]
+    hints = CoalescedHints(exporter)
+    hints.batch_seen("parse_run", "bpr_1")
+    hints.batch_seen("extract_run", "bpr_2")  # a kind not watched
+    assert seen == [("parse_run", "bpr_1")]
+    hints.sync_kind_now("parse_run")  # nothing scheduled yet: no sync, and no hint left behind
+    assert not exporter.hints_pending()

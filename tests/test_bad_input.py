@@ -19,6 +19,7 @@ from tests.exporter_process import free_port
 from tests.test_cli import CANARY
 
 ORG_KEY = "sk_org_canary_5e8d2a9c"
+WEBHOOK_CANARY = "wss_canary_7d41b0e2"
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,9 @@ class Case:
 
 
 @pytest.fixture(scope="module")
-def world() -> Iterator[dict[str, str]]:
-    """Loopback endpoints: a simulator (with an organisation key), a busy port, a port nobody listens on."""
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Loopback endpoints: a simulator (with an organisation key), a busy port, a port nobody listens on;
+    a directory and a plain file."""
     sim = Simulator(
         SimConfig(
             seed=1,
@@ -49,7 +51,11 @@ def world() -> Iterator[dict[str, str]]:
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen()
+    folder = tmp_path_factory.mktemp("bad-input")
+    (folder / "plain-file").write_text("not a directory")
     yield {
+        "DIR": str(folder),
+        "FILE": str(folder / "plain-file"),
         "SIM": sim.url,
         "SIM_TLS": sim.url.replace("http://", "https://"),
         "BUSY": f"127.0.0.1:{busy.getsockname()[1]}",
@@ -81,7 +87,98 @@ CASES = [
     Case("api version not a choice", ("--api-version", "2020-01-01"), 2, ("EXTEND_API_VERSION",), K),
     Case("listen in use", ("--listen-address", "{BUSY}"), 2, ("--listen-address", "in use"), K),
     Case("no key", (), 2, ("EXTEND_API_KEY",)),
+    # webhooks
+    Case(
+        "webhooks without a secret",
+        ("--webhook-listen-address", "{FREE}"),
+        2,
+        ("EXTEND_EXPORTER_WEBHOOK_SECRET", "--webhook-secret"),
+        K,
+    ),
+    Case(
+        "webhook secret without a listener",
+        (),
+        2,
+        ("EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS",),
+        {**K, "EXTEND_EXPORTER_WEBHOOK_SECRET": WEBHOOK_CANARY},
+        never_says=(WEBHOOK_CANARY,),
+    ),
+    Case(
+        "webhook listener on the metrics port",
+        ("--listen-address", "127.0.0.1:9999", "--webhook-listen-address", "0.0.0.0:9999"),
+        2,
+        ("--webhook-listen-address", "another port"),
+        {**K, "EXTEND_EXPORTER_WEBHOOK_SECRET": WEBHOOK_CANARY},
+        never_says=(WEBHOOK_CANARY,),
+    ),
+    Case(
+        "webhook listen in use",
+        ("--listen-address", "{FREE}", "--webhook-listen-address", "{BUSY}"),
+        2,
+        ("--webhook-listen-address", "in use"),
+        {**K, "EXTEND_EXPORTER_WEBHOOK_SECRET": WEBHOOK_CANARY},
+        never_says=(WEBHOOK_CANARY,),
+    ),
+    Case(
+        "webhook secret file missing",
+        ("--webhook-listen-address", "{FREE}", "--webhook-secret-file", "/nonexistent/secret"),
+        2,
+        ("EXTEND_EXPORTER_WEBHOOK_SECRET_FILE", "cannot read"),
+        K,
+    ),
+    Case(
+        "webhook secret malformed",
+        ("--webhook-listen-address", "{FREE}"),
+        2,
+        ("EXTEND_EXPORTER_WEBHOOK_SECRET", "whitespace"),
+        {**K, "EXTEND_EXPORTER_WEBHOOK_SECRET": WEBHOOK_CANARY + " x"},
+        never_says=(WEBHOOK_CANARY,),
+    ),
     Case("missing flag value", ("run", "--kinds"), 2, ("--kinds", "expected one argument"), K),
+    Case(
+        "state file in a missing directory",
+        ("--state-file", "/nonexistent/dir/state.json"),
+        2,
+        ("--state-file", "the directory /nonexistent/dir does not exist"),
+        K,
+    ),
+    Case("state file is a directory", ("--state-file", "{DIR}"), 2, ("--state-file", "is a directory"), K),
+    Case(
+        "state file under a plain file",
+        ("--state-file", "{FILE}/state.json"),
+        2,
+        ("--state-file", "plain-file is not a directory"),
+        K,
+    ),
+    # Creating a file in /proc fails for root too (permission bits would not stop root).
+    Case(
+        "state file cannot be written", ("--state-file", "/proc/state.json"), 2, ("cannot write in /proc",), K
+    ),
+    Case(
+        "plain words for a bound",
+        ("--poll-interval-seconds", "0"),
+        2,
+        ("--poll-interval-seconds", "must be more than 0 seconds, got '0'"),
+        K,
+    ),
+    Case("plain words for a maximum", ("--page-size", "1001"), 2, ("must be at most 1000, got '1001'",), K),
+    Case(
+        "plain words for a number", ("--max-retries", "many"), 2, ("must be a whole number, got 'many'",), K
+    ),
+    Case(
+        "plain words for a choice",
+        ("--log-format", "xml"),
+        2,
+        ("EXTEND_EXPORTER_LOG_FORMAT", "must be text or json, got 'xml'"),
+        K,
+    ),
+    Case(
+        "plain words for a boolean",
+        (),
+        2,
+        ("EXTEND_EXPORTER_PER_RESOURCE_LABELS", "must be true or false, got 'maybe'"),
+        {**K, "EXTEND_EXPORTER_PER_RESOURCE_LABELS": "maybe"},
+    ),
     # check
     Case("check: flag it does not use", ("check", "--listen-address", "x:1"), 2, ("--listen-address",), K),
     Case("check: state file not used", ("check", "--state-file", "/tmp/x"), 2, ("--state-file",), K),
@@ -121,6 +218,15 @@ CASES = [
     Case("simulate: bad listen", ("simulate", "--listen", "nowhere"), 2, ("--listen",)),
     Case("simulate: bad start", ("simulate", "--start", "yesterday"), 2, ("--start",)),
     Case("simulate: bad choice", ("simulate", "--cursor-mode", "random"), 2, ("--cursor-mode", "offset")),
+    Case(
+        "simulate: webhook url without secret",
+        ("simulate", "--history", "10", "--webhook-url", "http://127.0.0.1:1/webhooks/extend"),
+        2,
+        ("--webhook-secret",),
+    ),
+    Case(
+        "simulate: webhook fault not a fraction", ("simulate", "--webhook-drop", "5"), 2, ("--webhook-drop",)
+    ),
     # healthcheck
     Case("healthcheck: nothing listens", ("healthcheck", "--url", "http://{FREE}/healthz"), 1, ("refused",)),
     Case("healthcheck: bad timeout", ("healthcheck", "--timeout", "x"), 2, ("--timeout",)),
@@ -163,8 +269,19 @@ def test_bad_input_is_one_line(case: Case, world: dict[str, str]) -> None:
     assert "Traceback" not in result.stderr
     for word in case.says:
         assert word in lines[0], lines[0]
-    for word in (*case.never_says, CANARY):
+    for word in (*case.never_says, CANARY, "Input should"):
         assert word not in result.stderr + result.stdout
+
+
+def test_check_says_a_failure_once(world: dict[str, str]) -> None:
+    """The table names each kind's reason; the cause itself is said once, on stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXTEND_")}
+    env.update(K)
+    argv = [sys.executable, "-m", "exporter", *CHECK[:3], "--api-base-url", world["SIM"]]
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "FAILED (unauthorized)" in result.stdout
+    assert (result.stdout + result.stderr).count("HTTP 401") == 1, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from pathlib import Path
 
 from pydantic import SecretStr
+
+from ..secretfile import WatchedFile
 
 log = logging.getLogger("exporter.apikey")  # the name log lines carried before the module moved
 
@@ -54,38 +54,18 @@ class ApiKeySource:
             raise ApiKeyError(
                 "not a single API key (empty, whitespace, control or non-ASCII characters)", "api_key"
             )
-        self._path = path
-        self._stamp: tuple[int, int, int] | None = None
-        self._cached: str | None = None
-        self._lock = threading.Lock()
-        if path is not None:
-            self._cached = _read_key(path)  # fail fast at start-up
-            self._stamp = self._file_stamp()
-
-    def _file_stamp(self) -> tuple[int, int, int] | None:
-        assert self._path is not None
-        try:
-            st = os.stat(self._path)
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
+        self._file = (
+            WatchedFile(path, _read_key, what="API key file", log=log, errors=(ApiKeyError,))
+            if path is not None
+            else None
+        )
 
     def secrets(self) -> list[str]:
         """Every key value in use, for log redaction."""
-        return [k for k in (self._fixed, self._cached) if k]
+        return [k for k in (self._fixed, self._file.value if self._file else None) if k]
 
     def __call__(self) -> str:
-        if self._path is None:
+        if self._file is None:
             assert self._fixed is not None
             return self._fixed
-        with self._lock:
-            stamp = self._file_stamp()
-            if stamp != self._stamp:
-                self._stamp = stamp
-                try:
-                    self._cached = _read_key(self._path)
-                    log.info("API key file %s changed; using the new key", self._path)
-                except ApiKeyError as exc:
-                    log.warning("API key file changed but unusable (%s); keeping the previous key", exc)
-            assert self._cached is not None
-            return self._cached
+        return self._file.current()

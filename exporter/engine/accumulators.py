@@ -4,7 +4,9 @@ The engine's ledger decides *when* a run enters a terminal status (once per run 
 across cursor shifts, faults and restarts) and calls `on_finish` of every accumulator of the kind.
 Each accumulator fills one family of the registry (families.py) and owns its label values (after
 `kind`), the label sets that start at 0, its section of the state file and the rows the collector
-renders. Adding a family means one registry entry, one class here and one line in `for_kind`.
+renders. Adding a family means one registry entry, one class here and one line in `for_kind`. Where
+the family carries exemplars (`Family.exemplars`), `on_finish` says which series it counted the run
+under, and the kind's state keeps that series' example run (example_runs.py).
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ class Accumulator(Protocol):
     family: Family
     section: str  # its key in the kind's state-file object
 
-    def on_finish(self, obs: Observation, status: str) -> None: ...
+    def on_finish(self, obs: Observation, status: str) -> tuple[str, ...] | None:
+        """Count the run; the label values (after `kind`) it counted it under where the family
+        carries exemplars, else None."""
 
     def rows(self) -> Rows: ...
 
@@ -70,9 +74,11 @@ class _EnumCounter:
         self.counts: dict[str, int] = dict.fromkeys(known, 0)
         self.extra: set[str] = set()
 
-    def add(self, value: str | None) -> None:
+    def add(self, value: str | None) -> str:
+        """Count `value`; returns the label value it counted under."""
         label = _enum_label(value, self.known, self.extra, self.counts)
         self.counts[label] = self.counts.get(label, 0) + 1
+        return label
 
     def rows(self) -> Rows:
         return tuple(((k,), v) for k, v in sorted(self.counts.items()))
@@ -95,9 +101,8 @@ class FailedByReason(_EnumCounter):
     def __init__(self, documented: tuple[str, ...]) -> None:
         super().__init__(tuple(dict.fromkeys((*documented, OUT_OF_CREDITS))))
 
-    def on_finish(self, obs: Observation, status: str) -> None:
-        if status == FAILED:
-            self.add(obs.failure_reason)
+    def on_finish(self, obs: Observation, status: str) -> tuple[str, ...] | None:
+        return (self.add(obs.failure_reason),) if status == FAILED else None
 
 
 class ProcessedByRisk(_EnumCounter):

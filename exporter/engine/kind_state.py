@@ -33,8 +33,10 @@ from ..kinds import (
     label_processor_types,
     label_sources,
 )
+from ..metrics.families import RUN_DURATION, RUNS_FINISHED
 from ..metrics.labels import MAX_EXTRA_STATUSES, OTHER
-from . import accumulators
+from . import accumulators, example_runs
+from .example_runs import Example, Examples
 from .histogram import DURATION_BUCKETS, Histogram, HistogramValue
 from .ledger import CREDITED, PROCESSOR_TYPE_STRINGS, Entry, RunLabels
 from .observation import Observation
@@ -80,6 +82,8 @@ class KindSnapshot:
     tracked: int
     # family name -> its rows (label values after `kind`, value), from the kind's accumulators
     families: Mapping[str, accumulators.Rows] = field(default_factory=dict)
+    # family name -> label values after `kind` (with `le` last for buckets) -> the series' example run
+    examples: Mapping[str, Mapping[tuple[str, ...], Example]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,9 @@ class KindState:
     # What else a finish counts (failure reasons, pages, ...): one accumulator per family, built from
     # the spec; each owns its labels, zero-initialisation and state-file section.
     accumulators: tuple[accumulators.Accumulator, ...] = field(default=(), init=False, compare=False)
+    # Example runs of the FAILED series of `finished` and of the accumulators' families that carry
+    # exemplars, by family name; the durations keep theirs in their histograms.
+    examples: dict[str, Examples] = field(default_factory=dict)
     # File name of each active run of a creation-ordered kind: the sync finds such a run by name once it
     # leaves the active set (kept across restarts, so a run that finished while we were down costs one
     # narrowed listing too). Bounded by the active set.
@@ -133,7 +140,7 @@ class KindState:
                     self.finished.setdefault((status, source, ptype), 0)
         for ptype in label_processor_types(self.spec):
             for status in self.spec.terminal_statuses:
-                self.durations.setdefault((status, ptype), Histogram.empty())
+                self.durations.setdefault((status, ptype), Histogram.empty(examples=True))
 
     @property
     def effective_order(self) -> Order:
@@ -208,7 +215,7 @@ class KindState:
                 is_new = window is not None and obs.created_at >= window
                 if not is_new and terminal and prune_start is not None and key < prune_start:
                     continue  # finished before the window: nothing to count, nothing to remember
-                ptype = PROCESSOR_TYPE_STRINGS.get(obs.processor_type, obs.processor_type)
+                ptype = PROCESSOR_TYPE_STRINGS.get(obs.processor_type, OTHER)  # legacy `type` is an open enum
                 if not has_sources:
                     source = ""
                 elif obs.source is not None:
@@ -288,8 +295,10 @@ class KindState:
         end = obs.finished_at if obs.finished_at is not None else obs.updated_at
         hist = self.durations.get((status, ptype))
         if hist is None:
-            hist = self.durations[(status, ptype)] = Histogram.empty()
-        hist.observe(max(0.0, end - start))
+            hist = self.durations[(status, ptype)] = Histogram.empty(examples=True)
+        hist.observe(max(0.0, end - start), obs.id, end)
+        if status == accumulators.FAILED:
+            example_runs.offer(self.examples.setdefault(RUNS_FINISHED.name, {}), key, obs.id, 1.0, end)
         if obs.credits is not None and CREDITED not in counted:
             ckey = (source, ptype)
             self.credits[ckey] = self.credits.get(ckey, 0.0) + obs.credits
@@ -299,7 +308,9 @@ class KindState:
             rkey = (status, labels.resource_id)
             self.finished_by_resource[rkey] = self.finished_by_resource.get(rkey, 0) + 1
         for acc in self.accumulators:
-            acc.on_finish(obs, status)
+            series = acc.on_finish(obs, status)
+            if series is not None:
+                example_runs.offer(self.examples.setdefault(acc.family.name, {}), series, obs.id, 1.0, end)
 
     def snapshot(self) -> KindSnapshot:
         active: dict[tuple[str, str, str], int] = {}
@@ -335,7 +346,20 @@ class KindState:
             resource_names=dict(self.resource_names),
             tracked=len(self.entries),
             families={acc.family.name: acc.rows() for acc in self.accumulators},
+            examples=self._examples(),
         )
+
+    def _examples(self) -> dict[str, Examples]:
+        """Every example run, the durations' included (keyed status, processor type, le)."""
+        out = {name: dict(rows) for name, rows in self.examples.items()}
+        durations: Examples = {
+            (*key, le): ex
+            for key, hist in self.durations.items()
+            for le, ex in hist.examples_by_bucket().items()
+        }
+        if durations:
+            out[RUN_DURATION.name] = durations
+        return out
 
     # --- what the sync asks of the ledger (it reads no field of it) ------------------------------
 
@@ -401,6 +425,7 @@ class KindState:
             "extra_statuses": sorted(self.extra_statuses),
             **{acc.section: acc.to_dict() for acc in self.accumulators},
             "file_names": self.file_names,
+            "examples": example_runs.to_rows(self._examples()),
         }
 
     def load_dict(self, data: Mapping[str, Any]) -> None:
@@ -429,7 +454,7 @@ class KindState:
         self.finished = {(str(st), str(s), str(p)): int(v) for st, s, p, v in data["finished"]}
         self.credits = {(str(s), str(p)): float(v) for s, p, v in data["credits"]}
         self.durations = {
-            (str(status), str(ptype)): Histogram.restore(buckets, total, count)
+            (str(status), str(ptype)): Histogram.restore(buckets, total, count, examples=True)
             for status, ptype, buckets, total, count in data["durations"]
         }
         self.finished_by_resource = {(str(s), str(r)): int(v) for s, r, v in data["finished_by_resource"]}
@@ -443,6 +468,10 @@ class KindState:
         self.accumulators = fresh
         self.file_names = {str(k): str(v) for k, v in data.get("file_names", {}).items()}
         self._init_series()
+        # Files from before example runs were kept have none: they come with the next runs counted.
+        self.examples = example_runs.from_rows(data.get("examples", {}))
+        for (status, ptype, le), example in self.examples.pop(RUN_DURATION.name, {}).items():
+            self.durations[(status, ptype)].restore_example(le, example)
 
 
 def _entry_to_list(e: Entry) -> list[Any]:

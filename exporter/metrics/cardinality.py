@@ -39,8 +39,8 @@ def label_values(label: Label, spec: KindSpec, caps: Caps) -> int:
         lb.ACTIVE_STATUS: len(ACTIVE_STATUSES),
         lb.STATUS: len(spec.terminal_statuses) + lb.MAX_EXTRA_STATUSES + 1,
         lb.SOURCE: len(spec.sources) + 1 if spec.sources else 1,
-        # processor_run: the documented types and "" (a summary without one); see labels.PROCESSOR_TYPE.
-        lb.PROCESSOR_TYPE: len(PROCESSOR_TYPES) + 1
+        # processor_run: the documented types, "" (a summary without one), OTHER: labels.PROCESSOR_TYPE.
+        lb.PROCESSOR_TYPE: len(PROCESSOR_TYPES) + 2
         if spec.type_from_field
         else len(label_processor_types(spec)),
         lb.RESOURCE_ID: caps.per_resource_max + 1,
@@ -53,6 +53,10 @@ def label_values(label: Label, spec: KindSpec, caps: Caps) -> int:
         lb.RETRY_REASON: len(lb.RETRY_REASONS),
         lb.SYNC_ERROR_REASON: len(lb.SYNC_ERROR_REASONS),
         lb.REJECT_REASON: len(lb.HTTP_REJECT_REASONS),
+        lb.WEBHOOK_REJECT_REASON: len(lb.WEBHOOK_REJECT_REASONS),
+        lb.EVENT_TYPE: len(lb.WEBHOOK_EVENT_TYPES) + 2,
+        lb.OUTCOME: len(lb.WEBHOOK_OUTCOMES),
+        lb.TRIGGER: len(lb.SYNC_TRIGGERS),
         lb.RESULT: 2,
         lb.VERSION: 1,
         lb.API_VERSION: 1,

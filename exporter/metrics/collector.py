@@ -8,6 +8,13 @@ HELP/TYPE lines. A sync of one kind so costs the formatting of its own series, n
 is assembled once per completed sync and served as cached bytes, so a scrape never waits for the API
 or for the counting state. Every run family is declared per workspace: each workspace's series carry
 its `workspace` label, appended after the family's own labels.
+
+The same text is kept in two formats: Prometheus' classic text format, and OpenMetrics 1.0 for the
+scrapers that ask for it (docs/exemplars.md). OpenMetrics adds an exemplar naming an example run to
+the samples of the families that carry them (families.py); the other families' sample lines are the
+same bytes in both formats, so only those few families are formatted twice. `_created` samples are
+left out of both, like the exporter's own metrics (telemetry.py): counting starts at 0 for every
+label set the exporter knows, so nothing needs a creation time to see the first increase.
 """
 
 from __future__ import annotations
@@ -15,19 +22,23 @@ from __future__ import annotations
 import gzip
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar
 
-from ..engine.kind_state import DURATION_BUCKETS, KindSnapshot
+from ..engine.example_runs import Example
+from ..engine.histogram import BUCKET_LABELS
+from ..engine.kind_state import KindSnapshot
 from ..kinds import KINDS
 from . import families as fam
+from .exemplars import exemplar
 from .families import Family, FilledBy, Type
 from .telemetry import Telemetry
-from .text import render, sample_lines
+from .text import EOF_LINE, Families, header, openmetrics_of, render, sample_lines
 
 # After a sync, /metrics is assembled again once the last assembly's cost is this share of the time since
 # it began (an exporter of one workspace: a few ms, so at once; of fifty: within about a second).
@@ -38,18 +49,17 @@ RUN_FAMILIES = tuple(f for f in fam.FAMILIES if f.filled_by is not FilledBy.SELF
 # Oldest-active ages move with the clock, not with a kind's counts: rendered at every assembly, so they
 # keep growing while a kind's syncs fail. The other families come from the per-kind cache.
 AGE_FAMILY = fam.RUNS_OLDEST_ACTIVE_AGE.name
-
+# The families whose OpenMetrics lines differ from the classic ones: their samples carry exemplars.
+EXEMPLAR_FAMILIES = frozenset(f.name for f in RUN_FAMILIES if f.exemplars)
+EOF = EOF_LINE
 
 _Key = tuple[str, str]  # (workspace section, kind)
 
 
-def _bucket_label(bound: float) -> str:
-    return "+Inf" if bound == float("inf") else repr(float(bound))
-
-
 class RunsCollector(Collector):
-    """The run families of every (workspace, kind): `render()` for the exposition, `collect()` for a
-    registry. Both give the same text (a test holds them to it); `render()` reuses cached lines.
+    """The run families of every (workspace, kind): `render()` and `render_openmetrics()` for the
+    exposition, `collect()` for a registry. Both give the same text (a test holds them to it); the
+    renders reuse each (workspace, kind)'s cached lines.
 
     Workspaces are keyed by their state-file section, which never changes; their `workspace` label
     may (a workspace key's fingerprint follows a rotated key file: `relabel`).
@@ -64,21 +74,24 @@ class RunsCollector(Collector):
     ) -> None:
         self._snapshots: dict[_Key, KindSnapshot] = {}
         self._lines: dict[_Key, dict[str, bytes]] = {}  # (section, kind) -> family -> its sample lines
+        self._om_lines: dict[_Key, dict[str, bytes]] = {}  # the same in OpenMetrics, EXEMPLAR_FAMILIES only
         self._labels: dict[str, str] = {}  # section -> its workspace label
         self._clock = clock
         self._lock = threading.Lock()
         opted_in = {"per_resource_labels": per_resource, "usage_tags": usage_tags}
         self._names = [f.name for f in RUN_FAMILIES if f.opt_in is None or opted_in[f.opt_in]]
         empty = {**_KindFamilies().by_name(), AGE_FAMILY: _gauge(fam.RUNS_OLDEST_ACTIVE_AGE)}
-        self._headers = {name: render([empty[name]]) for name in self._names}
+        self._headers = {name: header(empty[name]) for name in self._names}
+        self._om_headers = {name: header(empty[name], openmetrics=True) for name in self._names}
 
     def update(self, section: str, label: str, snapshot: KindSnapshot) -> None:
         """A workspace's new snapshot of a kind, labelled `label`."""
-        lines = self._lines_of(label, snapshot)
+        lines, om_lines = self._lines_of(label, snapshot)
         with self._lock:
             self._labels[section] = label
             self._snapshots[(section, snapshot.kind)] = snapshot
             self._lines[(section, snapshot.kind)] = lines
+            self._om_lines[(section, snapshot.kind)] = om_lines
 
     def relabel(self, section: str, label: str) -> None:
         """Render a workspace's kinds again when its label changed (a rotated key file)."""
@@ -89,15 +102,18 @@ class RunsCollector(Collector):
         for snap in snaps:
             self.update(section, label, snap)
 
-    def _lines_of(self, label: str, snapshot: KindSnapshot) -> dict[str, bytes]:
+    def _lines_of(self, label: str, snapshot: KindSnapshot) -> tuple[dict[str, bytes], dict[str, bytes]]:
+        """Classic sample lines of every family, OpenMetrics ones of the families with exemplars."""
         families = _KindFamilies()
         families.add(snapshot, label)
-        lines = {}
+        lines, om_lines = {}, {}
         for name, family in families.by_name().items():
             if name not in self._headers:
                 continue  # opt-in families, when off
             lines[name] = sample_lines(family, self._headers[name])
-        return lines
+            if name in EXEMPLAR_FAMILIES:
+                om_lines[name] = sample_lines(family, self._om_headers[name], openmetrics=True)
+        return lines, om_lines
 
     def snapshots(self) -> list[tuple[str, KindSnapshot]]:
         """(workspace label, snapshot) of every (workspace, kind), by label and kind."""
@@ -106,18 +122,28 @@ class RunsCollector(Collector):
         return [(label, snap) for label, _, snap in sorted(found, key=lambda x: x[:2])]
 
     def render(self) -> bytes:
-        """The exposition text of every run family, from the cached lines of each (workspace, kind)."""
+        """The classic text of every run family, from the cached lines of each (workspace, kind)."""
+        return self._splice(openmetrics=False)
+
+    def render_openmetrics(self) -> bytes:
+        """The OpenMetrics text of every run family (without `# EOF`), from the cached lines."""
+        return self._splice(openmetrics=True)
+
+    def _splice(self, *, openmetrics: bool) -> bytes:
         with self._lock:
             keys = sorted(self._lines, key=lambda key: (self._labels[key[0]], key[1]))
             lines = [self._lines[k] for k in keys]
+            om_lines = [self._om_lines[k] for k in keys]
             snaps = [(self._labels[k[0]], self._snapshots[k]) for k in keys]
+        headers = self._om_headers if openmetrics else self._headers
         out: list[bytes] = []
         for name in self._names:
             if name == AGE_FAMILY:
-                out.append(render([_ages(snaps, self._clock())]))
+                out.append(render([_ages(snaps, self._clock())], openmetrics=openmetrics))
                 continue
-            out.append(self._headers[name])
-            out.extend(kind_lines[name] for kind_lines in lines)
+            out.append(headers[name])
+            by_key = om_lines if openmetrics and name in EXEMPLAR_FAMILIES else lines
+            out.extend(key_lines[name] for key_lines in by_key)
         return b"".join(out)
 
     def describe(self) -> Iterable[Metric]:
@@ -184,16 +210,20 @@ class _KindFamilies:
     def add(self, snap: KindSnapshot, workspace: str) -> None:
         """One workspace's snapshot of a kind: its samples, with `workspace` after their own labels."""
         kind, ws = snap.kind, workspace
+        examples = _Exemplars(snap)
         for (status, source, ptype), value in sorted(snap.active.items()):
             self.active.add_metric([kind, status, source, ptype, ws], value)
-        for (status, source, ptype), value in sorted(snap.finished.items()):
-            self.finished.add_metric([kind, status, source, ptype, ws], value)
+        failed = examples.of(fam.RUNS_FINISHED)
+        for key, value in sorted(snap.finished.items()):
+            self.finished.add_metric([kind, *key, ws], value, exemplar=failed.get(key))
         for (source, ptype), value in sorted(snap.created.items()):
             self.created.add_metric([kind, source, ptype, ws], value)
         for (source, ptype), amount in sorted(snap.credits.items()):
             self.credits.add_metric([kind, source, ptype, ws], amount)
+        durations = examples.of(fam.RUN_DURATION)
         for (status, ptype), (buckets, total, _count) in sorted(snap.durations.items()):
-            self.duration.add_metric([kind, status, ptype, ws], _cumulative(buckets), total)
+            points = _cumulative(buckets, durations, (status, ptype))
+            self.duration.add_metric([kind, status, ptype, ws], points, total)
         self.tracked.add_metric([kind, ws], snap.tracked)
         for (status, rid), value in sorted(snap.finished_by_resource.items()):
             self.by_resource.add_metric([kind, status, rid, ws], value)
@@ -201,20 +231,47 @@ class _KindFamilies:
             self.info.add_metric([kind, rid, name, ws], 1)
         for name, rows in snap.families.items():
             family = self.fed[name]
+            fed = examples.of(fam.BY_NAME[name])
             for labels, value in rows:
                 if isinstance(family, HistogramMetricFamily):
                     buckets, total, _count = value
                     family.add_metric([kind, *labels, ws], _cumulative(buckets), total)
                 else:
-                    family.add_metric([kind, *labels, ws], value)
+                    family.add_metric([kind, *labels, ws], value, exemplar=fed.get(labels))
 
 
-def _cumulative(buckets: Iterable[int]) -> list[tuple[str, float]]:
+class _Exemplars:
+    """A snapshot's example runs as exemplars, per family."""
+
+    def __init__(self, snap: KindSnapshot) -> None:
+        self._examples = snap.examples
+
+    def of(self, family: Family) -> dict[tuple[str, ...], Exemplar]:
+        """Label values after `kind` (with `le` last for buckets) -> exemplar."""
+        rows: Mapping[tuple[str, ...], Example] = self._examples.get(family.name, {})
+        out = {}
+        for labels, example in rows.items():
+            made = exemplar(example)
+            if made is not None:
+                out[labels] = made
+        return out
+
+
+Point = tuple[str, float] | tuple[str, float, Exemplar]
+
+
+def _cumulative(
+    buckets: Iterable[int],
+    exemplars: Mapping[tuple[str, ...], Exemplar] | None = None,
+    series: tuple[str, ...] = (),
+) -> list[Point]:
+    """Cumulative bucket counts by `le`, each with the exemplar of (*series, le) where there is one."""
     cumulative = 0
-    points: list[tuple[str, float]] = []
-    for bound, n in zip(DURATION_BUCKETS, buckets, strict=True):
+    points: list[Point] = []
+    for le, n in zip(BUCKET_LABELS, buckets, strict=True):
         cumulative += n
-        points.append((_bucket_label(bound), cumulative))
+        found = exemplars.get((*series, le)) if exemplars else None
+        points.append((le, cumulative) if found is None else (le, cumulative, found))
     return points
 
 
@@ -231,12 +288,20 @@ def _ages(snaps: Iterable[tuple[str, KindSnapshot]], now: float) -> GaugeMetricF
 
 @dataclass(frozen=True)
 class Rendered:
-    text: bytes
+    """One /metrics body in both formats, each as it is sent: plain and gzipped."""
+
+    text: bytes  # the classic text format
     gzipped: bytes
+    openmetrics: bytes = EOF_LINE
+    openmetrics_gzipped: bytes = gzip.compress(EOF_LINE)
+
+
+def _gzip(text: bytes) -> bytes:
+    return gzip.compress(text, compresslevel=5)
 
 
 class Exposition:
-    """The last rendered /metrics body, swapped atomically after each refresh.
+    """The last rendered /metrics body, in both formats, swapped atomically after each refresh.
 
     The exporter's own families (`telemetry`: process-wide lines and each workspace's cached ones),
     then the registry's (process_*), then the run families (`runs`, cached per workspace and kind).
@@ -261,11 +326,15 @@ class Exposition:
     def refresh(self) -> Rendered:
         with self._lock:
             started = time.monotonic()
-            text = self._telemetry.render() if self._telemetry is not None else b""
-            text += generate_latest(self._registry)
+            text, openmetrics = self._telemetry.render() if self._telemetry is not None else (b"", b"")
+            own = Families(list(self._registry.collect()))  # collected once, written in both formats
+            text += generate_latest(own)
+            openmetrics += openmetrics_of(own)
             if self._runs is not None:
                 text += self._runs.render()
-            self._current = Rendered(text, gzip.compress(text, compresslevel=5))
+                openmetrics += self._runs.render_openmetrics()
+            openmetrics += EOF_LINE
+            self._current = Rendered(text, _gzip(text), openmetrics, _gzip(openmetrics))
             self._last_start, self._last_cost = started, time.monotonic() - started
             return self._current
 

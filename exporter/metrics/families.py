@@ -3,7 +3,7 @@
 The exporter's own metrics (telemetry.py), the collector's run families (collector.py), the
 accumulators (accumulators.py) and the generated docs (docs.py) all read their families here; adding
 a family is one `_family(...)` entry plus the code that fills it. `FAMILIES` keeps declaration order,
-which is the order of /metrics and of the README table.
+which is the order of /metrics and of the table in docs/metrics.md.
 
 `per_workspace=True` declares that a family's series are one set per workspace polled: the `workspace`
 label is appended to its labels (last), and the exporter renders each workspace's samples under it
@@ -68,6 +68,8 @@ class Family:
     filled_by: FilledBy
     opt_in: str | None = None  # the Settings field that turns it on; None: always exposed
     per_workspace: bool = False  # one set of series per workspace; `labels` then ends in WORKSPACE
+    # Its OpenMetrics samples carry an exemplar naming an example run (docs/exemplars.md).
+    exemplars: bool = False
 
     @property
     def label_names(self) -> tuple[str, ...]:
@@ -97,10 +99,11 @@ def _family(
     opt_in: str | None = None,
     *,
     per_workspace: bool = False,
+    exemplars: bool = False,
 ) -> Family:
     if per_workspace:
         labels = (*labels, lb.WORKSPACE)
-    family = Family(name, type, help, labels, stability, filled_by, opt_in, per_workspace)
+    family = Family(name, type, help, labels, stability, filled_by, opt_in, per_workspace, exemplars)
     _declared.append(family)
     return family
 
@@ -255,6 +258,16 @@ SYNC_CONFIGURED_INTERVAL = _family(
     EXPERIMENTAL,
     SELF,
 )
+SYNC_TRIGGERS = _family(
+    "extend_sync_triggers",
+    COUNTER,
+    "Syncs started, by run kind and what started them: schedule (the poll interval) or webhook (a "
+    "webhook delivery asked for it; deliveries in a burst share one sync).",
+    (lb.KIND, lb.TRIGGER),
+    EXPERIMENTAL,
+    SELF,
+    per_workspace=True,
+)
 INVALID_SUMMARIES = _family(
     "extend_invalid_summaries",
     COUNTER,
@@ -271,6 +284,37 @@ STATE_WRITE_FAILURES = _family(
     (),
     STABLE,
     SELF,
+)
+WEBHOOK_EVENTS = _family(
+    "extend_webhook_events",
+    COUNTER,
+    "Webhook deliveries received, by event type and outcome ("
+    + ", ".join(lb.WEBHOOK_OUTCOMES)
+    + "). A delivery only asks for a sync of its kind: it never changes a run count.",
+    (lb.EVENT_TYPE, lb.OUTCOME),
+    EXPERIMENTAL,
+    SELF,
+    opt_in="webhook_listen_address",
+)
+WEBHOOK_LAST_ACCEPTED = _family(
+    "extend_webhook_last_accepted_timestamp_seconds",
+    GAUGE,
+    "Unix time of the last accepted webhook delivery; the listener's start until one is accepted.",
+    (),
+    EXPERIMENTAL,
+    SELF,
+    opt_in="webhook_listen_address",
+)
+WEBHOOK_CONNECTIONS_REJECTED = _family(
+    "extend_webhook_http_connections_rejected",
+    COUNTER,
+    "Connections the webhook listener refused or closed, by reason ("
+    + ", ".join(lb.WEBHOOK_REJECT_REASONS)
+    + ").",
+    (lb.WEBHOOK_REJECT_REASON,),
+    EXPERIMENTAL,
+    SELF,
+    opt_in="webhook_listen_address",
 )
 
 # --- the run families of every kind (collector.py) ------------------------------------------------------
@@ -291,6 +335,7 @@ RUNS_FINISHED = _family(
     STABLE,
     LEDGER,
     per_workspace=True,
+    exemplars=True,  # on FAILED series: the run that failed last
 )
 RUNS_CREATED = _family(
     "extend_runs_created",
@@ -318,6 +363,7 @@ RUN_DURATION = _family(
     STABLE,
     LEDGER,
     per_workspace=True,
+    exemplars=True,  # per bucket: the run whose duration fell there last
 )
 RUNS_OLDEST_ACTIVE_AGE = _family(
     "extend_runs_oldest_active_age_seconds",
@@ -369,6 +415,7 @@ RUNS_FAILED = _family(
     EXPERIMENTAL,
     ACCUMULATOR,
     per_workspace=True,
+    exemplars=True,  # the run that failed last for this reason
 )
 RUNS_PROCESSED_BY_RISK = _family(
     "extend_runs_processed_by_risk_level",

@@ -48,6 +48,43 @@ HTTP_REJECT_REASONS = (
     "accept_failed",
 )
 
+# The webhook listener refuses connections for one more reason: a request body not sent in time.
+WEBHOOK_REJECT_REASONS = (*HTTP_REJECT_REASONS, "body_timeout")
+WEBHOOK_OUTCOMES = (
+    "accepted",
+    "duplicate",
+    "bad_signature",
+    "stale",
+    "malformed",
+    "too_large",
+    "unknown_type",
+)
+# Outcomes of deliveries refused before their event type is read (they count under UNKNOWN).
+WEBHOOK_REFUSALS = ("bad_signature", "stale", "malformed", "too_large")
+# The event types the exporter knows (both API versions): the values of `event_type` besides OTHER and
+# UNKNOWN. webhooks/events.py says what each one does; a test keeps the two lists equal.
+WEBHOOK_EVENT_TYPES = (
+    *(f"workflow_run.{e}" for e in ("completed", "failed", "needs_review", "rejected", "cancelled")),
+    "workflow_run.step_run.processed",
+    *(
+        f"{run}.{e}"
+        for run in (
+            "extract_run",
+            "classify_run",
+            "split_run",
+            "parse_run",
+            "edit_run",
+            "form_detection_run",
+            "batch_processor_run",
+            "batch_parse_run",
+            "processor_run",
+            "parser_run",
+        )
+        for e in ("processed", "failed")
+    ),
+)
+SYNC_TRIGGERS = ("schedule", "webhook")
+
 # Spellings of OTHER in state files written before it was the one overflow value.
 LEGACY_OTHER_STATUS = "UNKNOWN"
 LEGACY_OTHER_RESOURCE = "other"
@@ -81,7 +118,8 @@ SOURCE = Label(
 PROCESSOR_TYPE = Label(
     "processor_type",
     "`EXTRACT`, `CLASSIFY` or `SPLITTER` where the endpoint implies one, else empty; `processor_run`: "
-    "the summary's `type` as given (not capped: the API documents those three)",
+    "the summary's `type` when it is one of those three",
+    f"`{OTHER}`: a `processor_run` whose `type` is none of the documented three",
 )
 RESOURCE_ID = Label(
     "resource_id",
@@ -124,3 +162,13 @@ WORKSPACE = Label(
     "one value per workspace polled: each ID of `EXTEND_WORKSPACE_ID`, or, with none set, `key-<12 hex>` "
     "fingerprinting the workspace key (a rotated key file replaces it)",
 )
+EVENT_TYPE = Label(
+    "event_type",
+    f"the {len(WEBHOOK_EVENT_TYPES)} event types of both API versions this release knows (runs, batches, "
+    "workflow steps)",
+    f"`{OTHER}`: any other type (resource lifecycle events, types newer than this release); `{UNKNOWN}`: "
+    "a delivery refused before its type was read (bad signature, stale, malformed, too large)",
+)
+OUTCOME = Label("outcome", "a fixed list: " + ", ".join(WEBHOOK_OUTCOMES))
+WEBHOOK_REJECT_REASON = Label("reason", "a fixed list: " + ", ".join(WEBHOOK_REJECT_REASONS))
+TRIGGER = Label("trigger", "`schedule` (the poll interval) or `webhook` (a webhook delivery asked for it)")

@@ -4,8 +4,10 @@ Ordinary prometheus_client metrics with fixed label sets, built from their regis
 (families.py), which hold their names, help and labels. A family declared per workspace gets one metric
 per workspace (`WorkspaceTelemetry`), recorded without the `workspace` label; `Telemetry` renders every
 workspace's samples under its label, read at each exposition, so a workspace key's fingerprint follows
-a rotated key file. Registered in no registry: `Telemetry.render()` writes them for the exposition.
-The run counters come from `collector.py`, which renders the engine's snapshots.
+a rotated key file. The webhook listener's families (`WebhookTelemetry`) are the process's: a delivery
+does not say which workspace it came from. Registered in no registry: `Telemetry.render()` writes them
+for the exposition, in both formats. The run counters come from `collector.py`, which renders the
+engine's snapshots.
 """
 
 from __future__ import annotations
@@ -22,7 +24,16 @@ from .. import __version__
 from . import families as fam
 from . import text
 from .families import FAMILIES, Family, FilledBy, Type
-from .labels import HTTP_REJECT_REASONS, RETRY_REASONS, SYNC_ERROR_REASONS, WORKSPACE
+from .labels import (
+    HTTP_REJECT_REASONS,
+    RETRY_REASONS,
+    SYNC_ERROR_REASONS,
+    SYNC_TRIGGERS,
+    UNKNOWN,
+    WEBHOOK_REFUSALS,
+    WEBHOOK_REJECT_REASONS,
+    WORKSPACE,
+)
 
 API_REQUEST_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 SYNC_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -46,7 +57,14 @@ def _instrument(family: Family, registry: CollectorRegistry | None) -> Any:
 class WorkspaceTelemetry:
     """One workspace's share of the exporter's own metrics: its syncs, its API requests, its build info."""
 
-    def __init__(self, kinds: Iterable[str], api_version: str, endpoints: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        kinds: Iterable[str],
+        api_version: str,
+        endpoints: Iterable[str] = (),
+        *,
+        webhooks: bool = False,
+    ) -> None:
         # Registered nowhere: `Telemetry` renders them, each under the workspace's label.
         self.metrics: dict[Family, Any] = {f: _instrument(f, None) for f in SELF_FAMILIES if f.per_workspace}
         self.api_requests: Counter = self.metrics[fam.API_REQUESTS]
@@ -58,12 +76,15 @@ class WorkspaceTelemetry:
         self.sync_errors: Counter = self.metrics[fam.SYNC_ERRORS]
         self.sync_interval: Gauge = self.metrics[fam.SYNC_INTERVAL]
         self.invalid_summaries: Counter = self.metrics[fam.INVALID_SUMMARIES]
+        self.sync_triggers: Counter = self.metrics[fam.SYNC_TRIGGERS]
         self.metrics[fam.BUILD_INFO].labels(__version__, api_version).set(1)
         for kind in kinds:
             self.last_success.labels(kind).set(0)
             self.sync_duration.labels(kind)
             self.sync_interval.labels(kind).set(0)
             self.invalid_summaries.labels(kind)
+            for trigger in SYNC_TRIGGERS if webhooks else SYNC_TRIGGERS[:1]:
+                self.sync_triggers.labels(kind, trigger)
             for result in ("success", "failure"):
                 self.syncs.labels(kind, result)
             for reason in SYNC_ERROR_REASONS:
@@ -82,14 +103,24 @@ class Telemetry:
     workspaces formats per sync what that workspace changed, not every workspace's thousands of lines.
     """
 
-    def __init__(self, endpoints: Iterable[str] = ()) -> None:
+    def __init__(self, endpoints: Iterable[str] = (), *, webhooks: bool = False) -> None:
         self._lock = threading.Lock()
         self._workspaces: dict[str, _WorkspaceLines] = {}
         self._shared: dict[Family, Any] = {}
         self._headers: dict[Family, bytes] = {}
-        for family in SELF_FAMILIES:
+        self._om_headers: dict[Family, bytes] = {}  # OpenMetrics names a counter without `_total`
+        opted_in = {"webhook_listen_address": webhooks}
+        self._families = [f for f in SELF_FAMILIES if f.opt_in is None or opted_in[f.opt_in]]
+        # The webhook listener's metrics are the process's: a delivery names no workspace.
+        self.webhooks = WebhookTelemetry() if webhooks else None
+        webhook_metrics = self.webhooks.metrics if self.webhooks is not None else {}
+        for family in self._families:
             if family.per_workspace:
-                self._headers[family] = text.header(Metric(family.name, family.help, family.type.value))
+                empty = Metric(family.name, family.help, family.type.value)
+                self._headers[family] = text.header(empty)
+                self._om_headers[family] = text.header(empty, openmetrics=True)
+            elif family in webhook_metrics:
+                self._shared[family] = webhook_metrics[family]
             else:
                 self._shared[family] = _instrument(family, None)
         shared = self._shared
@@ -122,19 +153,25 @@ class Telemetry:
         """A workspace's metrics changed (a sync of it ended): format its lines at the next render."""
         self._workspaces[key].stale = True
 
-    def render(self) -> bytes:
-        """The exposition text of every family of the exporter's own, in declaration order."""
+    def render(self) -> tuple[bytes, bytes]:
+        """The exposition of every family of the exporter's own, in declaration order: (classic text,
+        OpenMetrics without `# EOF`). A workspace's sample lines are the same bytes in both formats
+        (none carries an exemplar), so they are formatted once and spliced under either header."""
         with self._lock:
             entries = list(self._workspaces.values())
         lines = [entry.lines() for entry in entries]
         out: list[bytes] = []
-        for family in SELF_FAMILIES:
+        om_out: list[bytes] = []
+        for family in self._families:
             if family.per_workspace:
-                out.append(self._headers[family])
-                out.extend(ws[family] for ws in lines)
+                samples = b"".join(ws[family] for ws in lines)
+                out += (self._headers[family], samples)
+                om_out += (self._om_headers[family], samples)
             else:
-                out.append(text.render(self._shared[family].collect()))
-        return b"".join(out)
+                collected = list(self._shared[family].collect())
+                out.append(text.render(collected))
+                om_out.append(text.render(collected, openmetrics=True))
+        return b"".join(out), b"".join(om_out)
 
 
 class _WorkspaceLines:
@@ -177,3 +214,23 @@ def _labelled(sample: Sample, workspace: str) -> Sample:
     if "le" in sample.labels:
         labels["le"] = sample.labels["le"]
     return sample._replace(labels=labels)
+
+
+class WebhookTelemetry:
+    """The webhook listener's metrics (with EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS set)."""
+
+    FAMILIES = (fam.WEBHOOK_EVENTS, fam.WEBHOOK_LAST_ACCEPTED, fam.WEBHOOK_CONNECTIONS_REJECTED)
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        # Registered nowhere by the exporter (`Telemetry` renders them); a test may give a registry.
+        self.metrics: dict[Family, Any] = {f: _instrument(f, registry) for f in self.FAMILIES}
+        self.events: Counter = self.metrics[fam.WEBHOOK_EVENTS]
+        for outcome in WEBHOOK_REFUSALS:
+            self.events.labels(UNKNOWN, outcome)
+        self.last_accepted: Gauge = self.metrics[fam.WEBHOOK_LAST_ACCEPTED]
+        self.connections_rejected: Counter = self.metrics[fam.WEBHOOK_CONNECTIONS_REJECTED]
+        for reason in WEBHOOK_REJECT_REASONS:
+            self.connections_rejected.labels(reason)
+
+    def count(self, event_type: str, outcome: str) -> None:
+        self.events.labels(event_type, outcome).inc()

@@ -3,8 +3,9 @@
 Written atomically (temporary file in the same directory, fsync, rename, fsync of the directory),
 so a crash leaves either the old or the new file, never a torn one (temporary files a crash left
 behind are removed at the next start). A file that cannot be read or belongs to another version
-gives one warning and a fresh start, and is first kept aside (renamed `<name>.bad-<UTC time>`); an
-unwritable path gives one warning (not one per sync: the
+gives one warning and a fresh start, and is first kept aside (renamed `<name>.bad-<UTC time>`). A path
+that cannot hold the file at start-up (its directory missing or read-only, the path a directory) is a
+bad setting (`StateUnusableError`); a write that fails later gives one warning (not one per sync: the
 `extend_exporter_state_write_failures_total` counter counts them) and the exporter keeps running
 from memory; a write that works again is logged once.
 
@@ -44,8 +45,16 @@ FORMAT = "extend-exporter-state"
 __all__ = ["FORMAT", "VERSION", "StateLockedError", "StateStore"]
 
 
-class StateLockedError(Exception):
+class StateFileError(Exception):
+    """The state file cannot be used at start-up: a bad setting, the message says why."""
+
+
+class StateLockedError(StateFileError):
     """Another process holds the state file's lock; the message names the holder."""
+
+
+class StateUnusableError(StateFileError):
+    """The path cannot hold the state file: its directory is missing or read-only, or it is a directory."""
 
 
 class StateStore:
@@ -84,12 +93,31 @@ class StateStore:
     def lock_path(self) -> Path:
         return self.path.with_name(self.path.name + ".lock")
 
-    def lock(self) -> None:
-        """Become the file's only writer, or raise StateLockedError naming the one that is.
+    def check_writable(self) -> None:
+        """Raise StateUnusableError unless a state file can be written at the path now (a probe file is
+        made and removed beside it: permission bits say nothing about read-only mounts or root)."""
+        directory = self.path.parent
+        if self.path.is_dir():
+            raise StateUnusableError(
+                f"{self.path} is a directory; name a file in it, e.g. {self.path}/state.json"
+            )
+        if not directory.is_dir():
+            what = "is not a directory" if directory.exists() else "does not exist"
+            raise StateUnusableError(f"the directory {directory} {what}")
+        try:
+            fd, probe = tempfile.mkstemp(prefix=self._temp_prefix(), suffix=".tmp", dir=directory)
+        except OSError as exc:
+            raise StateUnusableError(f"cannot write in {directory}: {exc.strerror}") from None
+        os.close(fd)
+        os.unlink(probe)
 
-        The lock lives as long as the process (the kernel drops it at exit, even at kill -9). A
-        directory where no lock file can be made (read-only) is not locked: nothing can write there.
+    def lock(self) -> None:
+        """Check the path is writable (StateUnusableError), then become the file's only writer, or raise
+        StateLockedError naming the one that is.
+
+        The lock lives as long as the process (the kernel drops it at exit, even at kill -9).
         """
+        self.check_writable()
         try:
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:

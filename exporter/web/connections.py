@@ -5,9 +5,13 @@ line and headers without blocking, under a deadline for the whole head (not per 
 bytes; only a complete request head is handed off (to the server's workers), and a kept-alive
 connection comes back here between requests. So slow or silent clients cost a file descriptor and at
 most MAX_HEADER_BYTES each, never a thread. Past `max_connections` the oldest connection still waiting
-for its request (or idle between requests) is closed to make room: Prometheus and the kubelet send
-their request as soon as they connect, so they stay the newest and are served, while a flood of silent
-connections pushes out only its own kind.
+for its request (or idle between requests) is closed to make room, one that has sent nothing yet first:
+Prometheus and the kubelet send their request (or TLS hello) as soon as they connect, so a flood of
+silent connections pushes out only its own kind, however slow the machine makes the rest of a handshake.
+
+A server that takes request bodies (the webhook listener: `Limits.max_body_bytes`) has each body read
+here too, under a deadline of its own, before the hand-off; the bytes all bodies being read hold at
+once are capped (`Limits.max_buffered_body_bytes`), the oldest sender closed past it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import re
 import selectors
 import socket
 import ssl
@@ -50,19 +55,29 @@ class Limits:
     idle_timeout: float = 30.0
     tls_handshake_timeout: float = 5.0
     max_connections: int = 256
+    # Request bodies: 0 means none is read here (the handler refuses them); else the largest body read
+    # before the hand-off (a longer one is handed off at once, for the handler to refuse), the time a
+    # client has to send it after its head, and the bytes all bodies being read may hold together
+    # (past it the oldest such connection is closed).
+    max_body_bytes: int = 0
+    body_timeout: float = 10.0
+    max_buffered_body_bytes: int = 16 * 1024 * 1024
 
 
 class _Conn:
-    __slots__ = ("buf", "deadline", "drained", "reason", "since", "sock", "stage")
+    __slots__ = ("buf", "deadline", "drained", "heard", "need", "reason", "since", "sock", "stage")
 
     def __init__(self, sock: socket.socket, stage: str, deadline: float, reason: str | None) -> None:
         self.sock = sock
-        self.stage = stage  # "handshake", "head" (reading a request), "idle" (kept alive) or "drain"
+        # "handshake", "head" (reading a request), "body" (reading its body), "idle" (kept alive) or "drain"
+        self.stage = stage
         self.drained = 0
+        self.need = 0  # "body": bytes of head and body together
         self.deadline = deadline
         self.reason = reason  # counted when the deadline passes; None for an idle keep-alive
         self.buf = bytearray()
         self.since = time.monotonic()
+        self.heard = stage in ("idle", "drain")  # has the client sent anything on this connection?
 
 
 class _RateLimitedWarning:
@@ -100,11 +115,12 @@ class ConnectionLoop:
         self._conns: dict[socket.socket, _Conn] = {}
         self._busy = 0  # connections handed off (queued or being answered)
         self._busy_lock = threading.Lock()
-        self._returned: collections.deque[tuple[socket.socket, bytes]] = collections.deque()
+        self._returned: collections.deque[tuple[socket.socket, bytes | None]] = collections.deque()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self.stopping = False
+        self._body_bytes = 0  # bytes held by connections in the "body" stage
         self._sel = selectors.DefaultSelector()
 
     # --- what workers and the server call (from other threads) -------------------------------------
@@ -122,6 +138,13 @@ class ConnectionLoop:
         """A kept-alive connection waits here for its next request; `rest` is what was read past the
         last one."""
         self._returned.append((sock, rest))
+        self._wake()
+
+    def drain(self, sock: socket.socket) -> None:
+        """A handler refused a request whose body it did not read: its response is sent and the socket
+        shut for writing; the loop reads and drops what the client still sends (DRAIN_SECONDS,
+        DRAIN_BYTES), then closes, so the client reads the refusal instead of a reset."""
+        self._returned.append((sock, None))
         self._wake()
 
     def _wake(self) -> None:
@@ -171,6 +194,11 @@ class ConnectionLoop:
         while self._returned:
             sock, rest = self._returned.popleft()
             now = time.monotonic()
+            if rest is None:
+                drain = _Conn(sock, "drain", now + DRAIN_SECONDS, None)
+                self._conns[sock] = drain
+                self._sel.register(sock, selectors.EVENT_READ, drain)
+                continue
             conn = _Conn(sock, "idle", now + self._limits.idle_timeout, None)
             conn.buf += rest
             self._conns[sock] = conn
@@ -211,13 +239,14 @@ class ConnectionLoop:
     def _evict_oldest(self) -> bool:
         if not self._conns:
             return False
-        oldest = min(self._conns.values(), key=lambda c: c.since)
+        oldest = min(self._conns.values(), key=lambda c: (c.heard, c.since))
         self._count("connection_limit")
         self._close(oldest)
         return True
 
     def _close(self, conn: _Conn) -> None:
-        self._conns.pop(conn.sock, None)
+        if self._conns.pop(conn.sock, None) is not None and conn.stage == "body":
+            self._body_bytes -= len(conn.buf)
         with contextlib.suppress(KeyError, ValueError):
             self._sel.unregister(conn.sock)
         conn.sock.close()
@@ -237,6 +266,7 @@ class ConnectionLoop:
 
     def _readable(self, conn: _Conn) -> None:
         sock = conn.sock
+        conn.heard = True
         if conn.stage == "drain":
             self._drain(conn)
             return
@@ -254,9 +284,9 @@ class ConnectionLoop:
             conn.deadline = time.monotonic() + self._limits.header_timeout
             conn.reason = "header_timeout"
         # Read until the socket would block (TLS may hold decrypted bytes the selector cannot see).
-        while len(conn.buf) <= MAX_HEADER_BYTES:
+        while len(conn.buf) < (limit := conn.need if conn.stage == "body" else MAX_HEADER_BYTES + 1):
             try:
-                data = sock.recv(MAX_HEADER_BYTES + 1 - len(conn.buf))
+                data = sock.recv(min(limit - len(conn.buf), 65536))
             except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 break
             except (OSError, ValueError):
@@ -266,6 +296,9 @@ class ConnectionLoop:
                 return
             self._start_head(conn, time.monotonic())
             conn.buf += data
+            if conn.stage == "body":
+                self._body_bytes += len(data)
+                self._keep_bodies_in_budget(conn)
         self._try_dispatch(conn)
 
     def _drain(self, conn: _Conn) -> None:
@@ -280,12 +313,50 @@ class ConnectionLoop:
             self._close(conn)
 
     def _try_dispatch(self, conn: _Conn) -> None:
+        if conn.stage == "body":
+            if len(conn.buf) >= conn.need:
+                self._body_bytes -= len(conn.buf)
+                self._hand(conn)
+            return
         end = _head_end(conn.buf)
         if end < 0 or end > MAX_HEADER_BYTES:
             if len(conn.buf) > MAX_HEADER_BYTES:
                 self._count("headers_too_large")
                 self._refuse(conn, b"431 Request Header Fields Too Large")
             return
+        length = _content_length(conn.buf[:end]) if self._limits.max_body_bytes else None
+        if length is not None and end + length > len(conn.buf) and length <= self._limits.max_body_bytes:
+            self._start_body(conn, end, length)
+            # The head's read may have stopped at its cap, not at an empty socket (TLS can hold
+            # decrypted bytes the selector does not see): read on now.
+            self._readable(conn)
+            return
+        self._hand(conn)
+
+    def _start_body(self, conn: _Conn, end: int, length: int) -> None:
+        conn.stage = "body"
+        conn.need = end + length
+        conn.deadline = time.monotonic() + self._limits.body_timeout
+        conn.reason = "body_timeout"
+        self._body_bytes += len(conn.buf)
+        if _EXPECT_CONTINUE.search(bytes(conn.buf[:end])):
+            with contextlib.suppress(OSError, ValueError, ssl.SSLError):
+                conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")  # a few bytes: never blocks
+        self._keep_bodies_in_budget(conn)
+
+    def _keep_bodies_in_budget(self, reading: _Conn) -> None:
+        """Past the budget of buffered body bytes, close the oldest connections still sending one."""
+        while self._body_bytes > self._limits.max_buffered_body_bytes:
+            others = [c for c in self._conns.values() if c.stage == "body" and c is not reading]
+            if not others:
+                return
+            self._count("connection_limit")
+            self._close(min(others, key=lambda c: c.since))
+
+    def _hand(self, conn: _Conn) -> None:
+        """Hand the request (head, and body when read here) to a worker: head up to the blank line,
+        the rest after it."""
+        end = _head_end(conn.buf)
         self._conns.pop(conn.sock, None)
         self._sel.unregister(conn.sock)
         with self._busy_lock:
@@ -322,6 +393,19 @@ class ConnectionLoop:
         if conn.sock not in self._conns:  # handed over and given back (503)
             self._conns[conn.sock] = conn
             self._sel.register(conn.sock, selectors.EVENT_READ, conn)
+
+
+_CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\d{1,12})[ \t]*\r?$", re.I | re.M)
+_EXPECT_CONTINUE = re.compile(rb"^expect[ \t]*:[ \t]*100-continue[ \t]*\r?$", re.I | re.M)
+
+
+def _content_length(head: bytearray) -> int | None:
+    """The body length a request head announces; None when it announces none, or several, or sends
+    Transfer-Encoding (the handler answers those without a body read here)."""
+    if re.search(rb"^transfer-encoding[ \t]*:", head, re.I | re.M):
+        return None
+    found = _CONTENT_LENGTH.findall(head)
+    return int(found[0]) if len(found) == 1 else None
 
 
 def _head_end(buf: bytearray) -> int:

@@ -1,29 +1,28 @@
 """What the HTTP server answers: /metrics (cached exposition), /healthz, /readyz and a landing page.
 
+/metrics answers in OpenMetrics 1.0 (with exemplars) when the Accept header prefers it, as Prometheus'
+scrapes do, and in the classic text format otherwise; gzipped when Accept-Encoding allows.
+
 With basic auth configured (web config), /metrics and the landing page need credentials; /healthz and
 /readyz do not, so liveness and readiness probes (kubelet, the image's HEALTHCHECK) work without a
 password in the pod spec. They reveal nothing but up/ready: /readyz lists its reasons only to
-authorised callers. A handler answers one request whose head the connection loop has already read;
-request bodies are refused.
+authorised callers. A handler answers one request whose head the connection loop has already read
+(handler.py); request bodies are refused.
 """
 
 from __future__ import annotations
 
-import io
-import logging
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
+from functools import lru_cache
 from typing import ClassVar
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 
 from .. import __version__
 from ..metrics.collector import Exposition
-
-# The HTTP server's lines keep the logger name they have always had.
-log = logging.getLogger("exporter.server")
+from .handler import TEXT, OneRequestHandler
 
 LANDING = """<!doctype html>
 <html><head><title>Extend exporter</title></head>
@@ -33,7 +32,6 @@ LANDING = """<!doctype html>
 """
 # Probes reach these without credentials (see the module docstring).
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
-TEXT = "text/plain; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -45,53 +43,55 @@ class Endpoints:
     authorize: Callable[[str | None], bool] | None = None  # the Authorization header -> allowed
 
 
+def _items(header: str) -> list[tuple[str, dict[str, str]]]:
+    """A comma-separated header's items: (value in lower case, its parameters with lower-case names)."""
+    items = []
+    for item in header.split(","):
+        value, *params = (p.strip() for p in item.split(";"))
+        if value:
+            named = (param.partition("=") for param in params)
+            items.append((value.lower(), {k.strip().lower(): v.strip().strip('"') for k, _, v in named}))
+    return items
+
+
+def _q(params: dict[str, str]) -> float:
+    try:
+        return float(params.get("q", "1"))
+    except ValueError:
+        return 0.0
+
+
 def accepts_gzip(header: str) -> bool:
     """True when Accept-Encoding allows gzip: listed (or `*`) with a q-value above 0 (RFC 9110 12.5.3)."""
-    quality: dict[str, float] = {}
-    for item in header.split(","):
-        coding, *params = (p.strip() for p in item.split(";"))
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if coding:
-            quality[coding.lower()] = q
+    quality = {coding: _q(params) for coding, params in _items(header)}
     return quality.get("gzip", quality.get("x-gzip", quality.get("*", 0.0))) > 0
 
 
-class RequestHandler(BaseHTTPRequestHandler):
+@lru_cache(maxsize=64)  # a scraper sends the same header every time
+def wants_openmetrics(accept: str) -> bool:
+    """True when Accept prefers OpenMetrics 1.0 (no version, or 1.x) to the classic text format, by
+    q-value, each type taking the q of the most specific range that matches it (RFC 9110 12.5.1); a
+    tie, or no Accept, keeps the classic format."""
+    openmetrics: tuple[int, float] = (-1, 0.0)  # (specificity, q) of the best match so far
+    classic: tuple[int, float] = (-1, 0.0)
+    for media, params in _items(accept):
+        q = _q(params)
+        version = params.get("version", "1")
+        if media == "application/openmetrics-text" and version.split(".")[0] == "1":
+            openmetrics = max(openmetrics, (2, q))
+        elif media == "application/*":
+            openmetrics = max(openmetrics, (1, q))
+        elif media == "text/plain":
+            classic = max(classic, (2, q))
+        elif media == "text/*":
+            classic = max(classic, (1, q))
+        elif media == "*/*":
+            openmetrics, classic = max(openmetrics, (0, q)), max(classic, (0, q))
+    return openmetrics[1] > 0 and openmetrics[1] > classic[1]
+
+
+class RequestHandler(OneRequestHandler):
     endpoints: ClassVar[Endpoints]  # set on the subclass make_handler returns
-    # The exporter's version, not the interpreter's (version_string below).
-    server_version = f"extend-exporter/{__version__}"
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def __init__(
-        self, request: socket.socket, client_address: object, server: object, *, head: bytes
-    ) -> None:
-        self._head = head
-        super().__init__(request, client_address, server)  # type: ignore[arg-type]
-
-    def setup(self) -> None:
-        super().setup()
-        # The loop has read the whole request head; the body (if any) is refused below.
-        self.rfile.close()
-        self.rfile = io.BytesIO(self._head)
-
-    def handle(self) -> None:
-        # One request per hand-off: between requests the connection waits in the loop, not here.
-        self.close_connection = True
-        self.handle_one_request()
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
 
     def parse_request(self) -> bool:
         if not super().parse_request():
@@ -105,21 +105,6 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.send_error(413 if length.isdigit() else 400, "Request bodies are not accepted")
             return False
         return True
-
-    def _send(self, code: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        # end_headers() would send the headers in a write of their own and the body in a second
-        # one; with Nagle's algorithm and the client's delayed ACK that stalled scrapes ~200 ms.
-        # One write, and TCP_NODELAY (disable_nagle_algorithm) for the rest.
-        pending: list[bytes] = self._headers_buffer  # type: ignore[attr-defined]  # stdlib, since 3.3
-        pending.append(b"\r\n")
-        if self.command != "HEAD":
-            pending.append(body)
-        self.flush_headers()
 
     def do_HEAD(self) -> None:
         self.do_GET()
@@ -145,15 +130,15 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _metrics(self) -> None:
         rendered = self.endpoints.exposition.current
-        if accepts_gzip(self.headers.get("Accept-Encoding", "")):
-            self._send(
-                200,
-                rendered.gzipped,
-                CONTENT_TYPE_LATEST,
-                {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
-            )
+        vary = {"Vary": "Accept, Accept-Encoding"}
+        gzipped = accepts_gzip(self.headers.get("Accept-Encoding", ""))
+        if wants_openmetrics(self.headers.get("Accept", "")):
+            content_type = OPENMETRICS
+            body = rendered.openmetrics_gzipped if gzipped else rendered.openmetrics
         else:
-            self._send(200, rendered.text, CONTENT_TYPE_LATEST, {"Vary": "Accept-Encoding"})
+            content_type = CONTENT_TYPE_LATEST
+            body = rendered.gzipped if gzipped else rendered.text
+        self._send(200, body, content_type, {"Content-Encoding": "gzip", **vary} if gzipped else vary)
 
     def _readyz(self) -> None:
         problems = self.endpoints.readiness()

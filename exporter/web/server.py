@@ -1,7 +1,9 @@
 """The HTTP server: a connection loop (connections.py) and a small fixed pool of worker threads that
-answer complete requests (endpoints.py) and give kept-alive connections back to the loop.
+answer complete requests and give kept-alive connections back to the loop. `HttpServer` is that
+machinery, `MetricsServer` the exporter's server answering from endpoints.py; the webhook listener
+(webhooks/listener.py) is another `HttpServer`, on a port of its own.
 
-What a client can hold is bounded (README, Endpoints): slow or silent clients cost the loop a file
+What a client can hold is bounded (docs/http.md): slow or silent clients cost the loop a file
 descriptor each, never a thread, and the thread count is fixed (workers + 1). TLS, when configured,
 covers every path.
 
@@ -18,7 +20,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import Counter
 
@@ -27,7 +29,7 @@ from ..metrics.collector import Exposition
 from .connections import ConnectionLoop, Limits
 from .endpoints import Endpoints, accepts_gzip, make_handler
 
-__all__ = ["WORKERS", "Limits", "MetricsServer", "accepts_gzip"]
+__all__ = ["DRAIN", "WORKERS", "HttpServer", "Limits", "MetricsServer", "accepts_gzip"]
 
 log = logging.getLogger("exporter.server")  # the name log lines carried before the module moved
 
@@ -44,6 +46,8 @@ WORKERS = 8
 MAX_QUEUED = 64
 # Sending one response (a large /metrics to a client that does not read) may take this long in total.
 WRITE_TIMEOUT_SECONDS = 10.0
+# `HttpServer.answer` returns this for a refusal sent with request bytes left unread (ConnectionLoop.drain).
+DRAIN = "drain"
 
 
 class _Server(ThreadingHTTPServer):
@@ -56,29 +60,29 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024
 
 
-class MetricsServer:
+class HttpServer:
+    """Binds, runs the loop and the workers; a subclass says what a request is answered (`answer`)."""
+
     def __init__(
         self,
         host: str,
         port: int,
-        exposition: Exposition,
-        readiness: Callable[[], list[str]],
         *,
-        authorize: Callable[[str | None], bool] | None = None,
+        name: str,
         wrap_socket: Callable[[ThreadingHTTPServer], None] | None = None,
         limits: Limits | None = None,
         rejected: Counter | None = None,
+        workers: int = WORKERS,
     ) -> None:
-        self._handler = make_handler(Endpoints(exposition, readiness, authorize))
-        self._httpd = _Server((host, port), self._handler, bind_and_activate=True)
+        self._httpd = _Server((host, port), BaseHTTPRequestHandler, bind_and_activate=True)
         if wrap_socket is not None:
             wrap_socket(self._httpd)
         self._work: queue.Queue[tuple[socket.socket, bytes, bytes] | None] = queue.Queue(MAX_QUEUED)
         self._loop = ConnectionLoop(self._httpd.socket, limits or Limits(), self._queue, rejected)
-        self._thread = threading.Thread(target=self._loop.run, name="http", daemon=True)
+        self._thread = threading.Thread(target=self._loop.run, name=name, daemon=True)
         self._workers = [
-            threading.Thread(target=self._worker, name=f"http-worker-{i}", daemon=True)
-            for i in range(WORKERS)
+            threading.Thread(target=self._worker, name=f"{name}-worker-{i}", daemon=True)
+            for i in range(workers)
         ]
 
     @property
@@ -102,6 +106,13 @@ class MetricsServer:
                 break
         self._httpd.server_close()
 
+    def answer(
+        self, sock: socket.socket, peer: tuple[str, int], head: bytes, rest: bytes
+    ) -> bytes | str | None:
+        """Answer one request (`rest`: what was read past its head). Returns the bytes read past the
+        request to keep the connection alive with, None to close it, or DRAIN."""
+        raise NotImplementedError
+
     def _queue(self, sock: socket.socket, head: bytes, rest: bytes) -> bool:
         try:
             self._work.put_nowait((sock, head, rest))
@@ -115,27 +126,51 @@ class MetricsServer:
             if item is None:
                 return
             sock, head, rest = item
-            keep = False
+            after: bytes | str | None = None
             try:
                 sock.settimeout(WRITE_TIMEOUT_SECONDS)
                 try:
                     peer = sock.getpeername()
                 except OSError:
                     peer = ("", 0)
-                handler = self._handler(sock, peer, self._httpd, head=head)
-                keep = not handler.close_connection and not self._loop.stopping
+                after = self.answer(sock, peer, head, rest)
+                if self._loop.stopping and after != DRAIN:
+                    after = None
             except MemoryError:
                 fatal.out_of_memory("an HTTP worker")
             except Exception:
                 log.debug("request failed", exc_info=True)
             finally:
                 self._loop.finished()
-            if keep:
+            if isinstance(after, bytes):
                 try:
                     sock.setblocking(False)
                 except OSError:
-                    keep = False
-            if keep:
-                self._loop.give_back(sock, rest)
+                    after = None
+            if isinstance(after, bytes):
+                self._loop.give_back(sock, after)
+            elif after == DRAIN:
+                self._loop.drain(sock)
             else:
                 sock.close()
+
+
+class MetricsServer(HttpServer):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        exposition: Exposition,
+        readiness: Callable[[], list[str]],
+        *,
+        authorize: Callable[[str | None], bool] | None = None,
+        wrap_socket: Callable[[ThreadingHTTPServer], None] | None = None,
+        limits: Limits | None = None,
+        rejected: Counter | None = None,
+    ) -> None:
+        self._handler = make_handler(Endpoints(exposition, readiness, authorize))
+        super().__init__(host, port, name="http", wrap_socket=wrap_socket, limits=limits, rejected=rejected)
+
+    def answer(self, sock: socket.socket, peer: tuple[str, int], head: bytes, rest: bytes) -> bytes | None:
+        handler = self._handler(sock, peer, self._httpd, head=head)
+        return None if handler.close_connection else rest

@@ -4,7 +4,8 @@ Supported keys: `tls_server_config` (`cert_file`, `key_file`, `client_ca_file`, 
 `min_version`, `max_version`), `http_server_config` (`http2`, which changes nothing: the server speaks
 HTTP/1.1) and `basic_auth_users` (user: bcrypt hash), as Go exporters read them. Parsed strictly, as
 exporter-toolkit does: an unknown key or value is an error (exit 2), never a silent fallback; a key
-exporter-toolkit knows that this exporter does not implement is refused by name.
+exporter-toolkit knows that this exporter does not implement is refused by name. The webhook listener
+reads the same format from a file of its own (EXTEND_EXPORTER_WEBHOOK_WEB_CONFIG_FILE; TLS only).
 """
 
 from __future__ import annotations
@@ -137,10 +138,15 @@ class WebConfig:
             httpd.socket = self.tls.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
 
 
-def _fail(path: Path, message: str) -> ConfigError:
-    return ConfigError(
-        f"invalid setting EXTEND_EXPORTER_WEB_CONFIG_FILE (--web-config-file): {path}: {message}"
-    )
+WEB_CONFIG_SETTING = "EXTEND_EXPORTER_WEB_CONFIG_FILE (--web-config-file)"
+
+
+class _Invalid(Exception):
+    """A problem with the file; load_web_config names the setting it came from."""
+
+
+def _fail(path: Path, message: str) -> _Invalid:
+    return _Invalid(f"{path}: {message}")
 
 
 def _check_keys(path: Path, section: str, cfg: dict[Any, Any], known: set[str]) -> None:
@@ -161,7 +167,15 @@ def _section(path: Path, data: dict[Any, Any], name: str) -> dict[Any, Any]:
     return value
 
 
-def load_web_config(path: Path) -> WebConfig:
+def load_web_config(path: Path, setting: str = WEB_CONFIG_SETTING) -> WebConfig:
+    """The web config in `path`; ConfigError naming `setting` when it is not a valid one."""
+    try:
+        return _load(path)
+    except _Invalid as exc:
+        raise ConfigError(f"invalid setting {setting}: {exc}") from None
+
+
+def _load(path: Path) -> WebConfig:
     try:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:

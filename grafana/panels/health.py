@@ -1,4 +1,5 @@
-"""The exporter health dashboard, one function per row: the syncs, and the use of the Extend API."""
+"""The exporter health dashboard, one function per row: the syncs, the use of the Extend API, and the
+webhook deliveries."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def exporter_health(k: Knobs) -> Generated:
         "Extend exporter health",
         "Sync health of extend-exporter and its use of the Extend API.",
     ).variables([*common_variables(), _quota_variable()])
-    return finalize(with_rows(dashboard, [syncs(k), extend_api(k)]))
+    return finalize(with_rows(dashboard, [syncs(k), extend_api(k), webhooks(k)]))
 
 
 def syncs(k: Knobs) -> Row:
@@ -86,6 +87,7 @@ def _sync_panels(k: Knobs) -> list[Builder[dm.Panel]]:
                 )
             ],
             unit="s",
+            log_scale=True,
             threshold=seconds(k.sync_stale_after),
         ),
         graph(
@@ -260,4 +262,54 @@ def _rate_vs_quota(k: Knobs) -> timeseries.Panel:
             Query("vector($qps_quota)", "plan quota"),
         ],
         unit="reqps",
+    )
+
+
+def webhooks(k: Knobs) -> Row:
+    """Deliveries by outcome, the time since the last accepted one, and the syncs they started."""
+    return Row(
+        "Webhooks",
+        [
+            graph(
+                "Webhook deliveries by outcome",
+                "Deliveries per minute to the webhook listener: accepted, duplicate (a redelivery), "
+                "unknown_type (answered 200, nothing to do), and the refused ones: bad_signature (wrong "
+                "secret or forged), stale (old or future timestamp), malformed, too_large.",
+                [
+                    Query(
+                        f"sum by (outcome) (rate(extend_webhook_events_total{{{TARGET}}}{RI})) * 60",
+                        "{{outcome}}",
+                    )
+                ],
+                stacked=True,
+                width=8,
+            ),
+            graph(
+                "Time since the last accepted webhook",
+                "Since the last delivery accepted (or the listener started). The silent-webhooks alert "
+                f"fires above {k.webhook_silent_after} while runs keep finishing.",
+                [
+                    Query(
+                        "time() - max by (instance) "
+                        f"(extend_webhook_last_accepted_timestamp_seconds{{{TARGET}}})",
+                        "{{instance}}",
+                    )
+                ],
+                unit="s",
+                threshold=seconds(k.webhook_silent_after),
+                width=8,
+            ),
+            graph(
+                "Syncs by trigger",
+                "Syncs per minute started by the poll interval (schedule) or by a webhook delivery "
+                "(webhook; deliveries in a burst share one sync).",
+                [
+                    Query(
+                        f"sum by (kind, trigger) (rate(extend_sync_triggers_total{{{KIND}}}{RI})) * 60",
+                        "{{kind}} {{trigger}}",
+                    )
+                ],
+                width=8,
+            ),
+        ],
     )

@@ -57,6 +57,12 @@ from .widgets import (
     with_rows,
 )
 
+# The failure panels show exemplars: where a FAILED series rose, the run that failed last in it.
+EXEMPLAR_NOTE = (
+    " Points: the run of a FAILED series that failed last, with its run ID (exemplars; a click opens the "
+    "run in Extend)."
+)
+
 
 def runs_overview(k: Knobs) -> Generated:
     """The runs overview: what Extend did with the runs of the selected workspaces, and why runs fail."""
@@ -144,13 +150,14 @@ def throughput_and_failures(k: Knobs) -> Row:
         [
             graph(
                 "Finished runs per minute by status and kind",
-                "Terminal transitions per minute (PROCESSED, FAILED, CANCELLED, REJECTED).",
+                "Terminal transitions per minute (PROCESSED, FAILED, CANCELLED, REJECTED)." + EXEMPLAR_NOTE,
                 [
                     Query(
                         f"sum by (kind, status) ({finished_rate(RI)}) * 60",
                         "{{kind}} {{status}}",
                     )
                 ],
+                exemplars=True,
             ),
             graph(
                 "Failure ratio",
@@ -215,6 +222,7 @@ def backlog(k: Knobs) -> Row:
                     )
                 ],
                 unit="s",
+                log_scale=True,
                 threshold=seconds(k.review_backlog_max_age),
             ),
         ],
@@ -228,7 +236,9 @@ def latency_and_cost() -> Row:
         [
             graph(
                 "Run duration p50 / p95 / p99 by kind",
-                "From creation to the terminal status, from the extend_run_duration_seconds histogram.",
+                "From creation to the terminal status, from the extend_run_duration_seconds histogram. "
+                "Points: per bucket, the run whose duration fell there last, at its duration (exemplars; a "
+                "click opens the run in Extend).",
                 [
                     Query(
                         f"histogram_quantile({q}, sum by (kind, le) ({rate(DURATIONS, DURATION_LABELS)}))",
@@ -237,6 +247,7 @@ def latency_and_cost() -> Row:
                     for q in (0.5, 0.95, 0.99)
                 ],
                 unit="s",
+                exemplars=True,
             ),
             graph(
                 "Credits burned per hour",
@@ -261,7 +272,7 @@ def why_runs_fail() -> Row:
                 FAILURE_REASONS_PANEL,
                 "FAILED runs per minute by the summary's failureReason (extract, classify, split, parse, "
                 "edit and verify runs; workflow summaries carry none). UNSPECIFIED: no reason given; OTHER: "
-                "undocumented reasons beyond the exporter's cap.",
+                "undocumented reasons beyond the exporter's cap." + EXEMPLAR_NOTE,
                 [
                     Query(
                         f"sum by (kind, failure_reason) ({rate(FAILED_REASON, FAILED_REASON_LABELS)}) * 60",
@@ -269,6 +280,7 @@ def why_runs_fail() -> Row:
                     )
                 ],
                 stacked=True,
+                exemplars=True,
             ),
             graph(
                 "Pages processed per minute",

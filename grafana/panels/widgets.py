@@ -96,14 +96,19 @@ def common_variables() -> list[Builder[dm.VariableModel]]:
     ]
 
 
-def targets(queries: Sequence[Query], *, instant: bool = False, table_format: bool = False) -> list[Any]:
-    """Prometheus queries with ref ids A, B, ... in order."""
+def targets(
+    queries: Sequence[Query], *, instant: bool = False, table_format: bool = False, exemplars: bool = False
+) -> list[Any]:
+    """Prometheus queries with ref ids A, B, ... in order; `exemplars` also fetches the example runs
+    of the queried series (docs/exemplars.md)."""
     out: list[Any] = []
     for i, q in enumerate(queries):
         target = (
             prometheus.Dataquery().ref_id(chr(ord("A") + i)).expr(q.expr).legend_format(q.legend or "__auto")
         )
         target = target.instant() if instant else target.range()
+        if exemplars:
+            target = target.exemplar(True)
         if table_format:
             target = target.format(pm.PromQueryFormat.TABLE)
         out.append(target)
@@ -135,18 +140,24 @@ def graph(
     unit: str = "short",
     threshold: float | None = None,
     stacked: bool = False,
+    log_scale: bool = False,
     width: int = 12,
     height: int = 8,
+    exemplars: bool = False,
 ) -> timeseries.Panel:
-    """A time series panel, half a row wide unless `width`; `threshold` draws a dashed line there."""
+    """A time series panel, half a row wide unless `width`; `threshold` draws a dashed line there;
+    `exemplars` shows the example runs of its series as points that open the run.
+
+    `log_scale` for ages: one run weeks old beside others minutes old would flatten every other line on a
+    linear axis. Values of 0 (none in that status) are then not drawn."""
     panel = (
         timeseries.Panel()
         .title(title)
         .description(description)
         .datasource(DS)
-        .targets(targets(queries))
+        .targets(targets(queries, exemplars=exemplars))
         .unit(unit)
-        .min(0)
+        .min(1 if log_scale else 0)
         .span(width)
         .height(height)
         .legend(_legend())
@@ -163,6 +174,8 @@ def graph(
     )
     if stacked:
         panel = panel.stacking(cb.StackingConfig().mode(cm.StackingMode.NORMAL))
+    if log_scale:
+        panel = panel.scale_distribution(cb.ScaleDistributionConfig().type(cm.ScaleDistribution.LOG).log(10))
     return panel
 
 

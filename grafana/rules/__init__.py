@@ -15,6 +15,8 @@ from ..names import FAILURE_REASONS_PANEL
 
 #: Sentinel in annotation templates for the alert's value; Prometheus and Grafana spell it differently.
 VALUE = "@VALUE"
+#: A number of runs as a whole number: increase() extrapolates to the window's edges (8.205, not 8).
+WHOLE = '| printf "%.0f"'
 
 Severity = Literal["critical", "warning"]
 
@@ -63,6 +65,6 @@ def top_reason(window: str) -> str:
     )
     return (
         f'{{{{ range printf "{query}" $labels.job $labels.workspace $labels.kind | query }}}}'
-        f"Top failure reason: {{{{ .Labels.failure_reason }}}} ({{{{ .Value | humanize }}}} in {window})."
+        f"Top failure reason: {{{{ .Labels.failure_reason }}}} ({{{{ .Value {WHOLE} }}}} in {window})."
         "{{ else }}No failure reason reported for this kind.{{ end }}"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..knobs import Knobs
 from ..names import RUNS_DASHBOARD_UID
 from ..promql import RUN_LABELS, duration, per_workspace_alert, seconds
-from . import VALUE, Alert
+from . import VALUE, WHOLE, Alert
 
 #: The labels of extend_runs_finished_total summed away to count per kind.
 _BESIDES_KIND = ", ".join(label for label in RUN_LABELS if label != "kind")
@@ -43,9 +43,9 @@ unless on (job, instance, workspace, kind)
         ),
         for_=k.failed_spike_for,
         severity="critical",
-        summary=f"{{{{ {VALUE} | humanize }}}} {{{{ $labels.kind }}}} runs FAILED in {spike_w}",
+        summary=f"{{{{ {VALUE} {WHOLE} }}}} {{{{ $labels.kind }}}} runs FAILED in {spike_w}",
         description=(
-            f"Extend reported {{{{ {VALUE} | humanize }}}} {{{{ $labels.kind }}}} runs entering FAILED "
+            f"Extend reported {{{{ {VALUE} {WHOLE} }}}} {{{{ $labels.kind }}}} runs entering FAILED "
             f"within the last {spike_w} (threshold {k.failed_spike_min_count}) in workspace "
             "{{ $labels.workspace }} (job {{ $labels.job }})."
         ),

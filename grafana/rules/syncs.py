@@ -94,8 +94,9 @@ extend_sync_interval_seconds
             "Compare rate(extend_exporter_request_budget_wait_seconds_total[5m]) and the API request "
             "rate with extend_exporter_request_budget_requests_per_second: a saturated budget paces the "
             "syncs. Raise EXTEND_EXPORTER_MAX_REQUESTS_PER_SECOND (within the organisation's quota), "
-            "raise EXTEND_EXPORTER_POLL_INTERVAL_SECONDS, or drop kinds you do not need (README: "
-            "request budget per workload). Slow API answers show in the request duration panel."
+            "raise EXTEND_EXPORTER_POLL_INTERVAL_SECONDS, or drop kinds you do not need "
+            "(docs/configuration.md: request budget per workload). Slow API answers show in the request "
+            "duration panel."
         ),
         lookback="5m",
         dashboard_uid=HEALTH_DASHBOARD_UID,

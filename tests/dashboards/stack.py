@@ -1,4 +1,5 @@
-"""A real Prometheus server on a free loopback port, scraping an exporter every second."""
+"""A real Prometheus server on a free loopback port, scraping an exporter every second, with exemplar
+storage on (as docs/exemplars.md tells users to run it)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,14 @@ class PrometheusServer(ManagedProcess):
 
     """`prometheus` with a temporary storage dir, a 1s scrape/evaluation interval and the given rule files."""
 
-    def __init__(self, target: str | list[str], *, job: str, rule_files: list[Path]) -> None:
+    def __init__(
+        self,
+        target: str | list[str],
+        *,
+        job: str,
+        rule_files: list[Path],
+        more_jobs: dict[str, list[str]] | None = None,
+    ) -> None:
         binary = shutil.which("prometheus")
         assert binary, "prometheus is required (Debian package `prometheus`; .ci/run installs it)"
         self.dir = Path(tempfile.mkdtemp(prefix="extend-prometheus-test-"))
@@ -27,10 +35,11 @@ class PrometheusServer(ManagedProcess):
             "global": {"scrape_interval": "1s", "scrape_timeout": "900ms", "evaluation_interval": "1s"},
             "rule_files": [str(p) for p in rule_files],
             "scrape_configs": [
-                {
-                    "job_name": job,
-                    "static_configs": [{"targets": [target] if isinstance(target, str) else target}],
-                }
+                {"job_name": name, "static_configs": [{"targets": targets}]}
+                for name, targets in {
+                    job: [target] if isinstance(target, str) else target,
+                    **(more_jobs or {}),
+                }.items()
             ],
         }
         (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
@@ -43,6 +52,7 @@ class PrometheusServer(ManagedProcess):
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--storage.tsdb.retention.time=1h",
                 "--log.level=warn",
+                "--enable-feature=exemplar-storage",
             ],
             None,
             self.dir / "prometheus.log",

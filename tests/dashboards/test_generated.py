@@ -11,7 +11,7 @@ import pytest
 from grafana.alerts import alerts
 from grafana.generate import drift, main, render
 from grafana.knobs import Knobs
-from grafana.names import DATASOURCE_UID
+from grafana.names import DATASOURCE_UID, FAILURE_REASONS_PANEL
 
 from .promql import (
     DASHBOARDS,
@@ -152,3 +152,46 @@ def test_every_runbook_url_opens_a_section_of_the_runbook() -> None:
         # GitHub-style anchors: the heading in lower case.
         assert anchor in {heading.lower() for heading in headings}, rule["alert"]
         assert rule["annotations"]["runbook"] in text
+
+
+AGES = re.compile(r"extend_runs_oldest_active_age_seconds|extend_last_successful_sync_timestamp_seconds")
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_age_graphs_use_a_log_scale(path: Path) -> None:
+    """One run weeks old must not flatten the other ages to a line along the axis."""
+    graphs = [
+        p
+        for p in panels(load_json(path))
+        if p["type"] == "timeseries" and any(AGES.search(t.get("expr", "")) for t in p["targets"])
+    ]
+    assert graphs
+    for panel in graphs:
+        scale = panel["fieldConfig"]["defaults"]["custom"]["scaleDistribution"]
+        assert scale == {"type": "log", "log": 10}, panel["title"]
+
+
+def test_failure_panels_show_exemplars_that_link_to_the_run() -> None:
+    """The data source links an exemplar's run_id to the run (Grafana's `$$` is a literal `$` in a
+    provisioning file), and the panels of FAILED runs and durations ask for exemplars."""
+    datasource = load_yaml(REPO / "grafana" / "provisioning" / "datasources" / "extend-prometheus.yaml")
+    (link,) = datasource["datasources"][0]["jsonData"]["exemplarTraceIdDestinations"]
+    assert link["name"] == "run_id" and link["url"] == Knobs().run_link_url.replace("$", "$$")
+    assert link["url"].endswith("/$${__value.raw}")
+    overview = load_json(REPO / "grafana" / "dashboards" / "extend-runs-overview.json")
+    with_exemplars = {
+        panel["title"]
+        for panel in panels(overview)
+        if any(target.get("exemplar") for target in panel.get("targets", []))
+    }
+    assert with_exemplars == {
+        FAILURE_REASONS_PANEL,
+        "Finished runs per minute by status and kind",
+        "Run duration p50 / p95 / p99 by kind",
+    }
+    mine = "https://extend.example/r/${__value.raw}"
+    files = render(Knobs().with_overrides({"run_link_url": mine}))
+    assert (
+        "url: https://extend.example/r/$${__value.raw}\n"
+        in files["grafana/provisioning/datasources/extend-prometheus.yaml"]
+    )

@@ -19,10 +19,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.api.identity import key_fingerprint
-from extend_simulator import FailureSpike, Fault, SimConfig, Simulator
+from extend_simulator import FailureSpike, Fault, SimConfig, Simulator, derive
+from extend_simulator.config import WebhookConfig
+from extend_simulator.enums import KIND
+from extend_simulator.truth import labels4
 from grafana.alerts import alerts
 from grafana.knobs import Knobs
-from tests.exporter_process import ExporterProcess, start_exporter, wait_until
+from tests.exporter_process import ExporterProcess, free_port, start_exporter, wait_until
 
 from .promql import (
     DASHBOARDS,
@@ -32,7 +35,9 @@ from .promql import (
     TARGET_LABELS,
     all_exprs,
     dashboard_queries,
+    load_json,
     load_yaml,
+    panels,
     references,
     substitute,
     variable_queries,
@@ -42,6 +47,7 @@ from .stack import PrometheusServer
 KINDS = ("workflow_run", "extract_run", "parse_run", "verify_run")
 #: Deliberately not the usual job name: the dashboards and rules must not depend on it.
 JOB = "some-extend-job"
+WEBHOOK_SECRET = "wss_live_stack_secret"
 #: How long the steady workload is watched before the spike is scripted.
 STEADY_SECONDS = 15.0
 #: Upper bound from scripting the spike to the alert expression being true.
@@ -94,6 +100,9 @@ def running_stack() -> Iterator[Stack]:
     sim.start(host="127.0.0.1", port=0)
     # A few 429s (retried by the exporter) so the retry and rate-limit panels have data.
     sim.set_faults(Fault(kind="rate_limit", rate=0.02))
+    # Webhooks on, so the webhook panels and the silent-webhooks rule have their series.
+    hook_port = free_port()
+    sim.deliver_webhooks(WebhookConfig(f"http://127.0.0.1:{hook_port}/webhooks/extend", WEBHOOK_SECRET))
     try:
         with start_exporter(
             sim.url,
@@ -104,6 +113,8 @@ def running_stack() -> Iterator[Stack]:
                 "EXTEND_EXPORTER_PER_RESOURCE_LABELS": "true",
                 "EXTEND_EXPORTER_LOG_LEVEL": "info",
                 "EXTEND_EXPORTER_USAGE_TAGS": "team-claims,priority",
+                "EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS": f"127.0.0.1:{hook_port}",
+                "EXTEND_EXPORTER_WEBHOOK_SECRET": WEBHOOK_SECRET,
             },
         ) as exporter:
             target = f"127.0.0.1:{exporter.port}"
@@ -465,3 +476,73 @@ def _compare_overview(prom: PrometheusServer, targets: list[str], at: float, win
                     compared += 1
     assert not problems, "\n".join(problems)
     return compared
+
+
+# --- exemplars: from a spike to the run ------------------------------------------------------------------
+
+
+def _stored_exemplars(prom: PrometheusServer, query: str) -> list[dict[str, Any]]:
+    now = time.time()
+    result: list[dict[str, Any]] = prom.api(
+        "query_exemplars", query=query, start=f"{now - 3600:.3f}", end=f"{now + 60:.3f}"
+    )
+    return result
+
+
+def test_exemplars_of_the_failure_counters_name_runs_that_failed_in_the_simulator(
+    spiked_stack: Stack,
+) -> None:
+    """Prometheus scrapes OpenMetrics and stores the exemplars: each names a run the simulator has, that
+    FAILED there, of the series' kind and reason (or source and processor type)."""
+    stack = spiked_stack
+    prom = stack.prometheus
+    failed_query = f'extend_runs_failed_total{{job="{JOB}"}}'
+    finished_query = f'extend_runs_finished_total{{job="{JOB}", status="FAILED"}}'
+    names = ("extend_runs_failed_total", "extend_runs_finished_total")
+
+    def stored() -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+        failed, finished = _stored_exemplars(prom, failed_query), _stored_exemplars(prom, finished_query)
+        # The spike made extract runs fail in numbers; the other kinds fail now and then (5%).
+        spiked = [s for s in (*failed, *finished) if s["seriesLabels"]["kind"] == "extract_run"]
+        return (failed, finished) if {s["seriesLabels"]["__name__"] for s in spiked} == {*names} else None
+
+    failed, finished = wait_until(stored, timeout=45, interval=0.5, message="exemplars of FAILED runs stored")
+    (target,) = prom.api("targets")["activeTargets"]
+    assert (target["health"], target["lastError"]) == ("up", ""), target  # Prometheus' OpenMetrics parser
+    seed = stack.sim.config.seed
+    checked = 0
+    for series in failed + finished:
+        labels = series["seriesLabels"]
+        for exemplar in series["exemplars"]:
+            assert set(exemplar["labels"]) == {"run_id"}, exemplar
+            run = stack.sim.get_run(exemplar["labels"]["run_id"])
+            assert run is not None and run.status == "FAILED", (labels, exemplar)
+            assert KIND[run.fam] == labels["kind"], (labels, exemplar)
+            if labels["__name__"] == "extend_runs_failed_total":
+                assert derive.failure_reason(seed, run) == labels["failure_reason"], (labels, exemplar)
+            else:
+                # Prometheus keeps no empty label: a kind without sources or processor types has none.
+                series_key = (
+                    labels["kind"],
+                    "FAILED",
+                    labels.get("source", ""),
+                    labels.get("processor_type", ""),
+                )
+                assert series_key in labels4(run, "FAILED"), (labels, exemplar)
+            assert float(exemplar["value"]) == 1.0
+            assert run.created / 1000 <= float(exemplar["timestamp"]) <= run.updated / 1000 + 0.001, exemplar
+            checked += 1
+    assert checked >= len(names), (failed, finished)
+    # What Grafana asks for a panel with exemplars on: the panel's own query finds them.
+    overview = next(p for p in DASHBOARDS if p.name == "extend-runs-overview.json")
+    asking = [p for p in panels(load_json(overview)) if any(t.get("exemplar") for t in p.get("targets", []))]
+    for panel in asking:
+        query = substitute(panel["targets"][0]["expr"])
+        found = wait_until(
+            lambda: _stored_exemplars(prom, query),  # noqa: B023
+            timeout=30,
+            interval=0.5,
+            message=f"exemplars of {panel['title']}",
+        )
+        assert all(e["labels"]["run_id"] for s in found for e in s["exemplars"]), panel["title"]
+    print(f"\n{checked} stored exemplars of the failure counters, each a FAILED run of the simulator")

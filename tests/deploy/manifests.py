@@ -32,6 +32,9 @@ PLAIN_DIR = REPO_ROOT / "deploy" / "plain-prometheus"
 PLAIN_PROMETHEUS_CONFIG = PLAIN_DIR / "prometheus.yml"
 # The overlay running a second organisation's exporter beside the base (one StatefulSet per organisation).
 ORGANISATION_DIR = REPO_ROOT / "deploy" / "organisation-example"
+# The overlay with the webhook listener on (beside the base too), and its examples outside it.
+WEBHOOKS_DIR = REPO_ROOT / "deploy" / "webhooks"
+WEBHOOK_PORT = 9865
 RULES_DIR = KUBE_DIR / "rules"
 PROMETHEUSRULE_FILE = RULES_DIR / "prometheusrule.yaml"
 ALERTS_FILE = REPO_ROOT / "deploy" / "prometheus" / "extend-alerts.yaml"
@@ -80,6 +83,7 @@ def yaml_files() -> list[Path]:
             *KUBE_DIR.rglob("*.yaml"),
             *PLAIN_DIR.glob("*.yaml"),
             *ORGANISATION_DIR.glob("*.yaml"),
+            *WEBHOOKS_DIR.glob("*.yaml"),
             *YAMLLINT_CONFIG.parent.rglob("*.yaml"),
         ]
     )
@@ -146,7 +150,8 @@ def kustomization_resources(directory: Path) -> list[Doc]:
 
 def strategic_merge(base: Any, patch: Any) -> Any:
     """Strategic-merge `patch` into `base` for what pod specs need: maps merge, lists of named
-    objects (containers, volumes, env, ports) merge by `name`, other lists and scalars are replaced."""
+    objects (containers, volumes, env, ports) merge by `name` (new ones first, as kustomize puts
+    them), other lists and scalars are replaced."""
     if isinstance(base, dict) and isinstance(patch, dict):
         merged = copy.deepcopy(base)
         for key, value in patch.items():
@@ -155,13 +160,14 @@ def strategic_merge(base: Any, patch: Any) -> Any:
     if isinstance(base, list) and isinstance(patch, list) and _named_list(base) and _named_list(patch):
         by_name = {item["name"]: item for item in base}
         merged_list = [copy.deepcopy(item) for item in base]
+        added = []
         for item in patch:
             if item["name"] in by_name:
                 position = [m["name"] for m in merged_list].index(item["name"])
                 merged_list[position] = strategic_merge(by_name[item["name"]], item)
             else:
-                merged_list.append(copy.deepcopy(item))
-        return merged_list
+                added.append(copy.deepcopy(item))
+        return added + merged_list
     return copy.deepcopy(patch)
 
 

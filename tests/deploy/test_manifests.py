@@ -41,6 +41,8 @@ from tests.deploy.manifests import (
     REPO_ROOT,
     SIDECAR_DIR,
     STATE_DIR,
+    WEBHOOK_PORT,
+    WEBHOOKS_DIR,
     YAMLLINT_CONFIG,
     Doc,
     crd_validators,
@@ -91,6 +93,11 @@ def standalone() -> list[Doc]:
 @pytest.fixture(scope="module")
 def sidecar() -> list[Doc]:
     return kustomization_resources(SIDECAR_DIR)
+
+
+@pytest.fixture(scope="module")
+def webhooks() -> list[Doc]:
+    return kustomization_resources(WEBHOOKS_DIR)
 
 
 # --- schemas -----------------------------------------------------------------------------------------
@@ -180,7 +187,9 @@ def test_sidecar_contents(sidecar: list[Doc]) -> None:
 
 
 @pytest.mark.parametrize(
-    "directory", [KUBE_DIR, SIDECAR_DIR, PLAIN_DIR], ids=["standalone", "sidecar", "plain-prometheus"]
+    "directory",
+    [KUBE_DIR, SIDECAR_DIR, PLAIN_DIR, WEBHOOKS_DIR],
+    ids=["standalone", "sidecar", "plain-prometheus", "webhooks"],
 )
 def test_kustomize_build_validates(directory: Path) -> None:
     """What users actually apply: `kubectl kustomize` output, validated object by object, and the
@@ -198,10 +207,22 @@ def test_kustomize_build_validates(directory: Path) -> None:
         assert containers == {c["name"]: c for c in mine["spec"]["template"]["spec"]["containers"]}
 
 
+@pytest.mark.parametrize(
+    ("directory", "mode"), [(KUBE_DIR, 0o440), (SIDECAR_DIR, 0o444)], ids=["standalone", "sidecar"]
+)
+def test_secret_mode_is_the_octal_value_written(directory: Path, mode: int) -> None:
+    """The manifests write modes in octal (`0440`); kubectl and kustomize print every integer in decimal
+    (288), comments dropped. A YAML 1.2 reader would take `0440` for decimal 440: what kubectl builds
+    must be the octal value."""
+    [(pod, _container)] = exporter_containers(kustomize_build(directory))
+    modes = [volume["secret"]["defaultMode"] for volume in pod["volumes"] if "secret" in volume]
+    assert modes == [mode], [oct(m) for m in modes]
+
+
 # --- hardening and policy -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("overlay", ["standalone", "sidecar"])
+@pytest.mark.parametrize("overlay", ["standalone", "sidecar", "webhooks"])
 def test_pod_security_restricted(overlay: str, request: pytest.FixtureRequest) -> None:
     docs: list[Doc] = request.getfixturevalue(overlay)
     templates = list(pod_templates(docs))
@@ -268,7 +289,10 @@ def test_standalone_state_survives_reschedules(standalone: list[Doc]) -> None:
     assert spec["replicas"] == 1 and spec["podManagementPolicy"] == "OrderedReady"
     assert spec["updateStrategy"] == {"type": "RollingUpdate"}
     assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
-    assert spec["serviceName"] == _one(standalone, "Service")["metadata"]["name"]
+    service = _one(standalone, "Service")
+    assert spec["serviceName"] == service["metadata"]["name"]
+    # A StatefulSet's governing Service is headless (it gives the pod its stable DNS name).
+    assert service["spec"]["clusterIP"] == "None" and "type" not in service["spec"]
     [claim] = spec["volumeClaimTemplates"]
     [(pod, container)] = exporter_containers(standalone)
     [mount] = [m for m in container["volumeMounts"] if m["name"] == claim["metadata"]["name"]]
@@ -609,12 +633,10 @@ def test_plain_prometheus_config_is_valid(tmp_path: Path) -> None:
     assert jobs["extend-exporter-sidecar"]["relabel_configs"][0]["regex"] == side["ports"][0]["name"]
 
 
-def test_scrape_interval_and_timeout_are_what_the_readme_says(
-    standalone: list[Doc], sidecar: list[Doc]
-) -> None:
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"scrape\s+every\s+(\d+)\s+s\s+with\s+a\s+(\d+)\s+s\s+timeout", readme)
-    assert match, "README states the scrape interval and timeout"
+def test_scrape_interval_and_timeout_are_what_the_docs_say(standalone: list[Doc], sidecar: list[Doc]) -> None:
+    doc = (REPO_ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    match = re.search(r"scrape\s+every\s+(\d+)\s+s\s+with\s+a\s+(\d+)\s+s\s+timeout", doc)
+    assert match, "docs/deploy.md states the scrape interval and timeout"
     expected = (f"{match[1]}s", f"{match[2]}s")
     [endpoint] = _one(standalone, "ServiceMonitor")["spec"]["endpoints"]
     [pod_endpoint] = _one(sidecar, "PodMonitor")["spec"]["podMetricsEndpoints"]
@@ -622,3 +644,89 @@ def test_scrape_interval_and_timeout_are_what_the_readme_says(
         assert (found["interval"], found["scrapeTimeout"]) == expected
     for job in _scrape_jobs().values():
         assert (job["scrape_interval"], job["scrape_timeout"]) == expected, job["job_name"]
+
+
+def test_grafana_interval_is_the_scrape_interval(standalone: list[Doc], sidecar: list[Doc]) -> None:
+    """The provisioned data source's timeInterval sets $__rate_interval: it must be the interval the
+    shipped ServiceMonitor, PodMonitor and scrape configs use."""
+    datasources = load_docs(REPO_ROOT / "grafana" / "provisioning" / "datasources" / "extend-prometheus.yaml")
+    [source] = datasources[0]["datasources"]
+    [endpoint] = _one(standalone, "ServiceMonitor")["spec"]["endpoints"]
+    [pod_endpoint] = _one(sidecar, "PodMonitor")["spec"]["podMetricsEndpoints"]
+    intervals = {endpoint["interval"], pod_endpoint["interval"]}
+    intervals |= {job["scrape_interval"] for job in _scrape_jobs().values()}
+    assert intervals == {source["jsonData"]["timeInterval"]}
+
+
+# --- webhooks --------------------------------------------------------------------------------------------
+
+
+def test_webhook_overlay_adds_a_listener_and_nothing_else(standalone: list[Doc], webhooks: list[Doc]) -> None:
+    """The base's objects stay as they are but the StatefulSet, which gains the port, the settings and
+    the signing secret's read-only file; the new Service and NetworkPolicy serve that port only."""
+    added = [d for d in webhooks if (d["kind"], d["metadata"]["name"]) not in {_key(d) for d in standalone}]
+    assert sorted(_key(d) for d in added) == [
+        ("NetworkPolicy", "extend-exporter-webhooks"),
+        ("Service", "extend-exporter-webhooks"),
+    ]
+    for doc in webhooks:
+        validate_any(doc)
+        if doc["kind"] != "StatefulSet" and doc not in added:
+            assert doc in standalone, _key(doc)
+    [(pod, container)] = exporter_containers(webhooks)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"metrics": METRICS_PORT, "webhooks": WEBHOOK_PORT}
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert set(env) <= known_env(), set(env) - known_env()
+    assert env["EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS"] == f"0.0.0.0:{WEBHOOK_PORT}"
+    assert "EXTEND_EXPORTER_WEBHOOK_SECRET" not in env, "the secret comes from the Secret file"
+    secret_dir, _, secret_name = env["EXTEND_EXPORTER_WEBHOOK_SECRET_FILE"].rpartition("/")
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert mounts[secret_dir]["readOnly"] is True
+    volume = {v["name"]: v for v in pod["volumes"]}[mounts[secret_dir]["name"]]["secret"]
+    assert volume["secretName"] == "extend-exporter-webhook-secret"
+    assert [item["path"] for item in volume["items"]] == [secret_name]
+    assert volume["defaultMode"] & 0o040 and not volume["defaultMode"] & 0o222
+    [(_, base_container)] = exporter_containers(standalone)
+    assert container["livenessProbe"] == base_container["livenessProbe"]
+
+
+def test_webhook_port_is_reachable_by_deliveries_only(webhooks: list[Doc]) -> None:
+    pod_labels = _one(webhooks, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
+    service = next(d for d in webhooks if _key(d) == ("Service", "extend-exporter-webhooks"))
+    assert selector_matches(service["spec"]["selector"], pod_labels)
+    assert service["spec"]["ports"] == [
+        {"name": "webhooks", "port": WEBHOOK_PORT, "targetPort": "webhooks", "protocol": "TCP"}
+    ]
+    policies = {d["metadata"]["name"]: d for d in webhooks if d["kind"] == "NetworkPolicy"}
+    policy = policies["extend-exporter-webhooks"]
+    assert selector_matches(policy["spec"]["podSelector"]["matchLabels"], pod_labels)
+    [rule] = policy["spec"]["ingress"]
+    assert [p["port"] for p in rule["ports"]] == ["webhooks"]
+    assert rule["from"] and all("namespaceSelector" in peer for peer in rule["from"])
+    # The base policy still lets only Prometheus reach the metrics port.
+    [base_rule] = policies["extend-exporter"]["spec"]["ingress"]
+    assert [p["port"] for p in base_rule["ports"]] == ["metrics"]
+
+
+def test_webhook_examples() -> None:
+    """The Ingress example publishes only the webhook path of the webhook Service; the Secret example
+    holds a placeholder. Neither is listed by the overlay (the overlay must not overwrite real ones)."""
+    [ingress] = load_docs(WEBHOOKS_DIR / "ingress.example.yaml")
+    validate_core(ingress)
+    [rule] = ingress["spec"]["rules"]
+    [path] = rule["http"]["paths"]
+    assert (path["path"], path["pathType"]) == ("/webhooks/extend", "Exact")
+    assert path["backend"]["service"] == {"name": "extend-exporter-webhooks", "port": {"name": "webhooks"}}
+    assert ingress["spec"]["tls"][0]["hosts"] == [rule["host"]]
+    [secret] = load_docs(WEBHOOKS_DIR / "webhook-secret.example.yaml")
+    validate_core(secret)
+    assert secret["stringData"] == {"signing-secret": "REPLACE_WITH_THE_ENDPOINTS_SIGNING_SECRET"}
+    listed = load_docs(WEBHOOKS_DIR / "kustomization.yaml")[0]
+    entries = [*listed["resources"], *(p["path"] for p in listed["patches"])]
+    files = {p.name for p in WEBHOOKS_DIR.glob("*.yaml")} - {"kustomization.yaml"}
+    assert files - set(entries) == {"ingress.example.yaml", "webhook-secret.example.yaml"}
+
+
+def _key(doc: Doc) -> tuple[str, str]:
+    return doc["kind"], doc["metadata"]["name"]

@@ -174,5 +174,9 @@ def test_check_reports_each_workspace_and_names_the_one_without_access(org: Orga
         (STEADY, KINDS[0]),
         (BUSY, KINDS[0]),
     ]
-    assert "FAILED: forbidden" in " ".join(rows[3]) and all("ok" in r for r in rows[1:] if r[0] != STEADY)
-    assert result.stderr.startswith(f"extend-exporter check: FAILED {STEADY} {KINDS[0]}: forbidden: ")
+    assert "FAILED (forbidden)" in " ".join(rows[3]) and all(
+        "ok" in " ".join(r) for r in rows[1:] if r[0] != STEADY
+    )
+    # The cause is said once, below the table, naming the workspace and kind.
+    assert result.stderr.startswith(f"extend-exporter check: FAILED {STEADY} {KINDS[0]}: ")
+    assert (result.stdout + result.stderr).count("HTTP 403") == 1, result.stdout + result.stderr

@@ -28,3 +28,18 @@ def test_value_and_restore_round_trip() -> None:
 def test_restore_rejects_buckets_of_another_version() -> None:
     with pytest.raises(ValueError, match="buckets differ"):
         Histogram.restore([0] * (len(DURATION_BUCKETS) - 1), 0.0, 0)
+
+
+def test_a_bucket_keeps_the_run_that_finished_last_as_its_example() -> None:
+    hist = Histogram.empty(examples=True)
+    hist.observe(3.0, "a", finished_at=100.0)
+    hist.observe(4.0, "b", finished_at=90.0)  # same bucket, finished earlier: not the example
+    hist.observe(0.5, "c", finished_at=80.0)
+    hist.observe(math.nan, "d", finished_at=200.0)  # fits no bucket, names none
+    assert hist.examples_by_bucket() == {"5.0": ("a", 3.0, 100.0), "1.0": ("c", 0.5, 80.0)}
+    assert Histogram.empty().examples_by_bucket() == {}  # a histogram without examples keeps none
+    restored = Histogram.restore(*hist.value(), examples=True)
+    restored.restore_example("5.0", ("a", 3.0, 100.0))
+    assert restored.examples_by_bucket() == {"5.0": ("a", 3.0, 100.0)}
+    with pytest.raises(ValueError):
+        restored.restore_example("4.0", ("x", 4.0, 1.0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from exporter.engine.kind_state import KindState, Observation, ResourceLabels
+from exporter.engine.observation import Detail
 from exporter.kinds import KINDS, UNKNOWN_SOURCE, Order
 
 OVERLAP = 60.0
@@ -203,3 +204,29 @@ def test_adopt_order_changes_the_order_key_and_is_kept() -> None:
     copy = KindState(KINDS["parse_run"])
     copy.load_dict(state.to_dict())
     assert copy.effective_order is Order.UPDATED
+
+
+def test_failed_runs_and_durations_keep_the_run_that_finished_last_per_series() -> None:
+    state = KindState(KINDS["extract_run"])
+    baseline(state)
+    items = [
+        obs("late", "FAILED", 1001, 1050, processor_type="EXTRACT", detail=Detail(failure_reason="TIMEOUT")),
+        obs("early", "FAILED", 1002, 1020, processor_type="EXTRACT", detail=Detail(failure_reason="TIMEOUT")),
+        obs("ok", "PROCESSED", 1003, 1004, processor_type="EXTRACT"),
+    ]
+    state.apply(items, {"late": "API", "early": "API", "ok": "STUDIO"}, overlap=OVERLAP, new_position=1050)
+    examples = state.snapshot().examples
+    assert examples["extend_runs_finished"] == {("FAILED", "API", "EXTRACT"): ("late", 1.0, 1050.0)}
+    assert examples["extend_runs_failed"] == {("TIMEOUT",): ("late", 1.0, 1050.0)}
+    assert examples["extend_run_duration_seconds"] == {
+        ("FAILED", "EXTRACT", "60.0"): ("late", 49.0, 1050.0),
+        ("FAILED", "EXTRACT", "30.0"): ("early", 18.0, 1020.0),
+        ("PROCESSED", "EXTRACT", "1.0"): ("ok", 1.0, 1004.0),
+    }
+    copy = KindState(KINDS["extract_run"])
+    copy.load_dict(state.to_dict())
+    assert copy.snapshot().examples == examples
+    older = state.to_dict()
+    del older["examples"]  # a state file from before example runs were kept
+    copy.load_dict(older)
+    assert copy.snapshot().examples == {} and copy.snapshot().finished == state.snapshot().finished

@@ -32,7 +32,7 @@ def _saturating(spec: KindSpec) -> Iterator[tuple[str, Detail | None, str | None
     """(status, detail, source, processor type, resource ID) of runs that fill every cap of a kind."""
     statuses = [*spec.terminal_statuses, *_extras("NEW_STATUS", MAX_EXTRA_STATUSES + 1)]
     sources: list[str | None] = [*spec.sources, None] if spec.sources else [""]
-    ptypes = [*PROCESSOR_TYPES, ""] if spec.type_from_field else [spec.processor_type]
+    ptypes = [*PROCESSOR_TYPES, "", "UNDOCUMENTED_TYPE"] if spec.type_from_field else [spec.processor_type]
     resources = [f"res_{i}" for i in range(CAPS.per_resource_max + 2)]
     for status in statuses:
         for source in sources:

@@ -14,7 +14,7 @@ from exporter.kinds import KINDS
 from exporter.metrics.families import FAMILIES, FilledBy
 from exporter.metrics.labels import KIND
 from extend_simulator import SimConfig, Simulator
-from tests.exporter_process import ExporterProcess, start_exporter, wait_until
+from tests.exporter_process import ExporterProcess, free_port, start_exporter, wait_until
 
 # Standard families prometheus_client's ProcessCollector writes, with the library's own help.
 LIBRARY_PREFIXES = ("process_",)
@@ -25,7 +25,12 @@ def exporter() -> Iterator[ExporterProcess]:
     # Stuck runs are active from the start, so the per-resource families have samples at once.
     sim = Simulator(SimConfig(seed=19, history=400, stuck_runs=2, qps_limit=None))
     sim.start(host="127.0.0.1", port=0)
-    opt_ins = {"EXTEND_EXPORTER_PER_RESOURCE_LABELS": "true", "EXTEND_EXPORTER_USAGE_TAGS": "team_a,team_b"}
+    opt_ins = {
+        "EXTEND_EXPORTER_PER_RESOURCE_LABELS": "true",
+        "EXTEND_EXPORTER_USAGE_TAGS": "team_a,team_b",
+        "EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
+        "EXTEND_EXPORTER_WEBHOOK_SECRET": "wss_families_test",
+    }
     try:
         with start_exporter(sim.url, sim.api_key, kinds=",".join(KINDS), extra_env=opt_ins) as proc:
             wait_until(

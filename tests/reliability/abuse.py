@@ -2,13 +2,15 @@
 
     python -m tests.reliability.abuse half-open HOST PORT --connections 3000 --seconds 30
     python -m tests.reliability.abuse big-headers HOST PORT --connections 40 --seconds 10
+    python -m tests.reliability.abuse slow-body HOST PORT --connections 500 --seconds 30
 
 `half-open` keeps N connections open that send a request line and then one header line a second,
 never finishing the head (with --tls-silent they never start the TLS handshake either); a connection
 the server closes is replaced (at most --reconnect-per-second). `big-headers` sends ~6 MB of header
-lines per connection and then stalls. One thread and a selector: the clients cost the test little CPU.
-Prints one JSON line: how many connections were opened, how many the server closed, and the longest
-time the server let one live.
+lines per connection and then stalls. `slow-body` sends a complete webhook POST head announcing a
+100 kB body, then 16 bytes of it a second (replaced when closed, like half-open). One thread and a
+selector: the clients cost the test little CPU. Prints one JSON line: how many connections were
+opened, how many the server closed, and the longest time the server let one live.
 """
 
 from __future__ import annotations
@@ -82,8 +84,12 @@ def run(
     sel = selectors.DefaultSelector()
     report = Report()
     clients: set[_Client] = set()
+    trickle = b"X-Trickle: 1\r\n"
     if mode == "half-open":
         first = b"" if tls_silent else b"GET /metrics HTTP/1.1\r\nHost: x\r\n"
+    elif mode == "slow-body":
+        first = b"POST /webhooks/extend HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+        trickle = b"x" * 16
     else:
         line = b"X-Filler: " + b"a" * 65_000 + b"\r\n"
         first = b"GET / HTTP/1.1\r\n" + line * (header_bytes // len(line))
@@ -116,12 +122,12 @@ def run(
     while (now := time.monotonic()) < end:
         budget = min(float(connections), budget + (now - last_refill) * reconnect_per_second)
         last_refill = now
-        if mode == "half-open":
+        if mode != "big-headers":
             fill()
-        if mode == "half-open" and not tls_silent and now >= next_trickle:
+        if mode != "big-headers" and not tls_silent and now >= next_trickle:
             next_trickle = now + 1.0
             for client in clients:
-                client.pending += b"X-Trickle: 1\r\n"
+                client.pending += trickle
                 if client.connected:
                     sel.modify(client.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
         for key, events in sel.select(timeout=0.2):
@@ -158,7 +164,7 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["half-open", "big-headers"])
+    parser.add_argument("mode", choices=["half-open", "big-headers", "slow-body"])
     parser.add_argument("host")
     parser.add_argument("port", type=int)
     parser.add_argument("--connections", type=int, default=3000)

@@ -1,4 +1,4 @@
-"""Password checks cannot be used to starve scrapes or to tell users apart (issue 14; README, Endpoints)."""
+"""Password checks cannot be used to starve scrapes or to tell users apart (issue 14; docs/http.md)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ from extend_simulator import SimConfig, Simulator
 from tests.exporter_process import ExporterProcess, exporter_env, free_port
 
 PASSWORD = "correct horse battery staple"
-# README, Endpoints: an authorised scrape's p99 while 16 clients keep guessing passwords.
+# docs/http.md: an authorised scrape's p99 while 16 clients keep guessing passwords.
 AUTHORISED_P99_BOUND = 0.100
+
+pytestmark = pytest.mark.timing
 
 
 def _basic(user: str, password: str) -> str:

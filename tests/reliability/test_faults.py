@@ -36,6 +36,8 @@ MAX_RETRIES = 3
 TIMEOUT = 3.0
 SCRAPE_BUDGET = 0.1  # seconds
 
+pytestmark = pytest.mark.timing
+
 
 @dataclass
 class World:

@@ -1,7 +1,9 @@
-"""The HTTP server's protocol edges: bodies, header caps, keep-alive, gzip negotiation, Server header."""
+"""The HTTP server's protocol edges: bodies, header caps, keep-alive, gzip and format negotiation, Server
+header."""
 
 from __future__ import annotations
 
+import gzip
 import socket
 import time
 from collections.abc import Iterator
@@ -10,7 +12,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from exporter.metrics.collector import Exposition
+from exporter.web.endpoints import wants_openmetrics
 from exporter.web.server import Limits, MetricsServer, accepts_gzip
+from tests.exporter_process import wait_until
+from tests.metrics import exposition_scenario as scenario
 
 
 @pytest.fixture
@@ -84,3 +89,95 @@ def test_the_server_header_names_no_interpreter(server: MetricsServer) -> None:
 )
 def test_gzip_negotiation_honours_q_values(header: str, gzip: bool) -> None:
     assert accepts_gzip(header) is gzip
+
+
+PROMETHEUS_2 = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+PROMETHEUS_3 = (
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+    "application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,"
+    "text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+)
+
+
+@pytest.mark.parametrize(
+    ("header", "openmetrics"),
+    [
+        (PROMETHEUS_2, True),
+        (PROMETHEUS_3, True),
+        ("application/openmetrics-text", True),
+        ('Application/OpenMetrics-Text; version="1.0.0"', True),
+        ("application/openmetrics-text;version=0.0.1", False),  # the pre-1.0 draft: not what we write
+        ("application/openmetrics-text;version=2.0.0", False),
+        ("application/openmetrics-text;q=0", False),
+        ("text/plain, application/openmetrics-text", False),  # a tie keeps the classic format
+        ("text/plain;q=0.5, application/openmetrics-text;q=0.6", True),
+        ("application/*", True),
+        ("application/*;q=0.9, text/*", False),
+        ("*/*", False),
+        ("*/*;q=0.1, application/openmetrics-text;q=0", False),
+        ("text/html, application/xhtml+xml", False),
+        ("", False),
+    ],
+)
+def test_openmetrics_negotiation_honours_q_values_and_versions(header: str, openmetrics: bool) -> None:
+    assert wants_openmetrics(header) is openmetrics
+
+
+def _get(port: int, *headers: str) -> tuple[dict[str, str], bytes]:
+    request = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + "".join(
+        f"{h}\r\n" for h in headers
+    )
+    head, _, body = _exchange(port, request.encode() + b"\r\n").partition(b"\r\n\r\n")
+    fields = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
+    return fields, body
+
+
+def test_metrics_answers_each_format_from_its_cache_gzipped_or_not() -> None:
+    exposition = scenario.exposition()
+    rendered = exposition.refresh()
+    srv = MetricsServer("127.0.0.1", 0, exposition, list)
+    srv.start()
+    try:
+        fields, body = _get(srv.port, f"Accept: {PROMETHEUS_2}", "Accept-Encoding: gzip")
+        assert fields["Content-Type"] == "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        assert (fields["Content-Encoding"], fields["Vary"]) == ("gzip", "Accept, Accept-Encoding")
+        assert body == rendered.openmetrics_gzipped and gzip.decompress(body).endswith(b"# EOF\n")
+        fields, body = _get(srv.port, f"Accept: {PROMETHEUS_3}")
+        assert body == rendered.openmetrics and "Content-Encoding" not in fields
+        fields, body = _get(srv.port, "Accept: */*")  # curl
+        assert fields["Content-Type"] == "text/plain; version=1.0.0; charset=utf-8"
+        assert body == rendered.text and fields["Vary"] == "Accept, Accept-Encoding"
+        fields, body = _get(srv.port, "Accept-Encoding: gzip")
+        assert body == rendered.gzipped
+    finally:
+        srv.stop()
+
+
+def test_past_the_connection_cap_a_silent_connection_goes_before_one_that_spoke() -> None:
+    """A client that has sent part of its request outlives connections that never sent a byte, though
+    it is older than them: a flood of silent clients pushes out only its own kind, however slowly the
+    machine lets a real client finish its handshake or head."""
+    exposition = Exposition(CollectorRegistry())
+    exposition.refresh()
+    limits = Limits(idle_timeout=30, header_timeout=30, max_connections=4)
+    srv = MetricsServer("127.0.0.1", 0, exposition, list, limits=limits)
+    srv.start()
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as spoke:
+            spoke.sendall(b"GET /healthz HTTP/1.1\r\n")
+            conns = srv._loop._conns  # the loop's own view: has it read those bytes yet?
+            wait_until(lambda: any(c.heard for c in list(conns.values())), timeout=5)
+            silent = [socket.create_connection(("127.0.0.1", srv.port), timeout=5) for _ in range(4)]
+            try:
+                # The fourth silent one is past the cap: the oldest silent one makes room.
+                assert silent[0].recv(1) == b""
+                spoke.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
+                assert spoke.recv(65536).startswith(b"HTTP/1.1 200")
+            finally:
+                for sock in silent:
+                    sock.close()
+    finally:
+        srv.stop()

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from exporter.engine.kind_state import KindState
 from exporter.fatal import EXIT_OUT_OF_MEMORY
 from exporter.kinds import KINDS
@@ -54,6 +56,7 @@ def test_sigterm_with_a_hung_request_exits_0_at_once(tmp_path: Path, figures: di
         sim.stop()
 
 
+@pytest.mark.timing
 def test_unreachable_api_at_start_serves_metrics_and_keeps_retrying_without_burning_cpu(
     figures: dict[str, Any],
 ) -> None:

@@ -1,15 +1,19 @@
 """A canary API key never leaves the process: not in logs (debug included), /metrics, /readyz, `check`
-output, exception text, or the state file, through faults, a revoked key and a key-file rotation."""
+output, exception text, or the state file, through faults, a revoked key and a key-file rotation; nor
+does the webhook signing secret."""
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from pathlib import Path
 
 import httpx
 
 from extend_simulator import Fault, SimConfig, Simulator
-from tests.exporter_process import ExporterProcess, start_exporter, wait_until
+from extend_simulator.config import WebhookConfig, WebhookFaults
+from extend_simulator.webhooks import sign
+from tests.exporter_process import ExporterProcess, free_port, start_exporter, wait_until
 from tests.test_cli import run_cli
 
 CANARY = "sk_live_CANARY_7f3a9c1e5b2d4f60"
@@ -114,3 +118,66 @@ def test_credentials_in_the_base_url_are_refused_without_echoing_them() -> None:
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert "EXTEND_API_BASE_URL" in lines[0] and "credentials" in lines[0]
     assert "hunter2secret" not in result.stderr + result.stdout and CANARY not in result.stderr
+
+
+WEBHOOK_CANARY = "wss_CANARY_webhook_3b8e1f6a9c"
+WEBHOOK_ROTATED = "wss_CANARY_rotated_5d2c7a0e41"
+
+
+def test_webhook_secret_never_leaks(tmp_path: Path) -> None:
+    """The signing secret stays out of logs (debug), /metrics and answers: through deliveries signed
+    with it and with a wrong one, requests that carry it as their signature or in their body, an
+    accepted event naming it, and a rotation of the secret file."""
+    sim = Simulator(SimConfig(seed=52, history=200, qps_limit=None))
+    sim.start(host="127.0.0.1", port=0)
+    secret_file = tmp_path / "webhook-secret"
+    secret_file.write_text(WEBHOOK_CANARY + "\n")
+    hook = f"127.0.0.1:{free_port()}"
+    url = f"http://{hook}/webhooks/extend"
+    outputs: list[str] = []
+    env = {
+        "EXTEND_EXPORTER_LOG_LEVEL": "debug",
+        "EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS": hook,
+        "EXTEND_EXPORTER_WEBHOOK_SECRET_FILE": str(secret_file),
+    }
+    try:
+        with start_exporter(
+            sim.url, sim.api_key, kinds="extract_run", poll_interval=60, extra_env=env
+        ) as proc:
+            wait_until(partial(readyz_is, proc, 200), timeout=30, message="ready")
+            sim.deliver_webhooks(
+                WebhookConfig(url, WEBHOOK_CANARY, faults=WebhookFaults(bad_signature=0.5), retry_seconds=0.1)
+            )
+            sim.advance(120)
+            wait_until(lambda: sim.webhooks is not None and sim.webhooks.stats()["pending"] == 0, timeout=20)
+            ts = str(int(time.time()))
+            body = (
+                f'{{"eventId":"evt_{WEBHOOK_CANARY}","eventType":"{WEBHOOK_CANARY}","payload":{{}}}}'.encode()
+            )
+            answers = [
+                httpx.post(url, content=body, headers={"x-extend-request-signature": WEBHOOK_CANARY}),
+                httpx.post(
+                    url,
+                    content=body,
+                    headers={
+                        "x-extend-request-timestamp": ts,
+                        "x-extend-request-signature": sign(WEBHOOK_CANARY, ts, body),
+                    },
+                ),
+            ]
+            assert [a.status_code for a in answers] == [401, 200]
+            outputs += [a.text for a in answers]
+            secret_file.write_text(f"{WEBHOOK_ROTATED},{WEBHOOK_CANARY}\n")
+            sim.deliver_webhooks(WebhookConfig(url, WEBHOOK_ROTATED))
+            sim.advance(60)
+            wait_until(lambda: sim.webhooks is not None and sim.webhooks.stats()["pending"] == 0, timeout=20)
+            assert sim.webhooks is not None and set(sim.webhooks.stats()["answers"]) == {"200"}
+            for path in ("/metrics", "/readyz", "/"):
+                outputs.append(proc.get(path).text)
+        outputs.append(proc.logs())
+    finally:
+        sim.stop()
+    assert "webhook secret file" in outputs[-1] and "changed" in outputs[-1]
+    assert "bad_signature" in outputs[-1]  # refusals were logged
+    for text in outputs:
+        assert WEBHOOK_CANARY not in text and WEBHOOK_ROTATED not in text

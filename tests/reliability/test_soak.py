@@ -1,8 +1,8 @@
 """Soak: the exporter under churn and random faults; memory, fds, threads and series stay flat.
 
-CI runs it for about a minute; `make soak` sets EXTEND_SOAK_SECONDS for a longer run. Per-resource
-labels are on with a cap below the simulator's processor count, so the OTHER overflow is exercised
-and the series count must stay bounded.
+`make test` runs it for 30 s (15 s of them past the warm-up); `make soak` sets EXTEND_SOAK_SECONDS
+for a longer run (600 s by default). Per-resource labels are on with a cap below the simulator's
+processor count, so the OTHER overflow is exercised and the series count must stay bounded.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tests.reliability.budgets import SOAK_SECONDS
 from tests.reliability.proc_readings import open_fds, rss_kib, threads
 from tests.reliability.truth import scrape
 
-DURATION = SOAK_SECONDS or 60.0
+DURATION = SOAK_SECONDS or 30.0
 WARMUP = max(15.0, DURATION * 0.25)
 PER_RESOURCE_MAX = 2
 KINDS = "workflow_run,extract_run,classify_run,split_run,parse_run,edit_run,processor_run"
@@ -129,7 +129,7 @@ def test_soak_rss_fds_threads_and_series_stay_flat(busy_sim: Simulator, figures:
     # allows, not as a difference between two samples: one listener and the HTTP loop's wake-up pair,
     # one pooled API connection and one sync worker per kind, and the connection of the scrape being
     # answered. Main, scheduler, exposition-refresh and HTTP loop threads and the HTTP server's fixed
-    # worker pool make up the rest (README, Endpoints: no thread per connection).
+    # worker pool make up the rest (docs/http.md: no thread per connection).
     n_kinds = len(KINDS.split(","))
     assert sockets_max <= 3 + n_kinds + 2, figures["soak"]
     assert threads_max <= 4 + WORKERS + n_kinds, figures["soak"]

@@ -23,7 +23,7 @@ TIMEOUT = 2.0
 PAGE = 1000
 BYTES_PER_RUN = 8192
 CAP = RESPONSE_BYTES_BASE + PAGE * BYTES_PER_RUN
-# Documented bound (README, "Limits"): a refused response raises peak RSS by at most 4x the cap.
+# Documented bound (docs/design.md, "Limits"): a refused response raises peak RSS by at most 4x the cap.
 RSS_GROWTH_BOUND_KIB = 4 * CAP // 1024
 
 

@@ -1,6 +1,6 @@
 """Protecting /metrics with the exporter-toolkit web config: TLS (trustme certificates) and basic auth.
 
-Decision (README, Endpoints): /healthz and /readyz answer without credentials so liveness/readiness
+Decision (docs/http.md): /healthz and /readyz answer without credentials so liveness/readiness
 probes and the image's HEALTHCHECK work; /readyz then says only "ready"/"not ready", not why. TLS
 covers every path.
 """
@@ -149,6 +149,7 @@ def _median_check_time(config_path: Path, header: str) -> float:
     return statistics.median(times)
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("rounds", [6, 12])
 def test_unknown_user_costs_as_much_as_a_wrong_password(tmp_path: Path, rounds: int) -> None:
     """Timing-safe: a wrong user name is not told apart from a wrong password by response time."""

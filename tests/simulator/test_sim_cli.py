@@ -11,9 +11,11 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from extend_simulator import SimConfig, Simulator
 from extend_simulator.cli import add_arguments, config_from_args, start_demo_simulator
+from tests.exporter_process import REPO
 
 from .sim_client import V_NEW, client, wait_for
 
@@ -95,6 +97,7 @@ def test_demo_simulator_is_lively_and_rate_limited() -> None:
         sim.stop()
 
 
+@pytest.mark.timing
 def test_scale_smoke_100k() -> None:
     t0 = time.monotonic()
     sim = Simulator(SimConfig(seed=3, history=100_000, qps_limit=None))
@@ -122,3 +125,29 @@ def test_scale_smoke_100k() -> None:
             assert first < 0.5 and deep < 0.5  # generous bounds for slow CI; bench/ measures the real figures
     finally:
         sim.stop()
+
+
+def test_help_names_every_option_default_and_the_control_endpoints() -> None:
+    simulate = argparse.ArgumentParser()
+    add_arguments(simulate)  # what `extend-exporter simulate` and `python -m extend_simulator` offer
+    options = [a for a in simulate._actions if a.option_strings and a.dest != "help"]
+    assert len(options) >= 18
+    for action in options:
+        assert action.help and "[default:" in action.help, action.option_strings
+    control = (REPO / "extend_simulator" / "control.py").read_text()
+    endpoints = set(re.findall(r'"(/_sim/[a-z]+)"', control))
+    assert endpoints and all(e in (simulate.epilog or "") for e in endpoints)
+    documented = (REPO / "docs" / "simulator.md").read_text()
+    assert [e for e in sorted(endpoints) if e not in documented] == []
+
+
+def test_scenarios_set_the_workload_and_given_flags_win() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    normal = config_from_args(parser.parse_args(["--scenario", "normal"]))
+    assert normal.failure_rate == 0.015 and "OUT_OF_CREDITS" in normal.failure_reasons_excluded
+    assert normal.stuck_runs == 0 and normal.waiting_runs == ()
+    incident = config_from_args(parser.parse_args(["--scenario", "incident", "--failure-rate", "0.1"]))
+    assert incident.failure_rate == 0.1 and len(incident.waiting_runs) == 2
+    plain = config_from_args(parser.parse_args([]))
+    assert plain.failure_rate == 0.05 and plain.history == 20_000 and plain.rates == SimConfig().rates
