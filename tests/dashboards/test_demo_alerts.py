@@ -48,6 +48,9 @@ DEADLINE = 1800.0 if SOAK else 330.0
 SOAK_ONLY = {"ExtendSyncStale"}
 #: The test ends this one's cause itself (it stops the second exporter): pending once is what it shows.
 ENDED_BY_THE_TEST = {"ExtendWorkspacePolledTwice"}
+#: The demo polls without a webhook listener, and this alert needs one silent for 30 minutes: the promtool
+#: tests (deploy/prometheus/tests/extend-alerts.test.yaml) show it instead.
+NOT_IN_THE_DEMO = {"ExtendWebhooksSilent"}
 
 
 def _rules() -> dict[str, dict[str, object]]:
@@ -151,6 +154,8 @@ def _incident_done(seen: Seen, rules: dict[str, dict[str, object]]) -> list[str]
     and firing where its `for:` fits."""
     missing = []
     for name, rule in rules.items():
+        if name in NOT_IN_THE_DEMO:
+            continue
         fires = SOAK or _seconds(str(rule["for"])) <= FIRES_WITHIN
         pending = seen.pending if name in ENDED_BY_THE_TEST else seen.now
         if fires and name not in seen.firing:
