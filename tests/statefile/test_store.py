@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from exporter.engine.kind_state import KindState
+from exporter.engine.kind_state import KindState, Observation
+from exporter.engine.observation import Detail
 from exporter.kinds import KINDS
 from exporter.statefile.store import StateLockedError, StateStore
 from extend_simulator import SimConfig, Simulator
@@ -151,3 +152,37 @@ def test_the_unnamed_section_goes_to_the_first_workspace_only_when_it_has_none(t
     assert mixed.load({"ws_b": again}) and again["extract_run"].position == 2.0
     assert mixed.save({"ws_b": {k: s.to_dict() for k, s in again.items()}})
     assert set(orjson.loads(path.read_bytes())["workspaces"]) == {"", "ws_a", "ws_b"}
+
+
+def _failed_once(run_id: str) -> KindState:
+    """extract_run after a baseline and one sync that saw `run_id` FAILED (an exemplar's run)."""
+    state = KindState(KINDS["extract_run"])
+    state.apply([], {}, overlap=60.0, new_position=1000.0, baseline=True)
+    failed = Observation(
+        run_id,
+        "FAILED",
+        1001.0,
+        1005.0,
+        processor_type="EXTRACT",
+        detail=Detail(failure_reason="INTERNAL_ERROR"),
+    )
+    state.apply([failed], {run_id: "API"}, overlap=60.0, new_position=1010.0)
+    return state
+
+
+def test_each_workspace_section_keeps_its_own_example_runs(tmp_path: Path) -> None:
+    """The exemplars' runs live in the kind's state, so in its workspace's section: a restart keeps each
+    workspace's own, not one workspace's for all."""
+    path = tmp_path / "state.json"
+    written = {
+        "ws_a": _failed_once("exr_aaaaaaaaaaaaaaaaaaaaa"),
+        "ws_b": _failed_once("exr_bbbbbbbbbbbbbbbbbbbbb"),
+    }
+    assert store(path).save({ws: {"extract_run": s.to_dict()} for ws, s in written.items()})
+    restored = {ws: {"extract_run": KindState(KINDS["extract_run"])} for ws in written}
+    assert store(path).load(restored)
+    for ws, state in written.items():
+        examples = restored[ws]["extract_run"].snapshot().examples
+        assert examples == state.snapshot().examples
+        run_ids = {ex[0] for rows in examples.values() for ex in rows.values()}
+        assert run_ids == {f"exr_{ws[-1] * 21}"}, (ws, examples)
