@@ -78,7 +78,7 @@ def measure(history: int, per_min: float, interval: float, rounds: int) -> dict[
                 requests[kind] += 1
                 nbytes[kind] += len(response.content)
 
-        exporter.client._http.event_hooks["response"].append(on_response)
+        exporter.client._session._http.event_hooks["response"].append(on_response)
         for kind in exporter.kinds:
             assert exporter.sync_kind(kind), kind
         defaults = _default_rates()

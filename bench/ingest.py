@@ -29,14 +29,14 @@ from typing import Any
 
 import httpx
 import orjson
-from prometheus_client import CollectorRegistry
 
 from bench.common import DEFAULT_KIND_NAMES, emit, json_arg
 from exporter.api.client import ApiClient
-from exporter.api.ratelimit import TokenBucket
+from exporter.api.ratelimit import RequestBudget
+from exporter.api.session import Session
 from exporter.engine.kind_state import KindState, Observation
 from exporter.kinds import API_2026, KINDS, KindSpec
-from exporter.metrics.telemetry import Telemetry
+from exporter.metrics.telemetry import Telemetry, WorkspaceTelemetry
 from exporter.sync import KindSyncer, SyncSettings, summaries
 from exporter.sync.listings import merge
 from extend_simulator import SimConfig, Simulator
@@ -81,16 +81,15 @@ def make_client(kind: str, pages: list[bytes]) -> ApiClient:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=pages[next(served) % len(pages)])
 
-    registry = CollectorRegistry(auto_describe=False)
-    telemetry = Telemetry(registry, (kind,), API_2026, (KINDS[kind].path,))
+    endpoints = (KINDS[kind].path,)
+    session = Session("http://bench.invalid", Telemetry(endpoints), transport=httpx.MockTransport(handler))
     return ApiClient(
-        "http://bench.invalid",
+        session,
         lambda: "sk_bench",
         api_version=API_2026,
         workspace_id=None,
-        bucket=TokenBucket(1e9),
-        telemetry=telemetry,
-        transport=httpx.MockTransport(handler),
+        budget=RequestBudget(1e9),
+        telemetry=WorkspaceTelemetry((kind,), API_2026, endpoints),
     )
 
 

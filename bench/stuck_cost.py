@@ -48,7 +48,7 @@ def measure(history: int) -> dict[str, Any]:
 
     try:
         exporter = make_exporter(sim)
-        exporter.client._http.event_hooks["response"].append(count)
+        exporter.client._session._http.event_hooks["response"].append(count)
 
         def one_sync() -> tuple[int, int, int]:
             req0, bytes0 = sum(sim.truth.requests().values()), received[0]

@@ -74,13 +74,14 @@ def api_requests(exporter: Exporter) -> float:
 
 
 def webhook_syncs(exporter: Exporter, kind: str) -> int:
-    """extend_sync_triggers_total{kind, trigger="webhook"} on a fresh /metrics body."""
+    """extend_sync_triggers_total{kind, trigger="webhook"} on a fresh /metrics body, every workspace's."""
     exporter.exposition.refresh()
-    prefix = f'extend_sync_triggers_total{{kind="{kind}",trigger="webhook"}} '.encode()
-    for line in exporter.exposition.current.text.split(b"\n"):
-        if line.startswith(prefix):
-            return int(float(line[len(prefix) :]))
-    return 0
+    prefix = f'extend_sync_triggers_total{{kind="{kind}",trigger="webhook",'.encode()
+    return sum(
+        int(float(line.rsplit(b" ", 1)[1]))
+        for line in exporter.exposition.current.text.split(b"\n")
+        if line.startswith(prefix)
+    )
 
 
 def quantiles(values: list[float]) -> dict[str, Any]:
@@ -271,7 +272,8 @@ def burst(events: int = 1000) -> dict[str, Any]:
         while exporter.hints_pending():
             time.sleep(0.01)
         syncs = {
-            kind: int(exporter.telemetry.sync_triggers.labels(kind, "webhook")._value.get()) for kind in KINDS
+            kind: int(exporter.workspace.telemetry.sync_triggers.labels(kind, "webhook")._value.get())
+            for kind in KINDS
         }
     finally:
         exporter.stop(deadline_seconds=5)

@@ -1,6 +1,9 @@
 """The running exporter: syncs each (workspace, kind) on its schedule and reports how each sync went
 (metrics, readiness, logs), keeps the state file and serves /metrics. `factory.build_exporter` builds
 one from settings.
+
+A failure is the workspace's own: a workspace whose key lost access (401/403) or that was deleted
+(404) fails its syncs, logs it once and shows `extend_up` 0 under its label; the others go on.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ log = logging.getLogger(__name__)
 # A failure identical to one already logged (a revoked key fails every sync of every kind) is counted,
 # and logged again with the count at most this often.
 ERROR_REPEAT_LOG_SECONDS = 600.0
+# After a sync, the state file is written once the last write's cost is this share of the time since it
+# began (one workspace: at once; many: the copies of syncs ending close together share a write).
+SAVE_SHARE = 0.05
+# Failures that say the key cannot reach the workspace; logged as errors.
+_ACCESS_REASONS = ("unauthorized", "forbidden", "payment_required")
 
 
 def _minutes(seconds: float) -> str:
@@ -68,6 +76,8 @@ class Exporter:
         self.store = store
         self.stop_event = stop_event
         self._save_lock = threading.Lock()
+        self._save_pending = False  # a sync ended since the last write, which was too recent to repeat
+        self._save_due = -float("inf")  # time.monotonic() from which a write is worth its cost again
         self._schedule = Schedule(settings.poll_interval_seconds, self.refresh_exposition)
         self._server: MetricsServer | None = None
         self.web: WebConfig | None = None
@@ -75,7 +85,7 @@ class Exporter:
         self._hints: CoalescedHints | None = None
         self._error_log = RepeatThrottle(ERROR_REPEAT_LOG_SECONDS, clock=clock)
 
-    # The one workspace, and its parts (tests and benchmarks reach them this way).
+    # The one workspace, and its parts (tests and benchmarks of one workspace reach them this way).
 
     @property
     def workspace(self) -> Workspace:
@@ -96,15 +106,18 @@ class Exporter:
 
     def refresh_exposition(self) -> None:
         """The periodic re-assembly; also follows a rotated key file into the workspace label, and
-        shows how long the syncs now running have taken."""
-        self.telemetry.set_workspace(self.workspace.identity())
+        writes a state file save that waited, and shows how long the syncs now running have taken."""
+        for ws in self.workspaces:
+            self.runs.relabel(ws.section, ws.identity())
         self.show_running_syncs()
         self.exposition.refresh()
+        if self._save_pending:
+            self.save_state()
 
     def show_running_syncs(self) -> None:
         for ws in self.workspaces:
             for kind in ws.kinds:
-                self.telemetry.sync_running.labels(kind).set(ws.running_for(kind))
+                ws.telemetry.sync_running.labels(kind).set(ws.running_for(kind))
 
     def watch_batch(self, kind: str, batch_id: str) -> None:
         """Track a batch a webhook named (webhooks/hints.py), in every workspace: read from the API at
@@ -121,45 +134,53 @@ class Exporter:
         if self.stop_event.is_set():
             return False
         started = time.perf_counter()
+        name = ws.name(kind)
         # The actual interval between this kind's syncs: configured, unless the budget or slow syncs
         # hold them back (the scheduler then skips a start while the previous sync runs).
         interval = ws.started(kind)
         if interval is not None:
-            self.telemetry.sync_interval.labels(kind).set(interval)
-        self.telemetry.sync_triggers.labels(kind, "webhook" if ws.take_hint(kind) else "schedule").inc()
+            ws.telemetry.sync_interval.labels(kind).set(interval)
+        ws.telemetry.sync_triggers.labels(kind, "webhook" if ws.take_hint(kind) else "schedule").inc()
+        failure: tuple[ApiError, str] | None = None
         try:
             report, snapshot = ws.sync(kind)
         except Cancelled:
-            log.info("%s: sync abandoned (shutting down)", kind)
+            log.info("%s: sync abandoned (shutting down)", name)
             return False
         except MemoryError:
-            fatal.out_of_memory(f"the {kind} sync")
+            fatal.out_of_memory(f"the {name} sync")
             raise
         except ApiError as exc:
-            self._failed(kind, exc.reason, str(exc), ws)
-            return False
+            failure = exc, str(exc)
         except Exception as exc:  # a bug must not stop the other kinds or the server
-            log.exception("%s: sync crashed", kind)
-            self._failed(kind, "bad_response", type(exc).__name__, ws)
-            return False
+            log.exception("%s: sync crashed", name)
+            failure = ApiError("bad_response", type(exc).__name__), type(exc).__name__
         finally:
-            self.telemetry.sync_duration.labels(kind).observe(time.perf_counter() - started)
+            ws.telemetry.sync_duration.labels(kind).observe(time.perf_counter() - started)
+        if failure is not None:
+            self._failed(ws, kind, *failure)
+            return False
         self._succeeded(ws, kind, report, snapshot)
         return True
 
-    def sync_now(self, kind: str) -> bool:
-        """Pull the kind's next scheduled sync forward (a webhook's hint); bursts coalesce into one
-        sync, counted as triggered by a webhook. False when nothing is scheduled (before
-        start_scheduler, while stopping)."""
+    def sync_now(self, kind: str, workspace: str | None = None) -> bool:
+        """Pull the kind's next scheduled sync forward (a webhook's hint), in `workspace` (its ID or
+        label) or, when None, in every workspace (a delivery does not say which workspace it came
+        from); bursts coalesce into one sync per workspace, counted as triggered by a webhook, inside
+        the shared request budget. False when nothing is scheduled (before start_scheduler, while
+        stopping, an unknown workspace)."""
         if self.stop_event.is_set():
             return False
+        pulled = False
         for ws in self.workspaces:
+            if kind not in ws.states or workspace not in (None, ws.identity()):
+                continue
             ws.hint(kind)
-        if self._schedule.run_soon(kind):
-            return True
-        for ws in self.workspaces:
-            ws.take_hint(kind)
-        return False
+            if self._schedule.run_soon(ws.name(kind)):
+                pulled = True
+            else:
+                ws.take_hint(kind)
+        return pulled
 
     def hints_pending(self) -> bool:
         """A webhook's ask for a sync is booked or waits for its sync to start."""
@@ -167,19 +188,20 @@ class Exporter:
         return booked or any(ws.hinted() for ws in self.workspaces)
 
     def _succeeded(self, ws: Workspace, kind: str, report: SyncReport, snapshot: KindSnapshot) -> None:
-        self.runs.update(snapshot)
-        self.telemetry.sync_running.labels(kind).set(0)
-        self.telemetry.up.labels(kind).set(1)
-        self.telemetry.last_success.labels(kind).set(ws.states[kind].last_success or 0.0)
-        self.telemetry.syncs.labels(kind, "success").inc()
-        self.health.success(kind)
+        name = ws.name(kind)
+        self.runs.update(ws.section, ws.identity(), snapshot)
+        ws.telemetry.sync_running.labels(kind).set(0)
+        ws.telemetry.up.labels(kind).set(1)
+        ws.telemetry.last_success.labels(kind).set(ws.states[kind].last_success or 0.0)
+        ws.telemetry.syncs.labels(kind, "success").inc()
+        self.health.success(name)
         failures, first = ws.succeeded(kind)
         if failures:
-            log.info("%s: sync succeeded again after %d failed sync(s)", kind, failures)
+            log.info("%s: sync succeeded again after %d failed sync(s)", name, failures)
         log.log(
             logging.INFO if first else logging.DEBUG,
             "%s: %s in %.2fs, %d requests, %d runs seen, %d created, %d finished, %d active%s",
-            kind,
+            name,
             "first sync done" if first else "synced",
             report.duration,
             report.requests,
@@ -191,50 +213,73 @@ class Exporter:
             if first
             else "",
         )
-        self.save_state()
-        self.exposition.refresh()
+        self._save_after_sync()
+        self._refresh_after_sync(ws)
 
-    def _failed(self, kind: str, reason: str, message: str, workspace: Workspace | None = None) -> None:
-        level = (
-            logging.ERROR if reason in ("unauthorized", "forbidden", "payment_required") else logging.WARNING
-        )
-        (workspace or self.workspace).failed(kind)
+    def _failed(self, ws: Workspace, kind: str, error: ApiError, message: str) -> None:
+        reason, name = error.reason, ws.name(kind)
+        lost_access = reason in _ACCESS_REASONS or (reason == "client_error" and error.status == 404)
+        level = logging.ERROR if lost_access else logging.WARNING
+        ws.failed(kind)
         # One cause on any endpoint is one failure: "/extract_runs: HTTP 401" ~ "/parse_runs: HTTP 401".
         cause = message.split(": ", 1)[1] if message.startswith("/") and ": " in message else message
-        log_now, held_back = self._error_log.check((reason, cause))
-        if log_now and held_back:
+        log_now, held_back = self._error_log.check((ws.section, reason, cause))
+        if log_now:
+            repeats = (
+                f"{held_back} more identical failure(s) across kinds in the last"
+                if held_back
+                else "identical failures are logged again every"
+            )
+            scope = (
+                "; only this workspace's syncs fail, the others go on"
+                if lost_access and len(self.workspaces) > 1
+                else ""
+            )
             log.log(
                 level,
-                "%s: sync failed (%s): %s [%d more identical failure(s) across kinds in the last %s]",
-                kind,
+                "%s: sync failed (%s): %s [%s %s%s]",
+                name,
                 reason,
                 message,
-                held_back,
+                repeats,
                 _minutes(self._error_log.interval),
+                scope if held_back == 0 else "",
             )
-        elif log_now:
-            log.log(
-                level,
-                "%s: sync failed (%s): %s [identical failures are logged again every %s, with a count]",
-                kind,
-                reason,
-                message,
-                _minutes(self._error_log.interval),
-            )
-        self.telemetry.up.labels(kind).set(0)
-        self.telemetry.sync_running.labels(kind).set(0)
-        self.telemetry.syncs.labels(kind, "failure").inc()
-        self.telemetry.sync_errors.labels(kind, reason).inc()
-        self.health.failure(kind)
-        self.exposition.refresh()
+        ws.telemetry.up.labels(kind).set(0)
+        ws.telemetry.sync_running.labels(kind).set(0)
+        ws.telemetry.syncs.labels(kind, "failure").inc()
+        ws.telemetry.sync_errors.labels(kind, reason).inc()
+        self.health.failure(name)
+        self._refresh_after_sync(ws)
+
+    def _refresh_after_sync(self, ws: Workspace) -> None:
+        """/metrics shows the sync: now, or (when the last assembly was too recent to be worth its cost
+        again) at the scheduler's next refresh, which syncs ending meanwhile share."""
+        self.telemetry.changed(ws.section)
+        due = self.exposition.due()
+        if time.monotonic() >= due or not self._schedule.refresh_at(due):
+            self.exposition.refresh()
 
     def save_state(self) -> None:
+        """Write every workspace's last completed syncs to the state file, now."""
         if self.store is None:
             return
         with self._save_lock:
-            kinds = {k: v for ws in self.workspaces for k, v in ws.persisted().items()}
-            if not self.store.save(kinds, self.workspace.persisted_batches()):
+            self._save_pending = False
+            started = time.monotonic()
+            kinds = {ws.section: ws.persisted() for ws in self.workspaces}
+            batches = {ws.section: b for ws in self.workspaces if (b := ws.persisted_batches()) is not None}
+            if not self.store.save(kinds, batches):
                 self.telemetry.state_write_failures.inc()
+            self._save_due = started + (time.monotonic() - started) / SAVE_SHARE
+
+    def _save_after_sync(self) -> None:
+        """Save now, or, when the last write was too recent to be worth its cost again, at the next
+        refresh (within seconds): any copy the file holds is a consistent point to continue from."""
+        if time.monotonic() >= self._save_due:
+            self.save_state()
+        else:
+            self._save_pending = True
 
     # --- life cycle ---------------------------------------------------------------------------------
 
@@ -243,14 +288,15 @@ class Exporter:
         restore from it."""
         if self.store is not None:
             self.store.lock()
+            self.store.load({ws.section: ws.states for ws in self.workspaces})
             for ws in self.workspaces:
-                ws.restore(self.store)
+                ws.restored(self.store.batches(ws.section))
         for ws in self.workspaces:
             for kind, state in ws.states.items():
-                self.runs.update(state.snapshot())
+                self.runs.update(ws.section, ws.identity(), state.snapshot())
                 if state.last_success is not None:
                     # Alerts on staleness must see through a restart, not a fresh 0.
-                    self.telemetry.last_success.labels(kind).set(state.last_success)
+                    ws.telemetry.last_success.labels(kind).set(state.last_success)
         self.exposition.refresh()
 
     def start_server(self) -> MetricsServer:
@@ -323,7 +369,11 @@ class Exporter:
     def start_scheduler(self) -> None:
         """One job per (workspace, kind), named by the kind while there is one workspace."""
         self._schedule.start(
-            [(kind, partial(self.sync_kind, kind, ws)) for ws in self.workspaces for kind in ws.kinds]
+            [
+                (ws.name(kind), partial(self.sync_kind, kind, ws))
+                for ws in self.workspaces
+                for kind in ws.kinds
+            ]
         )
 
     def stop(self, deadline_seconds: float = 10.0) -> bool:

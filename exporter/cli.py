@@ -35,6 +35,7 @@ from .web.healthcheck import default_url as default_health_url
 from .webhooks.secrets import WebhookSecretError, WebhookSecrets
 
 if TYPE_CHECKING:
+    from .api.client import ApiClient
     from .app import Exporter
 
 log = logging.getLogger("exporter")
@@ -291,7 +292,7 @@ def _log_start(settings: Settings, exporter: Exporter, port: int, keys: ApiKeySo
         "on" if web and web.users else "off",
         settings.api_base_url,
         settings.api_version,
-        f", workspace {settings.workspace_id}" if settings.workspace_id else "",
+        f", workspace(s) {','.join(settings.workspace_id)}" if settings.workspace_id else "",
         ",".join(exporter.kinds),
         settings.poll_interval_seconds,
         settings.state_file or "none (counts restart from zero)",
@@ -341,9 +342,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .api.client import ApiError, Cancelled
-    from .factory import build_check_client
-    from .kinds import KINDS
+    from .factory import build_check_clients
 
     settings = _settings_from(args)
     keys = _key_source(settings)
@@ -351,45 +350,63 @@ def _check(args: argparse.Namespace) -> int:
     if getattr(args, "api_key", None) is not None:
         print(f"extend-exporter: warning: {KEY_FLAG_WARNING}", file=sys.stderr)
     _warn_both_keys(settings)
-    client = build_check_client(settings, keys)
-    rows: list[tuple[str, str, str, str]] = []
-    failures: list[tuple[str, str]] = []  # (kind, cause): said once, below the table
-    for kind in settings.effective_kinds:
-        spec = KINDS[kind]
-        started = time.perf_counter()
-        try:
-            page = client.list_page(spec, {"maxPageSize": 1})
-            result = f"ok ({len(page.items)} run{'s' if len(page.items) != 1 else ''} on first page)"
-        except (ApiError, Cancelled) as exc:
-            reason = getattr(exc, "reason", "cancelled")
-            cause = str(exc)
-            if getattr(exc, "status", None) == 401 and not settings.workspace_id:
-                cause += " (an organisation-scoped key also needs EXTEND_WORKSPACE_ID / --workspace-id)"
-            result = f"FAILED ({reason})"
-            failures.append((kind, cause))
-            if isinstance(exc, ApiError) and exc.reason in ("transport_error", "unauthorized", "forbidden"):
-                # The same cause fails every kind: say it once rather than wait for each.
-                rows.append((kind, spec.path, _elapsed(started), result))
-                rows.extend((k, KINDS[k].path, "", "not checked") for k in _after(settings, kind))
-                break
-        rows.append((kind, spec.path, _elapsed(started), result))
-    client.close()
+    clients = build_check_clients(settings, keys)
+    header = ("KIND", "ENDPOINT", "TIME", "RESULT")
+    rows: list[tuple[str, ...]] = []
+    failures: list[tuple[str, str]] = []  # (what failed, its cause): said once, below the table
+    named = len(clients) > 1
+    for i, (workspace_id, client) in enumerate(clients):
+        # Every kind of the first workspace; the others' access takes one request each.
+        kinds = settings.effective_kinds if i == 0 else settings.effective_kinds[:1]
+        prefix = (workspace_id or "",) if named else ()
+        for kind, path, elapsed, result, cause in _check_workspace(settings, client, kinds):
+            rows.append((*prefix, kind, path, elapsed, result))
+            if cause is not None:
+                failures.append((" ".join((*prefix, kind)), cause))
+    clients[0][1].close()
     print(f"Extend API {settings.api_base_url} (version {settings.api_version})")
-    widths = [max(len(r[i]) for r in [("KIND", "ENDPOINT", "TIME", "RESULT"), *rows]) for i in range(4)]
-    for row in [("KIND", "ENDPOINT", "TIME", "RESULT"), *rows]:
+    table = [("WORKSPACE", *header) if named else header, *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    for row in table:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
     sys.stdout.flush()
     if failures:
-        (kind, cause), *more = failures
-        also = f"; {len(more)} more kind(s) failed: {', '.join(k for k, _ in more)}" if more else ""
-        print(f"extend-exporter check: FAILED {kind}: {cause}{also}", file=sys.stderr)
+        (what, cause), *more = failures
+        also = f"; {len(more)} more kind(s) failed: {', '.join(w for w, _ in more)}" if more else ""
+        print(f"extend-exporter check: FAILED {what}: {cause}{also}", file=sys.stderr)
         return 1
     return 0
 
 
-def _after(settings: Settings, kind: str) -> tuple[str, ...]:
-    kinds = settings.effective_kinds
-    return kinds[kinds.index(kind) + 1 :]
+def _check_workspace(
+    settings: Settings, client: ApiClient, kinds: Sequence[str]
+) -> list[tuple[str, str, str, str, str | None]]:
+    """One request per kind with one workspace's client: (kind, path, time, result, cause or None).
+    The result names the reason; the cause (the whole error) is said once, below the table."""
+    from .api.client import ApiError, Cancelled
+    from .kinds import KINDS
+
+    out: list[tuple[str, str, str, str, str | None]] = []
+    for n, kind in enumerate(kinds):
+        spec = KINDS[kind]
+        started = time.perf_counter()
+        try:
+            page = client.list_page(spec, {"maxPageSize": 1})
+        except (ApiError, Cancelled) as exc:
+            cause = str(exc)
+            if getattr(exc, "status", None) == 401 and not settings.workspace_id:
+                cause += " (an organisation-scoped key also needs EXTEND_WORKSPACE_ID / --workspace-id)"
+            result = f"FAILED ({getattr(exc, 'reason', 'cancelled')})"
+            out.append((kind, spec.path, _elapsed(started), result, cause))
+            if isinstance(exc, ApiError) and exc.reason in ("transport_error", "unauthorized", "forbidden"):
+                # The same cause fails every kind: say it once rather than wait for each.
+                out.extend((k, KINDS[k].path, "", "not checked", None) for k in kinds[n + 1 :])
+                break
+            continue
+        runs = len(page.items)
+        result = f"ok ({runs} run{'s' if runs != 1 else ''} on first page)"
+        out.append((kind, spec.path, _elapsed(started), result, None))
+    return out
 
 
 def _elapsed(started: float) -> str:

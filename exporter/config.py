@@ -94,10 +94,11 @@ class Settings(BaseSettings):
     api_version: Literal["2026-02-09", "2025-04-21"] = Field(
         "2026-02-09", validation_alias="EXTEND_API_VERSION", description="Extend API version to speak."
     )
-    workspace_id: str | None = Field(
-        None,
+    workspace_id: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
         validation_alias="EXTEND_WORKSPACE_ID",
-        description="Sent as x-extend-workspace-id (needed with organisation-scoped keys).",
+        description="Comma list of workspace IDs, each sent as x-extend-workspace-id (an organisation "
+        "key needs at least one); several share one request budget (docs/workspaces.md).",
     )
     listen_address: str = Field(
         f"0.0.0.0:{DEFAULT_PORT}",
@@ -319,7 +320,13 @@ class Settings(BaseSettings):
     )
 
     _split_kinds = field_validator(
-        "kinds", "per_resource_allow", "usage_tags", "batch_ids", "evaluation_run_ids", mode="before"
+        "kinds",
+        "per_resource_allow",
+        "usage_tags",
+        "workspace_id",
+        "batch_ids",
+        "evaluation_run_ids",
+        mode="before",
     )(_split_list)
 
     @field_validator("batch_ids", "evaluation_run_ids")
@@ -377,11 +384,14 @@ class Settings(BaseSettings):
 
     @field_validator("workspace_id")
     @classmethod
-    def _check_workspace(cls, value: str | None) -> str | None:
-        # Sent as a header: a newline or non-ASCII character would fail every request as a
-        # "transport error" instead of being reported at start-up.
-        if value is not None and (not value or not all(0x21 <= ord(c) <= 0x7E for c in value)):
-            raise ValueError("must be printable ASCII without spaces")
+    def _check_workspaces(cls, value: list[str]) -> list[str]:
+        for workspace in value:
+            # Sent as a header: a newline or non-ASCII character would fail every request as a
+            # "transport error" instead of being reported at start-up.
+            if not all(0x21 <= ord(c) <= 0x7E for c in workspace):
+                raise ValueError(f"{workspace[:64]!r}: an ID must be printable ASCII without spaces")
+            if value.count(workspace) > 1:
+                raise ValueError(f"{workspace[:64]!r} is listed twice")
         return value
 
     @model_validator(mode="after")
@@ -432,6 +442,11 @@ class Settings(BaseSettings):
     @property
     def effective_kinds(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(self.kinds)) or DEFAULT_KINDS[self.api_version]
+
+    @property
+    def workspaces(self) -> tuple[str | None, ...]:
+        """The workspaces polled: each ID, or None alone (the workspace key's own, no header sent)."""
+        return tuple(self.workspace_id) or (None,)
 
 
 def env_name(field: str) -> str:

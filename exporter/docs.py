@@ -113,6 +113,8 @@ def cardinality_sections() -> str:
         "handful. A workspace sees",
         "a fraction: values a kind never had do not appear (documented ones start at 0). A test fills every "
         "cap and checks these.",
+        "The figures are per workspace: a family with a `workspace` label has them once for each workspace "
+        "polled (`EXTEND_WORKSPACE_ID`).",
         "",
         "| Metric | Labels (most values per kind) | Kinds | Series at most |",
         "|---|---|---|---|",

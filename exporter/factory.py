@@ -1,6 +1,6 @@
 """Builds an exporter from settings: the one place that reads settings into parts and wires them.
 
-`run`, `demo`, `check` (its API client only), the docs generator, tests and benchmarks all build
+`run`, `demo`, `check` (its API clients only), the docs generator, tests and benchmarks all build
 through here, so a setting means the same thing everywhere.
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from .api.client import ApiClient, RetryPolicy
-from .api.identity import workspace_identity
-from .api.ratelimit import TokenBucket
+from .api.ratelimit import RequestBudget
+from .api.session import Session
 from .app import Exporter
 from .batches.book import BatchBook
 from .batches.evaluations import Evaluations
@@ -26,7 +26,7 @@ from .engine.kind_state import KindState, ResourceLabels
 from .kinds import KINDS
 from .metrics.batch_collector import BatchCollector
 from .metrics.collector import Exposition, RunsCollector
-from .metrics.telemetry import Telemetry
+from .metrics.telemetry import Telemetry, WorkspaceTelemetry
 from .statefile.store import StateStore
 from .sync import KindSyncer, SyncSettings
 from .web.health import Health
@@ -43,53 +43,64 @@ def build_exporter(
     *,
     clock: Callable[[], float] = time.time,
 ) -> Exporter:
-    """An exporter as `settings` say, polling the workspace `api_key` opens; nothing started yet."""
+    """An exporter as `settings` say, polling every workspace of `settings.workspaces` with the key
+    `api_key` gives; nothing started yet."""
     kinds = settings.effective_kinds
     stop_event = threading.Event()
-    registry = CollectorRegistry(auto_describe=False)
-    telemetry = Telemetry(
-        registry,
-        kinds,
-        settings.api_version,
-        tuple(KINDS[k].path for k in kinds),
-        workspace=workspace_identity(settings.workspace_id, api_key()),
-        webhooks=settings.webhook_listen_address is not None,
-    )
+    webhooks = settings.webhook_listen_address is not None
+    telemetry = Telemetry(_endpoints(settings), webhooks=webhooks)
     # process_* (memory, CPU, open fds, start time) as every exporter has; Linux /proc only.
+    registry = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=registry)
     runs = RunsCollector(
         per_resource=settings.per_resource_labels, clock=clock, usage_tags=bool(settings.usage_tags)
     )
     batch_registry = CollectorRegistry(auto_describe=False)
-    exposition = Exposition(registry, runs, batch_registry)
-    health = Health(kinds, settings.poll_interval_seconds)
+    exposition = Exposition(registry, runs, telemetry, batch_registry)
+    named = len(settings.workspaces) > 1
+    health = Health(poll_interval=settings.poll_interval_seconds)
     telemetry.budget_rate.set(settings.max_requests_per_second)
     telemetry.sync_configured_interval.set(settings.poll_interval_seconds)
-    # One request budget for the whole process: Extend limits the organisation, not the workspace.
-    bucket = TokenBucket(settings.max_requests_per_second, on_wait=telemetry.budget_wait.inc)
-    client = build_api_client(
-        settings,
-        api_key,
-        telemetry,
-        bucket,
-        stop=stop_event,
-        max_hold=HOLD_BOUND_INTERVALS * settings.poll_interval_seconds,
-    )
+    # One request budget and one HTTP session for the whole process: Extend limits the organisation,
+    # not the workspace.
+    budget = RequestBudget(settings.max_requests_per_second, on_wait=telemetry.budget_wait.inc)
+    session = build_session(settings, telemetry, stop=stop_event)
     store = _state_store(settings)
-    workspace = build_workspace(
-        settings,
-        api_key,
-        client,
-        clock=clock,
-        on_invalid_summary=lambda kind: telemetry.invalid_summaries.labels(kind).inc(),
-        persist=store is not None,
+    workspaces = []
+    for workspace_id in settings.workspaces:
+        ws_telemetry = WorkspaceTelemetry(
+            kinds, settings.api_version, _endpoints(settings), webhooks=webhooks
+        )
+        client = build_api_client(
+            settings,
+            api_key,
+            session,
+            budget,
+            ws_telemetry,
+            workspace_id,
+            max_hold=HOLD_BOUND_INTERVALS * settings.poll_interval_seconds,
+        )
+        workspace = build_workspace(
+            settings,
+            workspace_id,
+            api_key,
+            client,
+            ws_telemetry,
+            clock=clock,
+            persist=store is not None,
+            named=named,
+        )
+        telemetry.add_workspace(workspace.section, workspace.identity, ws_telemetry, workspace.busy)
+        health.add(workspace.name(k) for k in kinds)
+        workspaces.append(workspace)
+    batch_registry.register(
+        BatchCollector(
+            lambda: [(ws.identity(), *ws.batches.snapshot()) for ws in workspaces if ws.batches is not None]
+        )
     )
-    tracker = workspace.batches
-    if tracker is not None:
-        batch_registry.register(BatchCollector(lambda: [tracker.snapshot()]))
     return Exporter(
         settings,
-        (workspace,),
+        workspaces,
         telemetry=telemetry,
         runs=runs,
         exposition=exposition,
@@ -100,53 +111,84 @@ def build_exporter(
     )
 
 
+def _endpoints(settings: Settings) -> tuple[str, ...]:
+    return tuple(KINDS[k].path for k in settings.effective_kinds)
+
+
+def build_session(
+    settings: Settings, telemetry: Telemetry, *, stop: threading.Event | None = None
+) -> Session:
+    """The HTTP session every workspace's client sends through; `stop` cuts it at shutdown."""
+    return Session(
+        settings.api_base_url,
+        telemetry,
+        timeout=settings.request_timeout_seconds,
+        stop=stop,
+        max_response_bytes_per_run=settings.max_response_bytes_per_run,
+        max_retry_after=settings.max_retry_after_seconds,
+    )
+
+
 def build_api_client(
     settings: Settings,
     api_key: Callable[[], str],
-    telemetry: Telemetry,
-    bucket: TokenBucket,
+    session: Session,
+    budget: RequestBudget,
+    telemetry: WorkspaceTelemetry,
+    workspace_id: str | None,
     *,
-    stop: threading.Event | None = None,
     max_hold: float | None = None,
 ) -> ApiClient:
-    """The Extend API client as `settings` say. `check` uses it as is; the exporter adds a stop event
-    (shutdown cuts requests in flight) and a bound on Retry-After holds."""
+    """One workspace's Extend API client as `settings` say. `check` uses it as is; the exporter adds a
+    bound on Retry-After holds."""
     return ApiClient(
-        settings.api_base_url,
+        session,
         api_key,
         api_version=settings.api_version,
-        workspace_id=settings.workspace_id,
-        bucket=bucket,
+        workspace_id=workspace_id,
+        budget=budget,
         telemetry=telemetry,
-        timeout=settings.request_timeout_seconds,
         retry=RetryPolicy(max_retries=settings.max_retries),
-        stop=stop,
-        max_response_bytes_per_run=settings.max_response_bytes_per_run,
         max_runs_per_listing=settings.max_runs_per_listing,
-        max_retry_after=settings.max_retry_after_seconds,
         max_hold=max_hold,
     )
 
 
-def build_check_client(settings: Settings, api_key: Callable[[], str]) -> ApiClient:
-    """The client `check` sends its requests with: metrics on a registry of its own (check exports
-    nothing), Retry-After holds waited out."""
-    kinds = settings.effective_kinds
-    telemetry = Telemetry(CollectorRegistry(), kinds, settings.api_version)
-    return build_api_client(settings, api_key, telemetry, TokenBucket(settings.max_requests_per_second))
+def build_check_clients(settings: Settings, api_key: Callable[[], str]) -> list[tuple[str | None, ApiClient]]:
+    """The clients `check` sends its requests with, one per workspace: metrics on a registry of its own
+    (check exports nothing), Retry-After holds waited out."""
+    telemetry = Telemetry(_endpoints(settings))
+    session = build_session(settings, telemetry)
+    budget = RequestBudget(settings.max_requests_per_second)
+    return [
+        (
+            workspace_id,
+            build_api_client(
+                settings,
+                api_key,
+                session,
+                budget,
+                WorkspaceTelemetry(settings.effective_kinds, settings.api_version),
+                workspace_id,
+            ),
+        )
+        for workspace_id in settings.workspaces
+    ]
 
 
 def build_workspace(
     settings: Settings,
+    workspace_id: str | None,
     api_key: Callable[[], str],
     client: ApiClient,
+    telemetry: WorkspaceTelemetry,
     *,
     clock: Callable[[], float],
-    on_invalid_summary: Callable[[str], None],
     persist: bool,
+    named: bool = False,
 ) -> Workspace:
-    """The settings' workspace: a ledger and a syncer per kind, sharing `client`; `persist` when a
-    state file takes copies of the ledgers."""
+    """One workspace: a ledger and a syncer per kind, sharing its `client`; `persist` when a state file
+    takes copies of the ledgers, `named` when logs and readiness must say which workspace."""
     resource_labels = ResourceLabels(
         enabled=settings.per_resource_labels,
         allow=frozenset(settings.per_resource_allow),
@@ -160,31 +202,39 @@ def build_workspace(
     )
     states = {k: KindState(KINDS[k], resource_labels, usage_tags) for k in settings.effective_kinds}
     tracker = build_batch_tracker(settings, client, clock=clock)
+
+    def invalid_summary(kind: str) -> None:
+        telemetry.invalid_summaries.labels(kind).inc()
+
     syncers = {
         k: KindSyncer(
             state,
             client,
             sync_settings,
             clock=clock,
-            on_invalid_summary=on_invalid_summary,
+            on_invalid_summary=invalid_summary,
             observer=tracker.book,
         )
         for k, state in states.items()
     }
     return Workspace(
-        settings.workspace_id,
+        workspace_id,
         api_key,
         client,
         states,
         syncers,
+        telemetry,
         clock=clock,
         persist=persist,
+        named=named,
         batches=tracker,
     )
 
 
 def build_batch_tracker(settings: Settings, client: ApiClient, *, clock: Callable[[], float]) -> BatchTracker:
-    """A workspace's batches (EXTEND_EXPORTER_BATCH_IDS watched from the start) and evaluation set runs."""
+    """A workspace's batches (EXTEND_EXPORTER_BATCH_IDS watched from the start) and evaluation set runs;
+    with several workspaces each follows the IDs, and those the workspace's API does not know are
+    dropped at their first read (one log line each)."""
     kinds = settings.effective_kinds
     book = BatchBook(
         kinds,

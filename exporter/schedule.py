@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -24,6 +24,8 @@ from . import fatal
 # and retry counters and the oldest-active ages stay live while a sync spends minutes in Retry-After
 # holds. Its cost is measured in bench/results.md ("refresh").
 EXPOSITION_REFRESH_SECONDS = 5.0
+FIRST_SYNC_STEP_SECONDS = 0.2
+REFRESH_JOB = "refresh-exposition"
 
 
 class Schedule:
@@ -47,9 +49,11 @@ class Schedule:
             timezone="UTC",
         )
         now = time.time()
+        # Stagger first syncs a little so kinds do not all hit the API in the same instant: 0.2 s
+        # apart, closer when many (workspace, kind) jobs must all start within half an interval.
+        step = min(FIRST_SYNC_STEP_SECONDS, interval / 2 / max(1, len(jobs)))
         for i, (job_id, run) in enumerate(jobs):
-            # Stagger first syncs a little so kinds do not all hit the API in the same instant.
-            first = now + min(i * 0.2, interval / 2)
+            first = now + i * step
             scheduler.add_job(
                 self._run,
                 "interval",
@@ -63,7 +67,7 @@ class Schedule:
             self._refresh,
             "interval",
             seconds=EXPOSITION_REFRESH_SECONDS,
-            id="refresh-exposition",
+            id=REFRESH_JOB,
             executor="refresh",
         )
         scheduler.add_listener(_fatal_job_error, EVENT_JOB_ERROR)
@@ -76,6 +80,22 @@ class Schedule:
         with self._wanted_lock:
             self._wanted.add(job_id)
         return self._pull_forward(job_id)
+
+    def refresh_at(self, due: float) -> bool:
+        """Have the periodic refresh run at `due` (time.monotonic()) unless it runs sooner anyway; False
+        when nothing is scheduled."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            return False
+        when = datetime.now(UTC) + timedelta(seconds=max(0.0, due - time.monotonic()))
+        try:
+            job = scheduler.get_job(REFRESH_JOB)
+            if job is not None and job.next_run_time is not None and job.next_run_time <= when:
+                return True
+            scheduler.modify_job(REFRESH_JOB, next_run_time=when)
+        except JobLookupError:
+            return False
+        return True
 
     def next_run(self, job_id: str) -> datetime | None:
         """When the job runs next (None when it is not scheduled)."""

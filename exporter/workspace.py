@@ -1,12 +1,13 @@
-"""One workspace's share of the exporter: its kinds' ledgers and syncers, and what the process keeps
-about each kind (a lock, the copy the state file gets, failures in a row).
+"""One workspace's share of the exporter: its kinds' ledgers and syncers, its API client and its own
+metrics, and what the process keeps about each kind (a lock, the copy the state file gets, failures
+in a row).
 
 The unit of polling is (workspace, kind): the scheduler runs one job per pair, which syncs here
-(`sync`) and has the exporter report how it went. After each sync of a kind the workspace's batch
-tracker reads what that sync owes its batches (batches/tracker.py); the tracker's state is the
-workspace's batches section of the state file. The exporter holds one workspace today; several
-would each get an API client of their own under the one request budget (Extend limits the
-organisation, not the workspace).
+(`sync`) and has the exporter report how it went. Each workspace has an API client of its own (its
+`x-extend-workspace-id`) under the one request budget: Extend limits the organisation, not the
+workspace. After each sync of a kind the workspace's batch tracker reads what that sync owes its
+batches (batches/tracker.py); the tracker's state is the workspace's `batches` in its section of the
+state file.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .api.identity import workspace_identity
+from .api.identity import key_fingerprint
+from .statefile.upgrade import UNNAMED_SECTION
 
 if TYPE_CHECKING:
     from .api.client import ApiClient
     from .batches.tracker import BatchTracker
     from .engine.kind_state import KindSnapshot, KindState
-    from .statefile.store import StateStore
+    from .metrics.telemetry import WorkspaceTelemetry
     from .sync import KindSyncer, SyncReport
 
 
@@ -34,19 +36,24 @@ class Workspace:
         client: ApiClient,
         states: Mapping[str, KindState],
         syncers: Mapping[str, KindSyncer],
+        telemetry: WorkspaceTelemetry,
         *,
         clock: Callable[[], float] = time.time,
         persist: bool = False,
+        named: bool = False,
         batches: BatchTracker | None = None,
     ) -> None:
         self.workspace_id = workspace_id
+        self.section = workspace_id or UNNAMED_SECTION  # its key in the state file
         self._api_key = api_key
         self.client = client
         self.states = dict(states)
         self.syncers = dict(syncers)
+        self.telemetry = telemetry
         self.kinds = tuple(self.states)
         self._clock = clock
         self._persist = persist  # whether a state file takes copies of the states
+        self._named = named  # whether logs, readiness and job ids name it (several workspaces)
         self._locks = {k: threading.Lock() for k in self.kinds}
         # What the state file gets for each kind: a copy taken when its last sync completed (or at load),
         # so flushing never waits for a sync in flight (a hung request must not block shutdown).
@@ -61,8 +68,17 @@ class Workspace:
         self._hint_lock = threading.Lock()
 
     def identity(self) -> str:
-        """The workspace ID where set, else the key's fingerprint (follows a rotated key file)."""
-        return workspace_identity(self.workspace_id, self._api_key())
+        """Its `workspace` label: the ID where set, else the key's fingerprint (follows a rotated key)."""
+        return self.workspace_id or key_fingerprint(self._api_key())
+
+    def name(self, kind: str) -> str:
+        """How logs, readiness and the scheduler name (this workspace, `kind`): the kind alone while
+        the exporter polls one workspace, as before there were several."""
+        return f"{self.identity()}/{kind}" if self._named else kind
+
+    def busy(self) -> bool:
+        """Whether a sync of one of its kinds is running."""
+        return any(lock.locked() for lock in self._locks.values())
 
     def sync(self, kind: str) -> tuple[SyncReport, KindSnapshot]:
         """One sync of `kind` under its lock; raises what the sync raises."""
@@ -140,11 +156,11 @@ class Workspace:
         """The batch tracker's state as of the last completed sync (None: no tracker, or not yet)."""
         return self._persisted_batches
 
-    def restore(self, store: StateStore) -> None:
-        """Load what the state file holds, and take it as the copies to write back."""
-        store.load(self.states)
-        if self.batches is not None and store.loaded_batches is not None:
-            self.batches.load_dict(store.loaded_batches)
+    def restored(self, batches: Mapping[str, Any] | None = None) -> None:
+        """The state file was loaded into the states (and `batches`, the section's batches, if it has
+        them): take them as the copies to write back."""
+        if self.batches is not None and batches is not None:
+            self.batches.load_dict(batches)
         for kind, state in self.states.items():
             with self._locks[kind]:
                 self._persisted[kind] = state.to_dict()

@@ -15,13 +15,15 @@ Modules: ``config`` (SimConfig), ``clock`` (virtual clock), ``model`` (runs and 
 cursor modes, tokens), ``faults`` (fault injection, QPS limit), ``state`` (SimState: all of the above
 and the operations on it), ``response`` (what handlers answer), ``api`` (request handling and documented
 choices), ``control`` (/_sim/ endpoints), ``http`` (server), ``simulator`` (the facade: state + server),
-``truth`` (ground truth), ``scenarios``, ``cli``.  Cursor semantics are documented in ``query``; fault
+``truth`` (ground truth), ``scenarios``, ``cli``, ``organisation`` (several workspaces behind one
+organisation key, one server, one rate limit).  Cursor semantics are documented in ``query``; fault
 kinds in ``faults``; label semantics in ``truth``.  The package imports nothing of ``exporter``: the
 exporter's ``demo`` and ``simulate`` commands import it, never the other way round.
 """
 
 from .config import SimConfig
 from .faults import Fault
+from .organisation import Organisation
 from .scenarios import DeleteRate, FailureSpike, KeyRevocation, RateChange, RunDeletion
 from .simulator import Simulator
 
@@ -30,6 +32,7 @@ __all__ = [
     "FailureSpike",
     "Fault",
     "KeyRevocation",
+    "Organisation",
     "RateChange",
     "RunDeletion",
     "SimConfig",

@@ -111,7 +111,7 @@ class Api:
         version = raw_version if raw_version in KNOWN_VERSIONS else None
         wait = sim.bucket.acquire()
         if wait > 0:
-            return self._rate_limited(max(1, math.ceil(wait)))
+            return rate_limited(max(1, math.ceil(wait)))
         fault = sim.faults.pick(template, sim.virtual_elapsed())
         if fault is not None and fault.kind not in POST_FAULTS:
             return self._pre_fault(fault, version)
@@ -144,13 +144,12 @@ class Api:
             resp = self._post_fault(fault, resp, template, version)
         return resp
 
-    def _rate_limited(self, retry_after: int) -> Response:
-        body = {
-            "code": "RATE_LIMIT_EXCEEDED",
-            "message": "Too many requests. Please retry after the time given in the Retry-After header.",
-            "retryable": True,
-        }
-        return json_response(429, body, [("Retry-After", str(retry_after))])
+    def refuse_workspace(self, headers: dict[str, str]) -> Response:
+        """401 for a request that names no workspace of this server (an organisation's check)."""
+        raw_version = headers.get("x-extend-api-version")
+        version = raw_version if raw_version in KNOWN_VERSIONS else None
+        refused = self._check_auth(headers, version)
+        return refused or self.error(401, "UNAUTHORIZED", "API key has no access to this workspace.", version)
 
     def _check_auth(self, headers: dict[str, str], version: str | None) -> Response | None:
         sim = self.sim
@@ -179,7 +178,7 @@ class Api:
     def _pre_fault(self, fault: Fault, version: str | None) -> Response:
         kind = fault.kind
         if kind == "rate_limit":
-            return self._rate_limited(fault.retry_after)
+            return rate_limited(fault.retry_after)
         if kind == "http_500":
             return self.error(500, "INTERNAL_ERROR", "An unexpected error occurred.", version, retryable=True)
         if kind == "http_502":
@@ -314,3 +313,13 @@ class Api:
         if body is None:
             return self.error(404, "NOT_FOUND", f"Batch '{bid}' not found.", version)
         return json_response(200, body)
+
+
+def rate_limited(retry_after: int) -> Response:
+    """429 with ``Retry-After`` and the documented ``RATE_LIMIT_EXCEEDED`` body."""
+    body = {
+        "code": "RATE_LIMIT_EXCEEDED",
+        "message": "Too many requests. Please retry after the time given in the Retry-After header.",
+        "retryable": True,
+    }
+    return json_response(429, body, [("Retry-After", str(retry_after))])

@@ -8,10 +8,17 @@ import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
-from .api import Api
 from .response import Response
+
+
+class Handler(Protocol):
+    """What the server hands requests to: a workspace's ``api.Api``, or an ``Organisation``."""
+
+    def handle(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes = b""
+    ) -> Response: ...
 
 
 class SimHTTPServer(ThreadingHTTPServer):
@@ -19,7 +26,7 @@ class SimHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], api: Api) -> None:
+    def __init__(self, address: tuple[str, int], api: Handler) -> None:
         self.api = api
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
@@ -115,7 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class ServerThread:
-    def __init__(self, api: Api, host: str, port: int) -> None:
+    def __init__(self, api: Handler, host: str, port: int) -> None:
         self.httpd = SimHTTPServer((host, port), api)
         self.host, self.port = str(self.httpd.server_address[0]), int(self.httpd.server_address[1])
         self._thread = threading.Thread(

@@ -53,6 +53,11 @@ Labels: run and sync alerts carry `job`, `workspace` (the workspace ID, or `key-
 of the API key) and, where it applies, `kind`; two exporters of one workspace page once. To silence a
 workspace or a job on purpose, add an Alertmanager silence on those labels.
 
+Several workspaces per exporter (an organisation key, `EXTEND_WORKSPACE_ID` a list): every alert on run,
+sync or request metrics is per workspace, so a workspace that loses access pages for itself only.
+Taking a workspace out of the list on purpose makes `ExtendExporterDown` fire for that `job` and
+`workspace` until the look-back (`exporter_down_lookback`, 1d) has passed: silence it for that long.
+
 Stopping an exporter on purpose: scale its StatefulSet (or the sidecar's workload) to zero, or remove its
 scrape job. A job without targets raises no `ExtendExporterDown`; `ExtendExporterAbsent` fires only when
 no exporter at all was scraped within the look-back. An exporter stopped while its target stays in the

@@ -1,10 +1,10 @@
 """PromQL pieces the alert rules and the dashboards share: durations, run labels, the per-workspace max.
 
-An exporter counts the runs of one workspace, and two exporters of one workspace (a sidecar on a
-2-replica app) count the same runs. So every rule and panel on run or sync metrics reduces the
-per-exporter series to one per workspace, the max across its exporters (`workspace` comes from
-`extend_exporter_build_info`), and sums only across workspaces: a duplicate exporter never doubles a
-number or a page, and two workspaces are never mixed.
+Every run and sync series carries the `workspace` it counts (an exporter may poll several workspaces
+of one organisation), and two exporters of one workspace (a sidecar on a 2-replica app) count the
+same runs. So every rule and panel on run or sync metrics reduces the per-exporter series to one per
+workspace, the max across its exporters, and sums only across workspaces: a duplicate exporter never
+doubles a number or a page, and two workspaces are never mixed.
 """
 
 from __future__ import annotations
@@ -41,36 +41,23 @@ AGE_LABELS = ("kind", "status")
 BY_RESOURCE_LABELS = ("kind", "resource_id", "status")
 FAILED_REASON_LABELS = ("kind", "failure_reason")
 
-#: The workspace each scraped exporter polls: one series per target, value 1.
-WORKSPACE_OF_TARGET = "group by (job, instance, workspace) (extend_exporter_build_info)"
 #: Labels an alert keeps: the routing labels of the scrape (`namespace` where service discovery sets it).
 ALERT_KEY = ("namespace", "job", "workspace")
 
 
 def per_workspace_alert(expr: str, *by: str) -> str:
-    """`expr`, evaluated per exporter (it carries `job` and `instance`), reduced to one series per job,
-    workspace and `by` labels: the max across the exporters polling the same workspace, so a second
-    exporter of a workspace pages once. Every alert on run or sync metrics goes through this."""
+    """`expr`, evaluated per exporter and workspace (it carries `job`, `instance` and `workspace`),
+    reduced to one series per job, workspace and `by` labels: the max across the exporters polling the
+    same workspace, so a second exporter of a workspace pages once. Every alert on run or sync metrics
+    goes through this; joins inside `expr` between series of one exporter match on `workspace` too."""
     labels = ", ".join((*ALERT_KEY, *by))
-    body = "\n".join("    " + line for line in expr.splitlines())
-    return (
-        f"max by ({labels}) (\n  (\n{body}\n  )\n"
-        f"  * on (job, instance) group_left (workspace)\n  {WORKSPACE_OF_TARGET}\n)"
-    )
-
-
-#: Per scraped exporter, the workspace it polls, filtered by the dashboard variables; value 1.
-SELECTED_WORKSPACE_OF_TARGET = (
-    "group by (job, instance, workspace) "
-    '(extend_exporter_build_info{job=~"$job", instance=~"$instance", workspace=~"$workspace"})'
-)
+    body = "\n".join("  " + line for line in expr.splitlines())
+    return f"max by ({labels}) (\n{body}\n)"
 
 
 def per_workspace_panel(series: str, labels: Sequence[str]) -> str:
-    """`series` (per exporter: a selector, or a rate()/increase() of one) as one series per workspace and
-    `labels`, the max across the exporters polling that workspace. Every panel on run metrics reads
-    through this; `labels` must be all the metric's own labels (the *_LABELS tuples above)."""
-    return (
-        f"max by (workspace, {', '.join(labels)}) "
-        f"({series} * on (job, instance) group_left (workspace) {SELECTED_WORKSPACE_OF_TARGET})"
-    )
+    """`series` (per exporter and workspace: a selector filtered by `$workspace`, or a rate()/increase()
+    of one) as one series per workspace and `labels`, the max across the exporters polling that
+    workspace. Every panel on run metrics reads through this; `labels` must be all the metric's own
+    labels (the *_LABELS tuples above)."""
+    return f"max by (workspace, {', '.join(labels)}) ({series})"

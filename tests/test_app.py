@@ -1,5 +1,5 @@
 """The Exporter: extend_up stays absent until a kind's first sync ends (start-up is no outage), and
-sync_now pulls one kind's scheduled sync forward (a hint, e.g. a webhook)."""
+sync_now pulls one kind's scheduled sync forward (a hint, e.g. a webhook), in one workspace or all."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from exporter.api.apikey import ApiKeySource
+from exporter.api.identity import key_fingerprint
 from exporter.config import load_settings
 from exporter.factory import build_exporter
 from exporter.webhooks.hints import CoalescedHints
@@ -35,6 +36,7 @@ def test_sync_now_pulls_only_that_kind_forward() -> None:
             }
         )
         exporter = build_exporter(settings, ApiKeySource(settings.api_key, None))
+        workspace = key_fingerprint("sk_app_0123456789abcdef")  # a workspace key, no ID
         assert not exporter.sync_now("extract_run")  # nothing scheduled yet
         exporter.start_scheduler()
         try:
@@ -44,18 +46,70 @@ def test_sync_now_pulls_only_that_kind_forward() -> None:
             then = {"workflow_run": 1.0, "extract_run": 2.0}
             wait_until(lambda: _syncs(exporter.exposition.current.text) == then, timeout=10)
             # Counted as a webhook's: the sync it pulled forward, and only that one.
-            triggers = series(
-                parse_metrics(exporter.exposition.current.text.decode()), "extend_sync_triggers_total"
-            )
-            assert {tuple(sorted(dict(k).items())): v for k, v in triggers.items()} == {
-                (("kind", "workflow_run"), ("trigger", "schedule")): 1.0,
-                (("kind", "extract_run"), ("trigger", "schedule")): 1.0,
-                (("kind", "extract_run"), ("trigger", "webhook")): 1.0,
+            assert _triggers(exporter.exposition.current.text) == {
+                (workspace, "workflow_run", "schedule"): 1.0,
+                (workspace, "extract_run", "schedule"): 1.0,
+                (workspace, "extract_run", "webhook"): 1.0,
             }
             assert not exporter.hints_pending()
         finally:
             assert exporter.stop(deadline_seconds=10)
         assert not exporter.sync_now("extract_run")
+
+
+def _triggers(text: bytes) -> dict[tuple[str, str, str], float]:
+    """extend_sync_triggers_total by (workspace, kind, trigger)."""
+    found = series(parse_metrics(text.decode()), "extend_sync_triggers_total")
+    return {(dict(k)["workspace"], dict(k)["kind"], dict(k)["trigger"]): v for k, v in found.items()}
+
+
+def _syncs_by_workspace(text: bytes) -> dict[tuple[str, str], float]:
+    found = series(parse_metrics(text.decode()), "extend_syncs_total", result="success")
+    return {(dict(labels)["workspace"], dict(labels)["kind"]): value for labels, value in found.items()}
+
+
+def test_sync_now_pulls_a_kind_forward_in_one_workspace_or_in_every_one() -> None:
+    """A webhook names a kind, and the workspace when it can: without one, that kind syncs everywhere."""
+    with recording_api() as api:
+        settings = load_settings(
+            {
+                "api_key": "sk_app_0123456789abcdef",
+                "api_base_url": api.url,
+                "workspace_id": "ws_a,ws_b",
+                "kinds": "workflow_run,extract_run",
+                "poll_interval_seconds": 3600,
+                "max_requests_per_second": 100,
+            }
+        )
+        exporter = build_exporter(settings, ApiKeySource(settings.api_key, None))
+        exporter.start_scheduler()
+        try:
+            counts = {(ws, kind): 1.0 for ws in ("ws_a", "ws_b") for kind in ("workflow_run", "extract_run")}
+            wait_until(lambda: _syncs_by_workspace(exporter.exposition.current.text) == counts, timeout=10)
+            assert exporter.sync_now("extract_run", "ws_b")
+            counts[("ws_b", "extract_run")] = 2.0
+            wait_until(lambda: _syncs_by_workspace(exporter.exposition.current.text) == counts, timeout=10)
+            assert exporter.sync_now("extract_run")
+            counts[("ws_a", "extract_run")], counts[("ws_b", "extract_run")] = 2.0, 3.0
+            wait_until(lambda: _syncs_by_workspace(exporter.exposition.current.text) == counts, timeout=10)
+            # Each workspace counts its own syncs a webhook asked for (triggers are per workspace).
+            triggers = _triggers(exporter.exposition.current.text)
+            webhook = {k: v for k, v in triggers.items() if k[2] == "webhook"}
+            assert webhook == {
+                ("ws_a", "extract_run", "webhook"): 1.0,
+                ("ws_b", "extract_run", "webhook"): 2.0,
+            }
+            assert {k: v for k, v in triggers.items() if k[2] == "schedule"} == {
+                (ws, kind, "schedule"): 1.0
+                for ws in ("ws_a", "ws_b")
+                for kind in ("workflow_run", "extract_run")
+            }
+            assert not exporter.sync_now("extract_run", "ws_elsewhere")
+            assert not exporter.sync_now("parse_run")  # not a kind this exporter syncs
+        finally:
+            assert exporter.stop(deadline_seconds=10)
+        sent = {h.get("x-extend-workspace-id") for h in api.headers}
+        assert sent == {"ws_a", "ws_b"}  # each workspace's requests carry its own ID
 
 
 @pytest.fixture
@@ -78,7 +132,8 @@ def test_extend_up_is_absent_until_the_first_sync_ends(sim: Simulator) -> None:
         assert series(before, "process_start_time_seconds")  # the process is there, only syncs are not
         assert exporter.sync_kind("extract_run")
         after = parse_metrics(exporter.exposition.refresh().text.decode())
-        assert series(after, "extend_up") == {(("kind", "extract_run"),): 1.0}
+        workspace = key_fingerprint(sim.api_key)  # a workspace key with no ID: labelled by its fingerprint
+        assert series(after, "extend_up") == {(("kind", "extract_run"), ("workspace", workspace)): 1.0}
     finally:
         exporter.client.close()
 
@@ -95,7 +150,8 @@ def test_a_sync_running_long_shows_while_it_runs(sim: Simulator) -> None:
         def running() -> float:
             exporter.show_running_syncs()
             text = exporter.exposition.refresh().text.decode()
-            return series(parse_metrics(text), "extend_sync_running_seconds")[(("kind", "extract_run"),)]
+            (value,) = series(parse_metrics(text), "extend_sync_running_seconds", kind="extract_run").values()
+            return value
 
         wait_until(lambda: running() >= 1.0, timeout=20, message="a running sync's time shown")
         syncing.join(timeout=60)

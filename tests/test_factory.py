@@ -67,8 +67,8 @@ def test_the_exporter_is_wired_as_the_settings_say(api: RecordingApi, tmp_path: 
         assert series(samples, "extend_sync_configured_interval_seconds") == {(): 90.0}
         assert [dict(k)["workspace"] for k in series(samples, "extend_exporter_build_info")] == ["ws_factory"]
         assert series(samples, "extend_invalid_summaries_total") == {
-            (("kind", "workflow_run"),): 0.0,
-            (("kind", "extract_run"),): 0.0,
+            (("kind", "workflow_run"), ("workspace", "ws_factory")): 0.0,
+            (("kind", "extract_run"), ("workspace", "ws_factory")): 0.0,
         }
         assert series(samples, "extend_exporter_state_write_failures_total") == {(): 0.0}
 
@@ -79,7 +79,7 @@ def test_the_exporter_is_wired_as_the_settings_say(api: RecordingApi, tmp_path: 
         assert sent["x-extend-workspace-id"] == "ws_factory"
         assert sent["x-extend-api-version"] == settings.api_version
         assert workspace.states["workflow_run"].last_success == NOW  # the clock given, not the wall clock
-        written = orjson.loads(state_file.read_bytes())["kinds"]
+        written = orjson.loads(state_file.read_bytes())["workspaces"]["ws_factory"]["kinds"]
         assert {k: v["last_success"] for k, v in written.items()} == {
             "workflow_run": NOW,
             "extract_run": None,

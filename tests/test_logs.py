@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from exporter.api.apikey import ApiKeySource
+from exporter.api.client import ApiError
 from exporter.app import ERROR_REPEAT_LOG_SECONDS
 from exporter.config import load_settings
 from exporter.factory import build_exporter
@@ -93,7 +94,9 @@ def test_recovery_is_logged(sim: Simulator, caplog: pytest.LogCaptureFixture) ->
     exporter = build_exporter(settings, ApiKeySource(settings.api_key, None))
     caplog.set_level(logging.INFO, logger="exporter")
     try:
-        exporter._failed("extract_run", "server_error", "/extract_runs: HTTP 503")
+        exporter._failed(
+            exporter.workspace, "extract_run", ApiError("server_error", "x", 503), "/extract_runs: HTTP 503"
+        )
         assert exporter.sync_kind("extract_run")
     finally:
         exporter.client.close()

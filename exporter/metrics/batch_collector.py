@@ -19,7 +19,8 @@ from ..batches.evaluations import EVALUATION_STATUSES, Evaluation
 from . import batch_families as fam
 from .collector import _counter, _gauge, _histogram, cumulative_buckets
 
-BatchSources = Callable[[], Iterable[tuple[BatchSnapshot, list[Evaluation]]]]
+# Each workspace's `workspace` label value, batch book snapshot and evaluation set runs.
+BatchSources = Callable[[], Iterable[tuple[str, BatchSnapshot, list[Evaluation]]]]
 
 
 @dataclass
@@ -45,23 +46,24 @@ class _Families:
     def all(self) -> list[Metric]:
         return list(self.__dict__.values())
 
-    def add(self, snap: BatchSnapshot) -> None:
+    def add(self, snap: BatchSnapshot, ws: str) -> None:
+        """One workspace's batches, `ws` (its label) after each sample's own labels."""
         for (kind, status), n in sorted(snap.active.items()):
-            self.active.add_metric([kind, status], n)
+            self.active.add_metric([kind, status, ws], n)
         for (kind, status), n in sorted(snap.finished.items()):
-            self.finished.add_metric([kind, status], n)
+            self.finished.add_metric([kind, status, ws], n)
         for (kind, status), (buckets, total, _count) in sorted(snap.durations.items()):
-            self.duration.add_metric([kind, status], cumulative_buckets(buckets), total)
+            self.duration.add_metric([kind, status, ws], cumulative_buckets(buckets), total)
         for kind, n in sorted(snap.left_out.items()):
-            self.left_out.add_metric([kind], n)
+            self.left_out.add_metric([kind, ws], n)
         for row in snap.batches:
-            self._row(row)
+            self._row(row, ws)
 
-    def _row(self, row: BatchRow) -> None:
+    def _row(self, row: BatchRow, ws: str) -> None:
         ids = [row.kind, row.id]
         for status, n in sorted(row.runs.items()):
-            self.runs.add_metric([*ids, status], n)
-        self.info.add_metric([*ids, row.status, row.source], 1)
+            self.runs.add_metric([*ids, status, ws], n)
+        self.info.add_metric([*ids, row.status, row.source, ws], 1)
         for family, value in (
             (self.run_count, None if row.run_count is None else float(row.run_count)),
             (self.created, row.created_at),
@@ -70,20 +72,22 @@ class _Families:
             (self.pages, row.pages),
         ):
             if value is not None:
-                family.add_metric(ids, value)
+                family.add_metric([*ids, ws], value)
 
-    def add_evaluation(self, e: Evaluation) -> None:
+    def add_evaluation(self, e: Evaluation, ws: str) -> None:
         for status in dict.fromkeys((*EVALUATION_STATUSES, e.status or "")):
-            self.e_status.add_metric([e.id, status], 1 if status == e.status else 0)
-        self.e_info.add_metric([e.id, e.evaluation_set_id, e.entity_type, e.entity_id, e.entity_version], 1)
+            self.e_status.add_metric([e.id, status, ws], 1 if status == e.status else 0)
+        self.e_info.add_metric(
+            [e.id, e.evaluation_set_id, e.entity_type, e.entity_id, e.entity_version, ws], 1
+        )
         for (metric, name), value in sorted(e.scores.items()):
-            self.e_score.add_metric([e.id, metric, name], value)
+            self.e_score.add_metric([e.id, metric, name, ws], value)
         for state, n in sorted(e.files.items()):
-            self.e_files.add_metric([e.id, state], n)
+            self.e_files.add_metric([e.id, state, ws], n)
         if e.pages is not None:
-            self.e_pages.add_metric([e.id], e.pages)
+            self.e_pages.add_metric([e.id, ws], e.pages)
         for quantile, seconds in sorted(e.latency.items()):
-            self.e_latency.add_metric([e.id, quantile], seconds)
+            self.e_latency.add_metric([e.id, quantile, ws], seconds)
 
 
 class BatchCollector(Collector):
@@ -97,8 +101,8 @@ class BatchCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         families = _Families()
-        for snap, evaluations in self._sources():
-            families.add(snap)
+        for ws, snap, evaluations in self._sources():
+            families.add(snap, ws)
             for evaluation in evaluations:
-                families.add_evaluation(evaluation)
+                families.add_evaluation(evaluation, ws)
         return families.all()

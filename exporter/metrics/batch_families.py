@@ -13,8 +13,17 @@ _declared: list[Family] = []
 
 
 def _batch(name: str, help: str, labels: tuple[Label, ...], type: Type = Type.GAUGE) -> Family:
-    """A family of the batch collector (batch_collector.py); experimental while batches are new."""
-    family = Family(name, type, help, labels, Stability.EXPERIMENTAL, FilledBy.BATCHES)
+    """A family of the batch collector (batch_collector.py); experimental while batches are new. One
+    set of series per workspace: its `workspace` label comes last, as families.py's per_workspace."""
+    family = Family(
+        name,
+        type,
+        help,
+        (*labels, lb.WORKSPACE),
+        Stability.EXPERIMENTAL,
+        FilledBy.BATCHES,
+        per_workspace=True,
+    )
     _declared.append(family)
     return family
 

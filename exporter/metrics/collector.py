@@ -1,12 +1,13 @@
 """Metric families built from the engine's per-kind snapshots, and the cached exposition.
 
 Families are built fresh from the latest immutable snapshots (no long-lived Gauge objects whose label
-sets go stale). prometheus_client formats them, but only for the kind whose snapshot changed: each
-kind's sample lines are cached, and the exposition splices them under the families' HELP/TYPE lines.
-A sync of one kind so costs the formatting of its own series, not of every kind's (at 10k series the
-full render held the GIL for ~50 ms per sync, and scrapes queued behind it). The text is assembled
-once per completed sync and served as cached bytes, so a scrape never waits for the API or for the
-counting state.
+sets go stale). prometheus_client formats them, but only for the (workspace, kind) whose snapshot
+changed: each one's sample lines are cached, and the exposition splices them under the families'
+HELP/TYPE lines. A sync of one kind so costs the formatting of its own series, not of every kind's (at
+10k series the full render held the GIL for ~50 ms per sync, and scrapes queued behind it). The text
+is assembled once per completed sync and served as cached bytes, so a scrape never waits for the API
+or for the counting state. Every run family is declared per workspace: each workspace's series carry
+its `workspace` label, appended after the family's own labels.
 
 The same text is kept in two formats: Prometheus' classic text format, and OpenMetrics 1.0 for the
 scrapers that ask for it (docs/exemplars.md). OpenMetrics adds an exemplar naming an example run to
@@ -21,13 +22,11 @@ from __future__ import annotations
 import gzip
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.openmetrics.exposition import ALLOWUTF8
-from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar
 
@@ -38,7 +37,13 @@ from ..kinds import KINDS
 from . import families as fam
 from .exemplars import exemplar
 from .family import Family, FilledBy, Type
+from .telemetry import Telemetry
+from .text import EOF_LINE, Families, header, openmetrics_of, render, sample_lines
 
+# After a sync, /metrics is assembled again once the last assembly's cost is this share of the time since
+# it began (an exporter of one workspace: a few ms, so at once; of fifty: within about a second).
+REFRESH_SHARE = 0.05
+MAX_REFRESH_GAP_SECONDS = 2.0
 # The families rendered here, in registry order; the rest of the registry is the exporter's own metrics.
 RUN_FAMILIES = tuple(f for f in fam.FAMILIES if f.filled_by in (FilledBy.LEDGER, FilledBy.ACCUMULATOR))
 # Oldest-active ages move with the clock, not with a kind's counts: rendered at every assembly, so they
@@ -46,51 +51,18 @@ RUN_FAMILIES = tuple(f for f in fam.FAMILIES if f.filled_by in (FilledBy.LEDGER,
 AGE_FAMILY = fam.RUNS_OLDEST_ACTIVE_AGE.name
 # The families whose OpenMetrics lines differ from the classic ones: their samples carry exemplars.
 EXEMPLAR_FAMILIES = frozenset(f.name for f in RUN_FAMILIES if f.exemplars)
-EOF = b"# EOF\n"  # OpenMetrics' last line
+EOF = EOF_LINE
 
-
-class _Families(Collector):
-    """A fixed list of families, in the shape generate_latest() renders."""
-
-    def __init__(self, metrics: Sequence[Metric]) -> None:
-        self._metrics = metrics
-
-    def collect(self) -> Iterable[Metric]:
-        return self._metrics
-
-
-def _render(metrics: Sequence[Metric]) -> bytes:
-    return generate_latest(_Families(metrics))
-
-
-def _render_openmetrics(metrics: Sequence[Metric]) -> bytes:
-    return _openmetrics_of(_Families(metrics))
-
-
-def _openmetrics_of(collector: Collector) -> bytes:
-    """OpenMetrics text of what `collector` collects, without the `# EOF` that ends an exposition.
-
-    Every name here is a valid classic name, which both escaping schemes write unchanged: the UTF-8
-    one gets there with a string replace, the default one with a Python call per character of every
-    sample name, which doubled the cost of a refresh (a test holds the bytes to the default's).
-    """
-    text: bytes = generate_openmetrics(collector, escaping=ALLOWUTF8)  # type: ignore[no-untyped-call]
-    if not text.endswith(EOF):
-        raise AssertionError("OpenMetrics exposition without # EOF")
-    return text[: -len(EOF)]
-
-
-def _without_header(text: bytes, header: bytes, name: str) -> bytes:
-    if not text.startswith(header):  # both formats always write HELP and TYPE first
-        raise AssertionError(f"unexpected exposition of {name}")
-    return text[len(header) :]
+_Key = tuple[str, str]  # (workspace section, kind)
 
 
 class RunsCollector(Collector):
-    """The run families of every kind: `render()` and `render_openmetrics()` for the exposition,
-    `collect()` for a registry.
+    """The run families of every (workspace, kind): `render()` and `render_openmetrics()` for the
+    exposition, `collect()` for a registry. Both give the same text (a test holds them to it); the
+    renders reuse each (workspace, kind)'s cached lines.
 
-    Both give the same text (a test holds them to it); the renders reuse each kind's cached lines.
+    Workspaces are keyed by their state-file section, which never changes; their `workspace` label
+    may (a workspace key's fingerprint follows a rotated key file: `relabel`).
     """
 
     def __init__(
@@ -100,39 +72,57 @@ class RunsCollector(Collector):
         *,
         usage_tags: bool = False,
     ) -> None:
-        self._snapshots: dict[str, KindSnapshot] = {}
-        self._workspaces: dict[str, str | None] = {}  # kind -> the workspace label of its exemplars
-        self._lines: dict[str, dict[str, bytes]] = {}  # kind -> family -> its rendered sample lines
-        self._om_lines: dict[str, dict[str, bytes]] = {}  # the same in OpenMetrics, EXEMPLAR_FAMILIES only
+        self._snapshots: dict[_Key, KindSnapshot] = {}
+        self._lines: dict[_Key, dict[str, bytes]] = {}  # (section, kind) -> family -> its sample lines
+        self._om_lines: dict[_Key, dict[str, bytes]] = {}  # the same in OpenMetrics, EXEMPLAR_FAMILIES only
+        self._labels: dict[str, str] = {}  # section -> its workspace label
         self._clock = clock
         self._lock = threading.Lock()
         opted_in = {"per_resource_labels": per_resource, "usage_tags": usage_tags}
         self._names = [f.name for f in RUN_FAMILIES if f.opt_in is None or opted_in[f.opt_in]]
         empty = {**_KindFamilies().by_name(), AGE_FAMILY: _gauge(fam.RUNS_OLDEST_ACTIVE_AGE)}
-        self._headers = {name: _render([empty[name]]) for name in self._names}
-        self._om_headers = {name: _render_openmetrics([empty[name]]) for name in self._names}
+        self._headers = {name: header(empty[name]) for name in self._names}
+        self._om_headers = {name: header(empty[name], openmetrics=True) for name in self._names}
 
-    def update(self, snapshot: KindSnapshot, *, workspace: str | None = None) -> None:
-        """Take the kind's new snapshot; `workspace` labels its exemplars (given when the exporter
-        polls several workspaces)."""
+    def update(self, section: str, label: str, snapshot: KindSnapshot) -> None:
+        """A workspace's new snapshot of a kind, labelled `label`."""
+        lines, om_lines = self._lines_of(label, snapshot)
+        with self._lock:
+            self._labels[section] = label
+            self._snapshots[(section, snapshot.kind)] = snapshot
+            self._lines[(section, snapshot.kind)] = lines
+            self._om_lines[(section, snapshot.kind)] = om_lines
+
+    def relabel(self, section: str, label: str) -> None:
+        """Render a workspace's kinds again when its label changed (a rotated key file)."""
+        with self._lock:
+            if self._labels.get(section, label) == label:
+                return
+            snaps = [snap for (sec, _), snap in self._snapshots.items() if sec == section]
+        for snap in snaps:
+            self.update(section, label, snap)
+
+    def _lines_of(self, label: str, snapshot: KindSnapshot) -> tuple[dict[str, bytes], dict[str, bytes]]:
+        """Classic sample lines of every family, OpenMetrics ones of the families with exemplars."""
         families = _KindFamilies()
-        families.add(snapshot, workspace)
+        families.add(snapshot, label)
         lines, om_lines = {}, {}
         for name, family in families.by_name().items():
             if name not in self._headers:
                 continue  # opt-in families, when off
-            lines[name] = _without_header(_render([family]), self._headers[name], name)
+            lines[name] = sample_lines(family, self._headers[name])
             if name in EXEMPLAR_FAMILIES:
-                text = _render_openmetrics([family])
-                om_lines[name] = _without_header(text, self._om_headers[name], name)
+                om_lines[name] = sample_lines(family, self._om_headers[name], openmetrics=True)
+        return lines, om_lines
+
+    def snapshots(self) -> list[tuple[str, KindSnapshot]]:
+        """(workspace label, snapshot) of every (workspace, kind), by label and kind."""
         with self._lock:
-            self._snapshots[snapshot.kind] = snapshot
-            self._workspaces[snapshot.kind] = workspace
-            self._lines[snapshot.kind] = lines
-            self._om_lines[snapshot.kind] = om_lines
+            found = [(self._labels[sec], kind, snap) for (sec, kind), snap in self._snapshots.items()]
+        return [(label, snap) for label, _, snap in sorted(found, key=lambda x: x[:2])]
 
     def render(self) -> bytes:
-        """The classic exposition text of every run family, from the cached lines of each kind."""
+        """The classic text of every run family, from the cached lines of each (workspace, kind)."""
         return self._splice(openmetrics=False)
 
     def render_openmetrics(self) -> bytes:
@@ -141,32 +131,30 @@ class RunsCollector(Collector):
 
     def _splice(self, *, openmetrics: bool) -> bytes:
         with self._lock:
-            kinds = sorted(self._lines)
-            lines = [self._lines[k] for k in kinds]
-            om_lines = [self._om_lines[k] for k in kinds]
-            snaps = [self._snapshots[k] for k in kinds]
+            keys = sorted(self._lines, key=lambda key: (self._labels[key[0]], key[1]))
+            lines = [self._lines[k] for k in keys]
+            om_lines = [self._om_lines[k] for k in keys]
+            snaps = [(self._labels[k[0]], self._snapshots[k]) for k in keys]
         headers = self._om_headers if openmetrics else self._headers
         out: list[bytes] = []
         for name in self._names:
             if name == AGE_FAMILY:
-                ages = [_ages(snaps, self._clock())]
-                out.append(_render_openmetrics(ages) if openmetrics else _render(ages))
+                out.append(render([_ages(snaps, self._clock())], openmetrics=openmetrics))
                 continue
             out.append(headers[name])
-            by_kind = om_lines if openmetrics and name in EXEMPLAR_FAMILIES else lines
-            out.extend(kind_lines[name] for kind_lines in by_kind)
+            by_key = om_lines if openmetrics and name in EXEMPLAR_FAMILIES else lines
+            out.extend(key_lines[name] for key_lines in by_key)
         return b"".join(out)
 
     def describe(self) -> Iterable[Metric]:
         return []  # families depend on the data; skip registry-time collision checks
 
     def collect(self) -> Iterable[Metric]:
-        with self._lock:
-            snaps = [(self._snapshots[k], self._workspaces[k]) for k in sorted(self._snapshots)]
+        snaps = self.snapshots()
         families = _KindFamilies()
-        for snap, workspace in snaps:
-            families.add(snap, workspace)
-        by_name = {**families.by_name(), AGE_FAMILY: _ages([s for s, _ in snaps], self._clock())}
+        for label, snap in snaps:
+            families.add(snap, label)
+        by_name = {**families.by_name(), AGE_FAMILY: _ages(snaps, self._clock())}
         return [by_name[name] for name in self._names]
 
 
@@ -219,51 +207,51 @@ class _KindFamilies:
             )
         }
 
-    def add(self, snap: KindSnapshot, workspace: str | None = None) -> None:
-        kind = snap.kind
-        examples = _Exemplars(snap, workspace)
+    def add(self, snap: KindSnapshot, workspace: str) -> None:
+        """One workspace's snapshot of a kind: its samples, with `workspace` after their own labels."""
+        kind, ws = snap.kind, workspace
+        examples = _Exemplars(snap)
         for (status, source, ptype), value in sorted(snap.active.items()):
-            self.active.add_metric([kind, status, source, ptype], value)
+            self.active.add_metric([kind, status, source, ptype, ws], value)
         failed = examples.of(fam.RUNS_FINISHED)
         for key, value in sorted(snap.finished.items()):
-            self.finished.add_metric([kind, *key], value, exemplar=failed.get(key))
+            self.finished.add_metric([kind, *key, ws], value, exemplar=failed.get(key))
         for (source, ptype), value in sorted(snap.created.items()):
-            self.created.add_metric([kind, source, ptype], value)
+            self.created.add_metric([kind, source, ptype, ws], value)
         for (source, ptype), amount in sorted(snap.credits.items()):
-            self.credits.add_metric([kind, source, ptype], amount)
+            self.credits.add_metric([kind, source, ptype, ws], amount)
         durations = examples.of(fam.RUN_DURATION)
         for (status, ptype), (buckets, total, _count) in sorted(snap.durations.items()):
             points = cumulative_buckets(buckets, durations, (status, ptype))
-            self.duration.add_metric([kind, status, ptype], points, total)
-        self.tracked.add_metric([kind], snap.tracked)
+            self.duration.add_metric([kind, status, ptype, ws], points, total)
+        self.tracked.add_metric([kind, ws], snap.tracked)
         for (status, rid), value in sorted(snap.finished_by_resource.items()):
-            self.by_resource.add_metric([kind, status, rid], value)
+            self.by_resource.add_metric([kind, status, rid, ws], value)
         for rid, name in sorted(snap.resource_names.items()):
-            self.info.add_metric([kind, rid, name], 1)
+            self.info.add_metric([kind, rid, name, ws], 1)
         for name, rows in snap.families.items():
             family = self.fed[name]
             fed = examples.of(fam.BY_NAME[name])
             for labels, value in rows:
                 if isinstance(family, HistogramMetricFamily):
                     buckets, total, _count = value
-                    family.add_metric([kind, *labels], cumulative_buckets(buckets), total)
+                    family.add_metric([kind, *labels, ws], cumulative_buckets(buckets), total)
                 else:
-                    family.add_metric([kind, *labels], value, exemplar=fed.get(labels))
+                    family.add_metric([kind, *labels, ws], value, exemplar=fed.get(labels))
 
 
 class _Exemplars:
     """A snapshot's example runs as exemplars, per family."""
 
-    def __init__(self, snap: KindSnapshot, workspace: str | None) -> None:
+    def __init__(self, snap: KindSnapshot) -> None:
         self._examples = snap.examples
-        self._workspace = workspace
 
     def of(self, family: Family) -> dict[tuple[str, ...], Exemplar]:
         """Label values after `kind` (with `le` last for buckets) -> exemplar."""
         rows: Mapping[tuple[str, ...], Example] = self._examples.get(family.name, {})
         out = {}
         for labels, example in rows.items():
-            made = exemplar(example, self._workspace)
+            made = exemplar(example)
             if made is not None:
                 out[labels] = made
         return out
@@ -277,8 +265,7 @@ def cumulative_buckets(
     exemplars: Mapping[tuple[str, ...], Exemplar] | None = None,
     series: tuple[str, ...] = (),
 ) -> list[Point]:
-    """Cumulative bucket counts of DURATION_BUCKETS by `le`, the points a histogram renders, each with the
-    exemplar of (*series, le) where there is one."""
+    """Cumulative bucket counts by `le`, each with the exemplar of (*series, le) where there is one."""
     cumulative = 0
     points: list[Point] = []
     for le, n in zip(BUCKET_LABELS, buckets, strict=True):
@@ -288,14 +275,14 @@ def cumulative_buckets(
     return points
 
 
-def _ages(snaps: Iterable[KindSnapshot], now: float) -> GaugeMetricFamily:
+def _ages(snaps: Iterable[tuple[str, KindSnapshot]], now: float) -> GaugeMetricFamily:
     ages = _gauge(fam.RUNS_OLDEST_ACTIVE_AGE)
-    for snap in snaps:
+    for workspace, snap in snaps:
         statuses = KINDS[snap.kind].active_statuses if snap.kind in KINDS else ()
         for status in sorted({*statuses, *snap.oldest_active_created}):
             first = snap.oldest_active_created.get(status)
             age = max(0.0, now - first) if first is not None else 0.0
-            ages.add_metric([snap.kind, status], age)
+            ages.add_metric([snap.kind, status, workspace], age)
     return ages
 
 
@@ -305,8 +292,8 @@ class Rendered:
 
     text: bytes  # the classic text format
     gzipped: bytes
-    openmetrics: bytes = EOF
-    openmetrics_gzipped: bytes = gzip.compress(EOF)
+    openmetrics: bytes = EOF_LINE
+    openmetrics_gzipped: bytes = gzip.compress(EOF_LINE)
 
 
 def _gzip(text: bytes) -> bytes:
@@ -314,39 +301,53 @@ def _gzip(text: bytes) -> bytes:
 
 
 class Exposition:
-    """The last rendered /metrics body, in both formats, swapped atomically after each sync.
+    """The last rendered /metrics body, in both formats, swapped atomically after each refresh.
 
-    The registry's metrics (the exporter's own telemetry, a few hundred lines) are rendered at every
-    refresh; the run families come from `runs`, which caches each kind's lines; `after` (the batch
-    families) is rendered last, so /metrics keeps the registry's declaration order.
+    The exporter's own families (`telemetry`: process-wide lines and each workspace's cached ones),
+    then the registry's (process_*), then the run families (`runs`, cached per workspace and kind),
+    then `after`'s (the batch families, few: collected at every refresh), so /metrics keeps the
+    declaration order.
+    After a sync, `due()` says when a refresh is worth its cost again: syncs ending close together
+    (many workspaces) share one refresh instead of each re-assembling and compressing megabytes.
     """
 
     def __init__(
         self,
         registry: CollectorRegistry,
         runs: RunsCollector | None = None,
+        telemetry: Telemetry | None = None,
         after: CollectorRegistry | None = None,
     ) -> None:
         self._registry = registry
         self._runs = runs
+        self._telemetry = telemetry
         self._after = after
         self._lock = threading.Lock()
         self._current = Rendered(b"", gzip.compress(b""))
+        self._last_start = -float("inf")  # time.monotonic() when the last refresh began
+        self._last_cost = 0.0  # and how long it took
 
     def refresh(self) -> Rendered:
         with self._lock:
-            own = _Families(list(self._registry.collect()))  # collected once, written in both formats
-            text = generate_latest(own)
-            openmetrics = _openmetrics_of(own)
+            started = time.monotonic()
+            text, openmetrics = self._telemetry.render() if self._telemetry is not None else (b"", b"")
+            own = Families(list(self._registry.collect()))  # collected once, written in both formats
+            text += generate_latest(own)
+            openmetrics += openmetrics_of(own)
             if self._runs is not None:
                 text += self._runs.render()
                 openmetrics += self._runs.render_openmetrics()
             if self._after is not None:
                 text += generate_latest(self._after)
-                openmetrics += _openmetrics_of(self._after)
-            openmetrics += EOF
+                openmetrics += openmetrics_of(self._after)
+            openmetrics += EOF_LINE
             self._current = Rendered(text, _gzip(text), openmetrics, _gzip(openmetrics))
+            self._last_start, self._last_cost = started, time.monotonic() - started
             return self._current
+
+    def due(self) -> float:
+        """time.monotonic() from which another refresh keeps refreshing under REFRESH_SHARE of a core."""
+        return self._last_start + min(self._last_cost / REFRESH_SHARE, MAX_REFRESH_GAP_SECONDS)
 
     @property
     def current(self) -> Rendered:

@@ -6,6 +6,11 @@ a family is one `_family(...)` entry plus the code that fills it (family.py: wha
 batch and evaluation families are declared alike in batch_families.py and listed here after the rest.
 `FAMILIES` keeps declaration order, which is the order of /metrics and of the table in docs/metrics.md.
 
+`per_workspace=True` declares that a family's series are one set per workspace polled: the `workspace`
+label is appended to its labels (last), and the exporter renders each workspace's samples under it
+(telemetry.py for the exporter's own metrics, collector.py for the run families). A family of a new
+per-workspace thing (batches, ...) only declares it; no code of its own adds the label.
+
 Names are stored as prometheus_client takes them, *without* the `_total` of counters: the library
 appends it (`Family.exposed` is the name as a query writes it). Help texts are the exposed HELP lines,
 byte for byte. Stability has kube-state-metrics' two levels; `STABILITY_RULES` says which is which.
@@ -43,9 +48,12 @@ def _family(
     filled_by: FilledBy,
     opt_in: str | None = None,
     *,
+    per_workspace: bool = False,
     exemplars: bool = False,
 ) -> Family:
-    family = Family(name, type, help, labels, stability, filled_by, opt_in, exemplars)
+    if per_workspace:
+        labels = (*labels, lb.WORKSPACE)
+    family = Family(name, type, help, labels, stability, filled_by, opt_in, per_workspace, exemplars)
     _declared.append(family)
     return family
 
@@ -64,11 +72,12 @@ API_REQUESTS = _family(
     (lb.ENDPOINT, lb.CODE),
     STABLE,
     SELF,
+    per_workspace=True,
 )
 API_REQUEST_DURATION = _family(
     "extend_api_request_duration_seconds",
     HISTOGRAM,
-    "Duration of Extend API requests, by endpoint path.",
+    "Duration of Extend API requests, by endpoint path (every workspace together).",
     (lb.ENDPOINT,),
     STABLE,
     SELF,
@@ -80,15 +89,17 @@ API_RETRIES = _family(
     (lb.ENDPOINT, lb.RETRY_REASON),
     STABLE,
     SELF,
+    per_workspace=True,
 )
 UP = _family(
     "extend_up",
     GAUGE,
-    "1 when the last sync of this run kind succeeded, 0 when it failed; absent until its first sync "
-    "ends (start-up is not an outage)." + _FROM_SYNCS,
+    "1 when the last sync of this run kind in this workspace succeeded, 0 when it failed; absent until "
+    "its first sync ends (start-up is not an outage)." + _FROM_SYNCS,
     (lb.KIND,),
     STABLE,
     SELF,
+    per_workspace=True,
 )
 LAST_SUCCESS = _family(
     "extend_last_successful_sync_timestamp_seconds",
@@ -97,6 +108,7 @@ LAST_SUCCESS = _family(
     (lb.KIND,),
     STABLE,
     SELF,
+    per_workspace=True,
 )
 SYNC_DURATION = _family(
     "extend_sync_duration_seconds",
@@ -105,6 +117,7 @@ SYNC_DURATION = _family(
     (lb.KIND,),
     STABLE,
     SELF,
+    per_workspace=True,
 )
 SYNCS = _family(
     "extend_syncs",
@@ -113,6 +126,7 @@ SYNCS = _family(
     (lb.KIND, lb.RESULT),
     STABLE,
     SELF,
+    per_workspace=True,
 )
 SYNC_ERRORS = _family(
     "extend_sync_errors",
@@ -121,6 +135,7 @@ SYNC_ERRORS = _family(
     (lb.KIND, lb.SYNC_ERROR_REASON),
     STABLE,
     SELF,
+    per_workspace=True,
 )
 API_REQUESTS_IN_FLIGHT = _family(
     "extend_api_requests_in_flight",
@@ -141,11 +156,12 @@ API_OLDEST_REQUEST_AGE = _family(
 BUILD_INFO = _family(
     "extend_exporter_build_info",
     GAUGE,
-    "Build information of the exporter and the workspace it polls (the workspace ID, or key-<12 hex> "
-    "fingerprinting the API key); always 1.",
-    (lb.VERSION, lb.API_VERSION, lb.WORKSPACE),
+    "Build information of the exporter, one series per workspace it polls (the workspace ID, or "
+    "key-<12 hex> fingerprinting the API key); always 1.",
+    (lb.VERSION, lb.API_VERSION),
     STABLE,
     SELF,
+    per_workspace=True,
 )
 HTTP_CONNECTIONS_REJECTED = _family(
     "extend_exporter_http_connections_rejected",
@@ -160,7 +176,8 @@ HTTP_CONNECTIONS_REJECTED = _family(
 REQUEST_BUDGET = _family(
     "extend_exporter_request_budget_requests_per_second",
     GAUGE,
-    "Configured request budget shared by every sync (EXTEND_EXPORTER_MAX_REQUESTS_PER_SECOND).",
+    "Configured request budget shared by every sync of every workspace "
+    "(EXTEND_EXPORTER_MAX_REQUESTS_PER_SECOND).",
     (),
     EXPERIMENTAL,
     SELF,
@@ -182,6 +199,7 @@ SYNC_INTERVAL = _family(
     (lb.KIND,),
     EXPERIMENTAL,
     SELF,
+    per_workspace=True,
 )
 SYNC_CONFIGURED_INTERVAL = _family(
     "extend_sync_configured_interval_seconds",
@@ -199,6 +217,7 @@ SYNC_TRIGGERS = _family(
     (lb.KIND, lb.TRIGGER),
     EXPERIMENTAL,
     SELF,
+    per_workspace=True,
 )
 INVALID_SUMMARIES = _family(
     "extend_invalid_summaries",
@@ -207,6 +226,7 @@ INVALID_SUMMARIES = _family(
     (lb.KIND,),
     STABLE,
     SELF,
+    per_workspace=True,
 )
 SYNC_RUNNING = _family(
     "extend_sync_running_seconds",
@@ -216,6 +236,7 @@ SYNC_RUNNING = _family(
     (lb.KIND,),
     EXPERIMENTAL,
     SELF,
+    per_workspace=True,
 )
 STATE_WRITE_FAILURES = _family(
     "extend_exporter_state_write_failures",
@@ -265,6 +286,7 @@ RUNS_ACTIVE = _family(
     (lb.KIND, lb.ACTIVE_STATUS, lb.SOURCE, lb.PROCESSOR_TYPE),
     STABLE,
     LEDGER,
+    per_workspace=True,
 )
 RUNS_FINISHED = _family(
     "extend_runs_finished",
@@ -273,6 +295,7 @@ RUNS_FINISHED = _family(
     (lb.KIND, lb.STATUS, lb.SOURCE, lb.PROCESSOR_TYPE),
     STABLE,
     LEDGER,
+    per_workspace=True,
     exemplars=True,  # on FAILED series: the run that failed last
 )
 RUNS_CREATED = _family(
@@ -282,6 +305,7 @@ RUNS_CREATED = _family(
     (lb.KIND, lb.SOURCE, lb.PROCESSOR_TYPE),
     STABLE,
     LEDGER,
+    per_workspace=True,
 )
 RUN_CREDITS = _family(
     "extend_run_credits",
@@ -290,6 +314,7 @@ RUN_CREDITS = _family(
     (lb.KIND, lb.SOURCE, lb.PROCESSOR_TYPE),
     STABLE,
     LEDGER,
+    per_workspace=True,
 )
 RUN_DURATION = _family(
     "extend_run_duration_seconds",
@@ -298,6 +323,7 @@ RUN_DURATION = _family(
     (lb.KIND, lb.STATUS, lb.PROCESSOR_TYPE),
     STABLE,
     LEDGER,
+    per_workspace=True,
     exemplars=True,  # per bucket: the run whose duration fell there last
 )
 RUNS_OLDEST_ACTIVE_AGE = _family(
@@ -307,6 +333,7 @@ RUNS_OLDEST_ACTIVE_AGE = _family(
     (lb.KIND, lb.ACTIVE_STATUS),
     STABLE,
     LEDGER,
+    per_workspace=True,
 )
 TRACKED_RUNS = _family(
     "extend_exporter_tracked_runs",
@@ -315,6 +342,7 @@ TRACKED_RUNS = _family(
     (lb.KIND,),
     STABLE,
     LEDGER,
+    per_workspace=True,
 )
 RUNS_FINISHED_BY_RESOURCE = _family(
     "extend_runs_finished_by_resource",
@@ -324,6 +352,7 @@ RUNS_FINISHED_BY_RESOURCE = _family(
     STABLE,
     LEDGER,
     opt_in="per_resource_labels",
+    per_workspace=True,
 )
 RESOURCE_INFO = _family(
     "extend_resource_info",
@@ -333,6 +362,7 @@ RESOURCE_INFO = _family(
     STABLE,
     LEDGER,
     opt_in="per_resource_labels",
+    per_workspace=True,
 )
 
 # --- what a finish adds to besides the core counts (accumulators.py) ------------------------------------
@@ -345,6 +375,7 @@ RUNS_FAILED = _family(
     (lb.KIND, lb.FAILURE_REASON),
     EXPERIMENTAL,
     ACCUMULATOR,
+    per_workspace=True,
     exemplars=True,  # the run that failed last for this reason
 )
 RUNS_PROCESSED_BY_RISK = _family(
@@ -355,6 +386,7 @@ RUNS_PROCESSED_BY_RISK = _family(
     (lb.KIND, lb.RISK_LEVEL),
     EXPERIMENTAL,
     ACCUMULATOR,
+    per_workspace=True,
 )
 RUN_PAGES = _family(
     "extend_run_pages",
@@ -364,6 +396,7 @@ RUN_PAGES = _family(
     (lb.KIND,),
     EXPERIMENTAL,
     ACCUMULATOR,
+    per_workspace=True,
 )
 RUN_PROCESSING = _family(
     "extend_run_processing_seconds",
@@ -373,6 +406,7 @@ RUN_PROCESSING = _family(
     (lb.KIND,),
     EXPERIMENTAL,
     ACCUMULATOR,
+    per_workspace=True,
 )
 RUN_CREDITS_BY_TAG = _family(
     "extend_run_credits_by_tag",
@@ -383,6 +417,7 @@ RUN_CREDITS_BY_TAG = _family(
     EXPERIMENTAL,
     ACCUMULATOR,
     opt_in="usage_tags",
+    per_workspace=True,
 )
 
 # The batch families (batch_families.py, declared the same way) come last.

@@ -41,12 +41,18 @@ class Family:
     stability: Stability
     filled_by: FilledBy
     opt_in: str | None = None  # the Settings field that turns it on; None: always exposed
+    per_workspace: bool = False  # one set of series per workspace; `labels` then ends in WORKSPACE
     # Its OpenMetrics samples carry an exemplar naming an example run (docs/exemplars.md).
     exemplars: bool = False
 
     @property
     def label_names(self) -> tuple[str, ...]:
         return tuple(label.name for label in self.labels)
+
+    @property
+    def own_label_names(self) -> tuple[str, ...]:
+        """The labels a workspace's samples are recorded with: all but the `workspace` appended last."""
+        return self.label_names[:-1] if self.per_workspace else self.label_names
 
     @property
     def exposed(self) -> str:

@@ -159,8 +159,8 @@ VERSION = Label("version", "the exporter's version; one value")
 API_VERSION = Label("api_version", "the configured API version; one value")
 WORKSPACE = Label(
     "workspace",
-    "the workspace ID, or `key-<12 hex>` fingerprinting the API key; one value (a rotated key file "
-    "replaces it)",
+    "one value per workspace polled: each ID of `EXTEND_WORKSPACE_ID`, or, with none set, `key-<12 hex>` "
+    "fingerprinting the workspace key (a rotated key file replaces it)",
 )
 EVENT_TYPE = Label(
     "event_type",

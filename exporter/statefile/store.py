@@ -11,9 +11,16 @@ from memory; a write that works again is logged once.
 
 One writer per file: `lock()` takes an exclusive `flock` on `<name>.lock` beside it (holding the
 holder's pid, host and start time), so a second exporter on the same file stops at start-up instead
-of overwriting the first one's counts. Kinds in the file that this exporter does not sync are written
-back untouched. A state path that is a symlink is followed: the target is written (and locked). The
-workspace's batch tracker keeps its own section, `batches` (a file without one starts batches afresh).
+of overwriting the first one's counts. A state path that is a symlink is followed: the target is
+written (and locked).
+
+One section per workspace (`workspaces: {id: {kinds: {...}}}`; a workspace polled without an ID has
+the unnamed section). Sections of workspaces this exporter does not poll, and kinds of a section it
+does not sync, are written back untouched, so a workspace or kind left out of the settings for a
+while continues where it was when it comes back. A file written before there were sections is one
+unnamed section (upgrade.py); the first workspace configured takes over the unnamed section when it
+has none of its own, so today's single-workspace file continues under `EXTEND_WORKSPACE_ID`. A section
+also holds its workspace's batch tracker (`batches`; a section without one starts batches afresh).
 """
 
 from __future__ import annotations
@@ -31,12 +38,12 @@ from typing import Any
 import orjson
 
 from ..engine.kind_state import KindState
-from .upgrade import upgrade_kind
+from .upgrade import UNNAMED_SECTION, VERSION, upgrade_file, upgrade_kind
 
 log = logging.getLogger("exporter.state")  # the name log lines carried before the module moved
 
 FORMAT = "extend-exporter-state"
-VERSION = 1
+__all__ = ["FORMAT", "VERSION", "StateLockedError", "StateStore"]
 
 
 class StateFileError(Exception):
@@ -56,13 +63,12 @@ class StateStore:
         # A symlink (e.g. onto a volume) is followed: the rename then replaces the target, not the link.
         self.path = Path(os.path.realpath(path))
         self._lock_fd: int | None = None
-        # Sections of kinds this exporter does not sync: written back as read, never dropped.
-        self._other_kinds: dict[str, Any] = {}
+        # The sections as read: what this exporter does not poll or sync is written back from here.
+        self._read: dict[str, dict[str, Any]] = {}
         # A state file only continues the counts of the same API endpoint and version.
         self._scope = {"base_url": base_url, "api_version": api_version}
         self.write_failures = 0
         self._failures_logged = 0  # write_failures when the last outage ended
-        self.loaded_batches: dict[str, Any] | None = None  # the batches section `load` found
 
     def _temp_prefix(self) -> str:
         return f".{self.path.name}."
@@ -145,8 +151,9 @@ class StateStore:
             return f"not kept aside: {exc.strerror}"
         return f"kept as {aside.name}"
 
-    def load(self, states: Mapping[str, KindState]) -> bool:
-        """Restore what the file holds into `states`; False (with a warning) for a fresh start."""
+    def load(self, workspaces: Mapping[str, Mapping[str, KindState]]) -> bool:
+        """Restore each workspace's section (by section key, in configured order) into its kinds'
+        states; False (with a warning) for a fresh start. Nothing is touched unless all of it reads."""
         self._remove_stale_temps()
         try:
             raw = self.path.read_bytes()
@@ -156,45 +163,69 @@ class StateStore:
             log.warning("state file %s unreadable (%s); starting fresh", self.path, exc.strerror)
             return False
         try:
-            data = orjson.loads(raw)
-            if not isinstance(data, dict) or data.get("format") != FORMAT:
-                raise ValueError("not an extend-exporter state file")
-            if data.get("version") != VERSION:
-                raise ValueError(f"state version {data.get('version')!r}, this exporter reads {VERSION}")
-            if data.get("scope") != self._scope:
-                raise ValueError("written for another API base URL or version")
-            kinds = data["kinds"]
-            if not isinstance(kinds, dict):
-                raise ValueError("'kinds' is not a mapping")
-            restored: dict[str, Mapping[str, Any]] = {}
-            for name, _state in states.items():
-                if name in kinds:
-                    restored[name] = upgrade_kind(kinds[name])  # older files spell OTHER differently
-            for name, kind_data in restored.items():
-                live = states[name]
+            sections = self._sections(orjson.loads(raw))
+            adopted = _adopt_unnamed(sections, list(workspaces))
+            restored: list[tuple[KindState, Mapping[str, Any]]] = []
+            for key, states in workspaces.items():
+                kinds = sections.get(key, {}).get("kinds", {})
+                for kind, live in states.items():
+                    if kind in kinds:
+                        restored.append((live, upgrade_kind(kinds[kind])))  # older files spell OTHER apart
+            for live, kind_data in restored:
                 probe = KindState(live.spec, live.resource_labels, live.usage_tags)
                 probe.load_dict(kind_data)  # validate everything before touching the live states
-            for name, kind_data in restored.items():
-                states[name].load_dict(kind_data)
-            self._other_kinds = {name: v for name, v in kinds.items() if name not in states}
-            batches = data.get("batches")
-            self.loaded_batches = batches if isinstance(batches, dict) else None
+            for live, kind_data in restored:
+                live.load_dict(kind_data)
+            self._read = sections
         except (ValueError, KeyError, TypeError, IndexError, orjson.JSONDecodeError) as exc:
             log.warning("state file %s ignored (%s); %s; starting fresh", self.path, exc, self._keep_aside())
             return False
-        log.info("state restored from %s (%d kinds)", self.path, len(restored))
+        if adopted is not None:
+            log.info(
+                "state file %s is from an exporter of one unnamed workspace: its counts continue as "
+                "workspace %s's (the first of EXTEND_WORKSPACE_ID)",
+                self.path,
+                adopted,
+            )
+        polled = sum(1 for key in workspaces if key in sections)
+        log.info("state restored from %s (%d workspace(s), %d kinds)", self.path, polled, len(restored))
         return True
 
-    def save(self, kinds: Mapping[str, dict[str, Any]], batches: dict[str, Any] | None = None) -> bool:
-        """Write each kind's `KindState.to_dict()` output (and the batch tracker's) atomically."""
-        payload: dict[str, Any] = {
-            "format": FORMAT,
-            "version": VERSION,
-            "scope": self._scope,
-            "kinds": {**self._other_kinds, **kinds},
-        }
-        if batches is not None:
-            payload["batches"] = batches
+    def _sections(self, data: Any) -> dict[str, dict[str, Any]]:
+        """The workspace sections of a parsed file, brought to this version; ValueError if unusable."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError("not an extend-exporter state file")
+        data = upgrade_file(data)
+        if data.get("version") != VERSION:
+            raise ValueError(f"state version {data.get('version')!r}, this exporter reads {VERSION}")
+        if data.get("scope") != self._scope:
+            raise ValueError("written for another API base URL or version")
+        sections = data["workspaces"]
+        if not isinstance(sections, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("kinds"), dict) for v in sections.values()
+        ):
+            raise ValueError("'workspaces' is not a mapping of sections with kinds")
+        return dict(sections)
+
+    def batches(self, key: str) -> dict[str, Any] | None:
+        """The batches of section `key` as `load` read them (None: none kept)."""
+        batches = self._read.get(key, {}).get("batches")
+        return batches if isinstance(batches, dict) else None
+
+    def save(
+        self,
+        workspaces: Mapping[str, Mapping[str, dict[str, Any]]],
+        batches: Mapping[str, dict[str, Any]] | None = None,
+    ) -> bool:
+        """Write each workspace's kinds (`KindState.to_dict()` output, by section key) and batches
+        (`BatchTracker.to_dict()`, by section key) atomically."""
+        sections = dict(self._read)
+        for key, kinds in workspaces.items():
+            read = sections.get(key, {})
+            sections[key] = {**read, "kinds": {**read.get("kinds", {}), **kinds}}
+            if batches is not None and key in batches:
+                sections[key]["batches"] = batches[key]
+        payload = {"format": FORMAT, "version": VERSION, "scope": self._scope, "workspaces": sections}
         data = orjson.dumps(payload)
         directory = self.path.parent
         try:
@@ -223,3 +254,13 @@ class StateStore:
             log.info("state file %s written again", self.path)
             self._failures_logged = self.write_failures
         return True
+
+
+def _adopt_unnamed(sections: dict[str, dict[str, Any]], configured: list[str]) -> str | None:
+    """Give the unnamed section (a file from before sections, or a workspace key's) to the first
+    configured workspace when it is named and has no section of its own; the one adopting, if any."""
+    first = configured[0] if configured else UNNAMED_SECTION
+    if first == UNNAMED_SECTION or first in sections or UNNAMED_SECTION not in sections:
+        return None
+    sections[first] = sections.pop(UNNAMED_SECTION)
+    return first

@@ -1,4 +1,8 @@
-"""A kind's state-file object from an older version, brought to this version's label spelling.
+"""Older state files brought to this version: the file's layout, and a kind's label spelling.
+
+Version 1 held one workspace's kinds at the top (`kinds`); version 2 holds a section per workspace
+(`workspaces: {id: {kinds: ...}}`). A version 1 file becomes the unnamed section, which the first
+workspace configured takes over (store.py).
 
 Before `OTHER` was the one overflow label value, a status past the cap counted as `UNKNOWN` and a
 resource ID past the cap as `other`. Both read as `OTHER` now; rows that meet under the new spelling
@@ -13,6 +17,23 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..metrics.labels import LEGACY_OTHER_RESOURCE, LEGACY_OTHER_STATUS, OTHER
+
+VERSION = 2
+#: The section of a workspace polled without an ID (a workspace key), and of a version 1 file: an ID
+#: is never empty, so it names no configured workspace.
+UNNAMED_SECTION = ""
+
+
+def upgrade_file(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A parsed state file in this version's layout (other versions pass through, to be refused)."""
+    if data.get("version") != 1:
+        return data
+    kinds = data.get("kinds")
+    if not isinstance(kinds, dict):
+        raise ValueError("'kinds' is not a mapping")
+    upgraded = {k: v for k, v in data.items() if k not in ("kinds", "batches")}
+    section = {"kinds": kinds, **({"batches": data["batches"]} if "batches" in data else {})}
+    return {**upgraded, "version": VERSION, "workspaces": {UNNAMED_SECTION: section}}
 
 
 def upgrade_kind(data: Mapping[str, Any]) -> Mapping[str, Any]:

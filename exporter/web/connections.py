@@ -5,9 +5,10 @@ line and headers without blocking, under a deadline for the whole head (not per 
 bytes; only a complete request head is handed off (to the server's workers), and a kept-alive
 connection comes back here between requests. So slow or silent clients cost a file descriptor and at
 most MAX_HEADER_BYTES each, never a thread. Past `max_connections` the oldest connection still waiting
-for its request (or idle between requests) is closed to make room, one that has sent nothing yet first:
-Prometheus and the kubelet send their request (or TLS hello) as soon as they connect, so a flood of
-silent connections pushes out only its own kind, however slow the machine makes the rest of a handshake.
+for its request (or idle between requests) is closed to make room, one that has stayed silent since its
+connect first: Prometheus and the kubelet send their request (or TLS hello) as soon as they connect, so
+they are the newest or have spoken, and a flood of slow or silent connections pushes out only its own
+kind, however slow the machine makes the rest of a TLS handshake.
 
 A server that takes request bodies (the webhook listener: `Limits.max_body_bytes`) has each body read
 here too, under a deadline of its own, before the hand-off; the bytes all bodies being read hold at
@@ -42,6 +43,9 @@ MAX_HEADER_BYTES = 32 * 1024
 DRAIN_SECONDS = 1.0
 DRAIN_BYTES = 256 * 1024
 WARN_INTERVAL_SECONDS = 10.0
+# A connection that has sent nothing this long after it was accepted counts as silent: past the cap those
+# go first. A real client's first bytes (its request or TLS hello) follow its connect within milliseconds.
+SILENT_AFTER_SECONDS = 0.2
 
 # Hands a complete request (socket, head, bytes after the head) to a worker; False when none can take it.
 HandOff = Callable[[socket.socket, bytes, bytes], bool]
@@ -239,7 +243,9 @@ class ConnectionLoop:
     def _evict_oldest(self) -> bool:
         if not self._conns:
             return False
-        oldest = min(self._conns.values(), key=lambda c: (c.heard, c.since))
+        now = time.monotonic()
+        silent = [c for c in self._conns.values() if not c.heard and now - c.since >= SILENT_AFTER_SECONDS]
+        oldest = min(silent or self._conns.values(), key=lambda c: c.since)
         self._count("connection_limit")
         self._close(oldest)
         return True

@@ -16,6 +16,7 @@ from .widgets import (
     KIND,
     RI,
     TARGET,
+    WORKSPACE,
     Generated,
     Query,
     Row,
@@ -48,9 +49,14 @@ def _sync_status() -> statetimeline.Panel:
     return (
         statetimeline.Panel()
         .title("Sync status per kind")
-        .description("extend_up: 1 when the last sync of the kind succeeded, 0 when it failed.")
+        .description(
+            "extend_up: 1 when the last sync of the kind succeeded, 0 when it failed; one row per "
+            "workspace and kind."
+        )
         .datasource(DS)
-        .targets(targets([Query(f"max by (kind) (extend_up{{{KIND}}})", "{{kind}}")]))
+        .targets(
+            targets([Query(f"max by (workspace, kind) (extend_up{{{KIND}}})", "{{workspace}} {{kind}}")])
+        )
         .span(12)
         .height(8)
         .mappings(
@@ -75,8 +81,9 @@ def _sync_panels(k: Knobs) -> list[Builder[dm.Panel]]:
             f"{k.sync_stale_after}.",
             [
                 Query(
-                    f"time() - (max by (kind) (extend_last_successful_sync_timestamp_seconds{{{KIND}}}) > 0)",
-                    "{{kind}}",
+                    "time() - (max by (workspace, kind) "
+                    f"(extend_last_successful_sync_timestamp_seconds{{{KIND}}}) > 0)",
+                    "{{workspace}} {{kind}}",
                 )
             ],
             unit="s",
@@ -88,14 +95,14 @@ def _sync_panels(k: Knobs) -> list[Builder[dm.Panel]]:
             "How long one sync of a kind takes (all its listings): p95 and mean.",
             [
                 Query(
-                    "histogram_quantile(0.95, sum by (kind, le) "
+                    "histogram_quantile(0.95, sum by (workspace, kind, le) "
                     f"(rate(extend_sync_duration_seconds_bucket{{{KIND}}}{RI})))",
-                    "{{kind}} p95",
+                    "{{workspace}} {{kind}} p95",
                 ),
                 Query(
-                    f"sum by (kind) (rate(extend_sync_duration_seconds_sum{{{KIND}}}{RI}))"
-                    f" / sum by (kind) (rate(extend_sync_duration_seconds_count{{{KIND}}}{RI}))",
-                    "{{kind}} mean",
+                    f"sum by (workspace, kind) (rate(extend_sync_duration_seconds_sum{{{KIND}}}{RI}))"
+                    f" / sum by (workspace, kind) (rate(extend_sync_duration_seconds_count{{{KIND}}}{RI}))",
+                    "{{workspace}} {{kind}} mean",
                 ),
             ],
             unit="s",
@@ -105,13 +112,14 @@ def _sync_panels(k: Knobs) -> list[Builder[dm.Panel]]:
             "Syncs by result, and failed syncs by reason (unauthorized, rate_limited, server_error, ...).",
             [
                 Query(
-                    f"sum by (kind, result) (rate(extend_syncs_total{{{KIND}}}{RI})) * 60",
-                    "{{kind}} {{result}}",
+                    f"sum by (workspace, kind, result) (rate(extend_syncs_total{{{KIND}}}{RI})) * 60",
+                    "{{workspace}} {{kind}} {{result}}",
                 ),
                 Query(
                     # `> 0`: only the reasons that happened, not eight flat zero lines per kind.
-                    f"sum by (kind, reason) (rate(extend_sync_errors_total{{{KIND}}}{RI})) * 60 > 0",
-                    "{{kind}} error: {{reason}}",
+                    "sum by (workspace, kind, reason) "
+                    f"(rate(extend_sync_errors_total{{{KIND}}}{RI})) * 60 > 0",
+                    "{{workspace}} {{kind}} error: {{reason}}",
                 ),
             ],
         ),
@@ -175,7 +183,7 @@ def extend_api(k: Knobs) -> Row:
                 "response).",
                 [
                     Query(
-                        f"sum by (endpoint, code) (rate(extend_api_requests_total{{{TARGET}}}{RI}))",
+                        f"sum by (endpoint, code) (rate(extend_api_requests_total{{{WORKSPACE}}}{RI}))",
                         "{{endpoint}} {{code}}",
                     )
                 ],
@@ -199,17 +207,31 @@ def extend_api(k: Knobs) -> Row:
                 "Retried requests by reason, and requests answered 429 Too Many Requests.",
                 [
                     Query(
-                        f"sum by (endpoint, reason) (rate(extend_api_retries_total{{{TARGET}}}{RI})) > 0",
+                        f"sum by (endpoint, reason) (rate(extend_api_retries_total{{{WORKSPACE}}}{RI})) > 0",
                         "retry {{endpoint}} {{reason}}",
                     ),
                     Query(
-                        f'sum by (endpoint) (rate(extend_api_requests_total{{{TARGET}, code="429"}}{RI}))',
+                        f'sum by (endpoint) (rate(extend_api_requests_total{{{WORKSPACE}, code="429"}}{RI}))',
                         "429 {{endpoint}}",
                     ),
                 ],
                 unit="reqps",
             ),
             _rate_vs_quota(k),
+            graph(
+                "API requests per workspace",
+                "Extend API requests per second of each workspace: all of an exporter's workspaces share "
+                "its request budget (EXTEND_EXPORTER_MAX_REQUESTS_PER_SECOND), handed out round-robin "
+                "among the workspaces waiting, so a busy one cannot starve the others.",
+                [
+                    Query(
+                        f"sum by (workspace) (rate(extend_api_requests_total{{{WORKSPACE}}}{RI}))",
+                        "{{workspace}}",
+                    ),
+                ],
+                unit="reqps",
+                stacked=True,
+            ),
         ],
     )
 
@@ -228,10 +250,10 @@ def _rate_vs_quota(k: Knobs) -> timeseries.Panel:
     """Each exporter's request rate against the plan's QPS quota (the $qps_quota variable)."""
     return graph(
         "API request rate vs quota",
-        "All Extend API requests per second of each exporter against the plan's QPS quota (the "
-        "$qps_quota variable: PAYG 10, Scale 25+, Enterprise 75+). The quota is shared by every "
-        f"client of the organisation; the rate-limited alert fires above {k.rate_limited_ratio:.0%} "
-        "429s.",
+        "All Extend API requests per second of each exporter (all its workspaces) against the plan's "
+        "QPS quota (the $qps_quota variable: PAYG 10, Scale 25+, Enterprise 75+). The quota is shared "
+        "by every client and workspace of the organisation; the rate-limited alert fires above "
+        f"{k.rate_limited_ratio:.0%} 429s.",
         [
             Query(
                 f"sum by (instance) (rate(extend_api_requests_total{{{TARGET}}}{RI}))",

@@ -1,7 +1,8 @@
 """The house style both dashboards share: variables, graph and stat panels, rows, the dashboard frame.
 
-Every query filters on `$job`, `$instance` and `$workspace` (populated from `extend_exporter_build_info`,
-so any job name works) and reads through the `$datasource` variable; counters are read with
+Every query filters on `$job` and `$instance` (populated from `extend_exporter_build_info`, so any job
+name works), and every series of a workspace (run, sync and API request series carry `workspace`) on
+`$workspace` too; queries read through the `$datasource` variable; counters are read with
 `rate()`/`increase()` so an exporter restart (a counter reset) shows as neither a dip nor a spike.
 """
 
@@ -27,7 +28,9 @@ TAG = "extend-exporter"
 # Label matchers shared by the queries. `.*` is every variable's "All" value, so it also matches the
 # empty `source`/`processor_type` of kinds that have none.
 TARGET = 'job=~"$job", instance=~"$instance"'
-KIND = TARGET + ', kind=~"$kind"'
+# The series of the chosen workspaces: an exporter may poll several.
+WORKSPACE = TARGET + ', workspace=~"$workspace"'
+KIND = WORKSPACE + ', kind=~"$kind"'
 RUNS = KIND + ', source=~"$source", processor_type=~"$processor_type"'
 DURATION = KIND + ', processor_type=~"$processor_type"'
 

@@ -61,11 +61,10 @@ def top_reason(window: str) -> str:
     # Per workspace like the alerts: the max across the exporters that poll it, never their sum.
     query = (
         "topk(1, max by (failure_reason) (increase(extend_runs_failed_total"
-        f"{{job=%q, kind=%q}}[{window}]) and on (job, instance) "
-        "extend_exporter_build_info{job=%q, workspace=%q}) > 0)"
+        f"{{job=%q, workspace=%q, kind=%q}}[{window}])) > 0)"
     )
     return (
-        f'{{{{ range printf "{query}" $labels.job $labels.kind $labels.job $labels.workspace | query }}}}'
+        f'{{{{ range printf "{query}" $labels.job $labels.workspace $labels.kind | query }}}}'
         f"Top failure reason: {{{{ .Labels.failure_reason }}}} ({{{{ .Value {WHOLE} }}}} in {window})."
         "{{ else }}No failure reason reported for this kind.{{ end }}"
     )

@@ -65,7 +65,9 @@ sum without (endpoint, code) (increase(extend_api_requests_total{{code=~"401|403
             "Create a new API key in the Extend dashboard (Developer settings) and update the secret "
             "behind EXTEND_API_KEY or EXTEND_API_KEY_FILE (the file is re-read when it changes). An "
             "organisation key also needs EXTEND_WORKSPACE_ID. Other integrations using the same key "
-            "are probably failing too."
+            "are probably failing too. When an exporter of several workspaces pages for one of them "
+            "only, the key lost access to that workspace or it was deleted: restore the access, or "
+            "remove the ID from EXTEND_WORKSPACE_ID (its counts stay in the state file)."
         ),
         lookback=k.unauthorized_window,
         dashboard_uid=HEALTH_DASHBOARD_UID,

@@ -49,9 +49,9 @@ def batch_stalled(k: Knobs) -> Alert:
         expr=per_workspace_alert(
             f"""\
 (time() - extend_batch_last_progress_timestamp_seconds > {after})
-and on (job, instance, kind, batch_id)
+and on (job, instance, workspace, kind, batch_id)
 (extend_batch_runs{{status="PENDING"}} > 0)
-and on (job, instance, kind, batch_id)
+and on (job, instance, workspace, kind, batch_id)
 extend_batch_info{{status=~"PENDING|PROCESSING"}}""",
             "kind",
             "batch_id",

@@ -109,10 +109,11 @@ def workspace_polled_twice(k: Knobs) -> Alert:
             "spends its own share of the organisation's API quota on the same runs."
         ),
         runbook=(
-            "Run one exporter per workspace. A sidecar on a workload with more than one replica, or a "
-            "second deployment with the same key, polls twice: scale the sidecar's workload to one "
-            "replica or move to the standalone deployment. Dashboards and alerts take the max across "
-            "the duplicates, so no count is doubled meanwhile."
+            "Poll each workspace from one exporter (one per organisation, docs/workspaces.md). A sidecar "
+            "on a workload with more than one replica, a second deployment with the same key, or two "
+            "exporters whose EXTEND_WORKSPACE_ID lists overlap, poll twice: scale the sidecar's workload "
+            "to one replica, move to the standalone deployment, or take the workspace out of one list. "
+            "Dashboards and alerts take the max across the duplicates, so no count is doubled meanwhile."
         ),
         lookback="5m",
         dashboard_uid=HEALTH_DASHBOARD_UID,

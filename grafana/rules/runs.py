@@ -34,7 +34,7 @@ def failed_spike(k: Knobs) -> Alert:
     increase(extend_runs_finished_total{{status="FAILED"}}[{spike_w}])
   ) >= {k.failed_spike_min_count}
 )
-unless on (job, instance, kind)
+unless on (job, instance, workspace, kind)
 (
   max_over_time((time() - (extend_last_successful_sync_timestamp_seconds > 0))[{guard_w}:1m])
   > {seconds(spike_w)}
@@ -110,7 +110,7 @@ def review_backlog(k: Knobs) -> Alert:
         expr=per_workspace_alert(
             f"""\
 extend_runs_oldest_active_age_seconds{{status="NEEDS_REVIEW"}} > {seconds(k.review_backlog_max_age)}
-and on (job, instance, kind)
+and on (job, instance, workspace, kind)
 extend_up == 1""",
             "kind",
             "status",
@@ -140,7 +140,7 @@ def stuck_processing(k: Knobs) -> Alert:
         expr=per_workspace_alert(
             f"""\
 extend_runs_oldest_active_age_seconds{{status="PROCESSING"}} > {seconds(k.stuck_processing_max_age)}
-and on (job, instance, kind)
+and on (job, instance, workspace, kind)
 extend_up == 1""",
             "kind",
             "status",

@@ -48,7 +48,7 @@ def sync_stale(k: Knobs) -> Alert:
 time() - extend_last_successful_sync_timestamp_seconds > {seconds(k.sync_stale_after)}
 and on (job, instance)
 time() - process_start_time_seconds > {seconds(k.sync_stale_after)}
-unless on (job, instance, kind)
+unless on (job, instance, workspace, kind)
 extend_up == 0""",
             "kind",
         ),

@@ -1,10 +1,14 @@
-"""Alerts on webhook deliveries: Extend stopped delivering while runs kept finishing."""
+"""Alerts on webhook deliveries: Extend stopped delivering while runs kept finishing.
+
+Per exporter, not per workspace: one listener serves every workspace an exporter polls (a delivery does
+not say which workspace it came from), so the listener's gauge carries no `workspace` label and its
+silence is one alert per exporter, with the runs of all its workspaces as the evidence."""
 
 from __future__ import annotations
 
 from ..knobs import Knobs
 from ..names import HEALTH_DASHBOARD_UID
-from ..promql import per_workspace_alert, seconds
+from ..promql import seconds
 from . import VALUE, Alert
 
 #: The runs Extend sends an event for when they finish (verify runs have none; cancelled processor
@@ -23,20 +27,20 @@ def webhooks_silent(k: Knobs) -> Alert:
     window = k.webhook_silent_after
     return Alert(
         name="ExtendWebhooksSilent",
-        expr=per_workspace_alert(
-            f"""\
-time() - {LAST_ACCEPTED} > {seconds(window)}
-and on (job, instance)
-sum by (job, instance) (increase({ANNOUNCED_FINISHES}[{window}])) >= {k.webhook_silent_min_runs}""",
-        ),
+        expr=f"""\
+max by (namespace, job, instance) (
+  time() - {LAST_ACCEPTED} > {seconds(window)}
+  and on (job, instance)
+  sum by (job, instance) (increase({ANNOUNCED_FINISHES}[{window}])) >= {k.webhook_silent_min_runs}
+)""",
         for_=k.webhook_silent_for,
         severity="warning",
         summary=f"No Extend webhook accepted for {{{{ {VALUE} | humanizeDuration }}}}",
         description=(
-            "The exporter of workspace {{ $labels.workspace }} (job {{ $labels.job }}) has its webhook "
-            f"listener on and its syncs saw at least {k.webhook_silent_min_runs} runs finish in the last "
-            f"{window}, but it accepted no webhook delivery for {{{{ {VALUE} | humanizeDuration }}}}: "
-            "failures reach /metrics only at the next poll."
+            "The exporter {{ $labels.instance }} (job {{ $labels.job }}) has its webhook listener on and its "
+            f"syncs saw at least {k.webhook_silent_min_runs} runs finish in the last {window} (in all its "
+            "workspaces together), but it accepted no webhook delivery for "
+            f"{{{{ {VALUE} | humanizeDuration }}}}: failures reach /metrics only at the next poll."
         ),
         runbook=(
             "Counts stay exact (the poller counts); only latency suffers. Look at "

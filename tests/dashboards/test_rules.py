@@ -57,7 +57,7 @@ def test_unit_tests_catch_a_spike_rule_without_the_catch_up_guard(tmp_path: Path
     """The near-miss scenarios have teeth: a naive `increase(...) >= N` fires on the post-outage catch-up."""
     rules = load_yaml(PROMETHEUS_RULES)
     spike = next(r for r in rules["groups"][0]["rules"] if r["alert"] == "ExtendRunsFailedSpike")
-    guard = re.compile(r"\n    unless on \(job, instance, kind\)\n    \(\n.*?\n    \)", re.DOTALL)
+    guard = re.compile(r"\n  unless on \(job, instance, workspace, kind\)\n  \(\n.*?\n  \)", re.DOTALL)
     spike["expr"], removed = guard.subn("", spike["expr"])
     assert removed == 1, spike["expr"]
     output = _unit_tests_failing_with(rules, tmp_path)

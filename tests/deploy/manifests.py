@@ -30,6 +30,8 @@ SIDECAR_DIR = KUBE_DIR / "sidecar"
 # the base it builds on), and its example Prometheus configuration.
 PLAIN_DIR = REPO_ROOT / "deploy" / "plain-prometheus"
 PLAIN_PROMETHEUS_CONFIG = PLAIN_DIR / "prometheus.yml"
+# The overlay running a second organisation's exporter beside the base (one StatefulSet per organisation).
+ORGANISATION_DIR = REPO_ROOT / "deploy" / "organisation-example"
 # The overlay with the webhook listener on (beside the base too), and its examples outside it.
 WEBHOOKS_DIR = REPO_ROOT / "deploy" / "webhooks"
 WEBHOOK_PORT = 9865
@@ -80,6 +82,7 @@ def yaml_files() -> list[Path]:
         [
             *KUBE_DIR.rglob("*.yaml"),
             *PLAIN_DIR.glob("*.yaml"),
+            *ORGANISATION_DIR.glob("*.yaml"),
             *WEBHOOKS_DIR.glob("*.yaml"),
             *YAMLLINT_CONFIG.parent.rglob("*.yaml"),
         ]

@@ -34,6 +34,7 @@ from tests.deploy.manifests import (
     EXPORTER_UID,
     KUBE_DIR,
     METRICS_PORT,
+    ORGANISATION_DIR,
     PLAIN_DIR,
     PLAIN_PROMETHEUS_CONFIG,
     PROMETHEUSRULE_FILE,
@@ -354,6 +355,57 @@ def test_service_and_monitors_line_up(standalone: list[Doc], sidecar: list[Doc])
     assert [e["port"] for e in podmonitor["spec"]["podMetricsEndpoints"]] == [
         p["name"] for p in side["ports"]
     ]
+
+
+def test_a_second_organisation_runs_beside_the_first_without_touching_it(standalone: list[Doc]) -> None:
+    """deploy/organisation-example: one StatefulSet per organisation, its own key, workspaces and state;
+    no object of one selects the other's pods, and the alert rules stay the base's (installed once)."""
+    org = kustomize_build(ORGANISATION_DIR)
+    for doc in org:
+        validate_any(doc)
+        assert not naming_problems(doc), naming_problems(doc)
+    assert sorted(d["kind"] for d in org) == [
+        "NetworkPolicy",
+        "Service",
+        "ServiceAccount",
+        "ServiceMonitor",
+        "StatefulSet",
+    ]
+    names = {(d["kind"], d["metadata"]["name"]) for d in org}
+    assert not names & {(d["kind"], d["metadata"]["name"]) for d in standalone}
+    sts = _one(org, "StatefulSet")
+    pod = sts["spec"]["template"]
+    assert (
+        sts["spec"]["replicas"] == 1
+        and sts["spec"]["serviceName"] == _one(org, "Service")["metadata"]["name"]
+    )
+    assert pod["spec"]["serviceAccountName"] == _one(org, "ServiceAccount")["metadata"]["name"]
+    [(_pod, container)] = exporter_containers(org)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert set(env) <= known_env() and len(env["EXTEND_WORKSPACE_ID"].split(",")) > 1
+    [key] = [v for v in pod["spec"]["volumes"] if "secret" in v]
+    assert key["secret"]["secretName"] != "extend-exporter-api-key", "each organisation has its own key"
+    base_pod = _one(standalone, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
+    base_service = _one(standalone, "Service")
+    labels = pod["metadata"]["labels"]
+    for mine, theirs, own_labels, other_labels in (
+        (_one(org, "Service")["spec"]["selector"], base_service["spec"]["selector"], labels, base_pod),
+        (
+            _one(org, "ServiceMonitor")["spec"]["selector"]["matchLabels"],
+            _one(standalone, "ServiceMonitor")["spec"]["selector"]["matchLabels"],
+            _one(org, "Service")["metadata"]["labels"],
+            base_service["metadata"]["labels"],
+        ),
+        (
+            _one(org, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"],
+            _one(standalone, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"],
+            labels,
+            base_pod,
+        ),
+    ):
+        assert selector_matches(mine, own_labels) and not selector_matches(mine, other_labels)
+        assert not selector_matches(theirs, own_labels), "the base must not select the second organisation"
+    assert selector_matches(sts["spec"]["selector"]["matchLabels"], labels)
 
 
 def test_manifests_match_the_image() -> None:

@@ -12,8 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from exporter.api.apikey import ApiKeySource
 from exporter.app import Exporter
-from extend_simulator import Simulator
+from exporter.config import load_settings
+from exporter.factory import build_exporter
+from extend_simulator import Organisation, SimConfig, Simulator
 from extend_simulator.faults import Fault
 from tests.e2e.test_exact_counts import make_exporter, nonzero, run_rounds, sim_factory, sync_all
 from tests.exporter_process import parse_metrics, series
@@ -21,6 +26,7 @@ from tests.exporter_process import parse_metrics, series
 __all__ = ["sim_factory"]  # the fixture, shared with the run counts' tests
 
 KINDS = ("parse_run", "workflow_run", "extract_run")
+A, B = "ws_a", "ws_b"  # two workspaces of one organisation
 FOUND_ON_SUMMARIES = ("parse_run", "workflow_run")
 
 
@@ -95,7 +101,13 @@ def test_a_legacy_batch_processor_run_given_by_id_is_followed_to_its_end(sim_fac
     sync_all(exporter)
     info = series(samples(exporter), "extend_batch_info", batch_id=legacy)
     assert [dict(labels) for labels in info] == [
-        {"kind": "processor_run", "batch_id": legacy, "status": "PENDING", "source": "PLAYGROUND"}
+        {
+            "kind": "processor_run",
+            "batch_id": legacy,
+            "status": "PENDING",
+            "source": "PLAYGROUND",
+            "workspace": exporter.workspace.identity(),
+        }
     ]
     run_rounds(exporter, sim, 10, 60)
     status = sim.batch_status(legacy)
@@ -143,3 +155,83 @@ def test_a_batch_processor_run_event_resolves_to_the_batch_it_names(sim_factory:
     assert info[legacy] == ("processor_run", sim.batch_status(legacy))
     assert info[classify] == ("classify_run", sim.batch_status(classify))
     assert batch_runs(exporter, classify) == nonzero(sim.batch_members(classify))
+
+
+def test_each_workspace_follows_its_own_batches_and_keeps_them_in_its_section(tmp_path: Path) -> None:
+    """Two workspaces of one organisation, one exporter: each batch shows under its own workspace only,
+    each workspace's batch counts equal its own truth, and a restart continues each from its own
+    section of the state file (nothing counted twice, nothing moved to the other workspace)."""
+    org = Organisation(
+        {A: SimConfig(seed=61, history=200, rates={}), B: SimConfig(seed=62, history=200, rates={})},
+        qps_limit=None,
+    )
+    org.start()
+    state = tmp_path / "state.json"
+
+    def exporter() -> Exporter:
+        values = {
+            "api_key": org.api_key,
+            "api_base_url": org.url,
+            "workspace_id": f"{A},{B}",
+            "kinds": "parse_run",
+            "max_requests_per_second": 100,
+            "state_file": str(state),
+        }
+        settings = load_settings(values)
+        made = build_exporter(
+            settings, ApiKeySource(settings.api_key, None), clock=lambda: org.workspaces[A].now().timestamp()
+        )
+        made.load_state()
+        return made
+
+    def rounds(e: Exporter, n: int, seconds: float) -> None:
+        for _ in range(n):
+            org.advance(seconds)
+            for ws in e.workspaces:
+                assert e.sync_kind("parse_run", ws), ws.section
+
+    def shown(e: Exporter) -> dict[str, set[tuple[str, str]]]:
+        """Batch ID -> (workspace, status) of each extend_batch_info series."""
+        out: dict[str, set[tuple[str, str]]] = {}
+        for labels in series(samples(e), "extend_batch_info"):
+            d = dict(labels)
+            out.setdefault(d["batch_id"], set()).add((d["workspace"], d["status"]))
+        return out
+
+    def finished(e: Exporter) -> dict[str, dict[tuple[str, str], int]]:
+        out: dict[str, dict[tuple[str, str], int]] = {A: {}, B: {}}
+        for labels, value in series(samples(e), "extend_batches_finished_total").items():
+            d = dict(labels)
+            if value:
+                out[d["workspace"]][(d["kind"], d["status"])] = int(value)
+        return out
+
+    try:
+        marks = {ws: org.workspaces[ws].mark() for ws in (A, B)}
+        first = exporter()
+        rounds(first, 1, 1)
+        held = org.workspaces[A].submit_batch("parse", 4, hold_seconds=600)
+        done = org.workspaces[B].submit_batch("parse", 3)
+        rounds(first, 3, 60)
+        in_b = org.workspaces[B].batch_status(done)
+        assert in_b in ("PROCESSED", "FAILED")
+        assert (shown(first)[held], shown(first)[done]) == ({(A, "PENDING")}, {(B, in_b)})
+
+        def truth() -> dict[str, dict[tuple[str, str], int]]:
+            return {ws: dict(org.workspaces[ws].truth.batches_finished_since(marks[ws])) for ws in (A, B)}
+
+        assert finished(first) == truth() == {A: {}, B: {("parse_run", in_b): 1}}
+        assert first.stop()  # flushes the state file
+        sections = orjson.loads(state.read_bytes())["workspaces"]
+        assert held in str(sections[A]["batches"]) and held not in str(sections[B]["batches"])
+        assert done in str(sections[B]["batches"]) and done not in str(sections[A]["batches"])
+        second = exporter()
+        assert finished(second) == truth()  # restored per section, before any sync
+        rounds(second, 12, 60)  # the held batch starts after 600 s and drains
+        in_a = org.workspaces[A].batch_status(held)
+        assert in_a in ("PROCESSED", "FAILED")
+        assert finished(second) == truth() == {A: {("parse_run", in_a): 1}, B: {("parse_run", in_b): 1}}
+        assert (shown(second)[held], shown(second)[done]) == ({(A, in_a)}, {(B, in_b)})
+        assert second.stop()
+    finally:
+        org.stop()

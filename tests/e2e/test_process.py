@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from exporter.api.identity import key_fingerprint
 from exporter.kinds import API_2026, DEFAULT_KINDS
 from extend_simulator import SimConfig, Simulator
 from tests.exporter_process import ExporterProcess, parse_metrics, series, start_exporter, wait_until
@@ -45,8 +46,17 @@ def exporter(live_sim: Simulator) -> Iterator[ExporterProcess]:
         yield proc
 
 
-def test_metrics_pass_promtool_and_cover_every_kind(exporter: ExporterProcess) -> None:
+def test_metrics_pass_promtool_and_cover_every_kind(exporter: ExporterProcess, live_sim: Simulator) -> None:
     wait_until(lambda: exporter.get("/readyz").status_code == 200, timeout=30, message="/readyz")
+    # /readyz turns 200 when the last kind's first sync ends; /metrics shows it at the next assembly, which
+    # syncs ending close together share (app._refresh_after_sync: within 2 s, sooner when assembly is cheap).
+    workspace = key_fingerprint(live_sim.api_key)
+    every_kind_up = {(("kind", kind), ("workspace", workspace)): 1.0 for kind in KINDS.split(",")}
+    wait_until(
+        lambda: series(parse_metrics(exporter.metrics_text()), "extend_up") == every_kind_up,
+        timeout=10,
+        message="extend_up 1 for every kind on /metrics",
+    )
     text = exporter.metrics_text()
     promtool = shutil.which("promtool")
     assert promtool, "promtool (Debian package prometheus) is required"
@@ -58,7 +68,7 @@ def test_metrics_pass_promtool_and_cover_every_kind(exporter: ExporterProcess) -
     )
     samples = parse_metrics(text)
     for kind in KINDS.split(","):
-        assert series(samples, "extend_up", kind=kind) == {(("kind", kind),): 1.0}
+        assert series(samples, "extend_up", kind=kind) == {(("kind", kind), ("workspace", workspace)): 1.0}
         assert series(samples, "extend_runs_finished_total", kind=kind, status="FAILED"), kind
     build = series(samples, "extend_exporter_build_info")
     assert list(build.values()) == [1.0]

@@ -16,10 +16,11 @@ from exporter.engine.kind_state import KindState, Observation, ResourceLabels
 from exporter.engine.observation import Detail
 from exporter.kinds import KINDS
 from exporter.metrics.collector import Exposition, RunsCollector
-from exporter.metrics.telemetry import Telemetry
+from exporter.metrics.telemetry import Telemetry, WorkspaceTelemetry
 
 GOLDEN = Path(__file__).parent / "data" / "classic_exposition.txt"
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+WORKSPACE = "ws_1"  # the one workspace of the scenario: every run and sync series carries it
 #: The build info's version label changes with every release; the golden file holds this instead.
 VERSION_PLACEHOLDER = "VERSION"
 REASONS = ("INTERNAL_ERROR", "FILE_TOO_LARGE", None, "OUT_OF_CREDITS")
@@ -74,15 +75,18 @@ def states() -> list[KindState]:
     return out
 
 
-def parts() -> tuple[CollectorRegistry, RunsCollector]:
-    """The exporter's own metrics (without process_*, which change) and the run families."""
+def parts() -> tuple[CollectorRegistry, RunsCollector, Telemetry]:
+    """A registry (empty here: process_* change from run to run), the run families and the exporter's own
+    metrics, of one workspace (WORKSPACE)."""
     registry = CollectorRegistry(auto_describe=False)
-    telemetry = Telemetry(registry, tuple(sorted(KINDS)), "2026-02-09", ("/extract_runs",), workspace="ws_1")
-    telemetry.syncs.labels("extract_run", "success").inc(3)
+    telemetry = Telemetry(("/extract_runs",))
+    workspace = WorkspaceTelemetry(tuple(sorted(KINDS)), "2026-02-09", ("/extract_runs",))
+    telemetry.add_workspace(WORKSPACE, lambda: WORKSPACE, workspace)
+    workspace.syncs.labels("extract_run", "success").inc(3)
     runs = RunsCollector(per_resource=True, clock=lambda: NOW, usage_tags=True)
     for state in states():
-        runs.update(state.snapshot())
-    return registry, runs
+        runs.update(WORKSPACE, WORKSPACE, state.snapshot())
+    return registry, runs, telemetry
 
 
 def exposition() -> Exposition:

@@ -51,7 +51,7 @@ def test_every_batch_family_stays_within_its_worst_case() -> None:
     book = saturated_book()
     evaluations = [evaluation(f"esr_{i}") for i in range(CAPS.evaluation_runs)]
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(BatchCollector(lambda: [(book.snapshot(), evaluations)]))
+    registry.register(BatchCollector(lambda: [("ws-test", book.snapshot(), evaluations)]))
     series = {
         f.name: len(f.samples) for f in text_string_to_metric_families(generate_latest(registry).decode())
     }

@@ -79,7 +79,7 @@ def saturated(kind: str) -> KindState:
 def test_a_workload_filling_every_cap_reaches_the_worst_case_and_never_passes_it() -> None:
     collector = RunsCollector(per_resource=True, usage_tags=True)
     for kind in CAPS.kinds:
-        collector.update(saturated(kind).snapshot())
+        collector.update("ws_a", "ws_a", saturated(kind).snapshot())
     series = {f.name: len(f.samples) for f in text_string_to_metric_families(collector.render().decode())}
     assert set(series) == {f.name for f in RUN_FAMILIES}
     for family in RUN_FAMILIES:

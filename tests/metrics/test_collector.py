@@ -1,4 +1,5 @@
-"""The cached, per-kind exposition of the run families equals what prometheus_client renders."""
+"""The cached, per-(workspace, kind) exposition of the run families equals what prometheus_client
+renders, and every workspace's series carry its label."""
 
 from __future__ import annotations
 
@@ -71,39 +72,67 @@ runs_strategy = st.lists(
 )
 
 
+WORKSPACES = ("ws_b", "ws_a", "")
+
+
 @settings(max_examples=60, deadline=None)
 @given(
-    data=st.dictionaries(st.sampled_from(sorted(KINDS)), runs_strategy, max_size=len(KINDS)),
+    data=st.dictionaries(
+        st.tuples(st.sampled_from(WORKSPACES), st.sampled_from(sorted(KINDS))), runs_strategy, max_size=12
+    ),
     per_resource=st.booleans(),
 )
 def test_cached_lines_render_what_the_library_renders(
-    data: dict[str, list[tuple[str, str, int]]], per_resource: bool
+    data: dict[tuple[str, str], list[tuple[str, str, int]]], per_resource: bool
 ) -> None:
     collector = RunsCollector(per_resource=per_resource, clock=Clock(5000.0))
-    for n, (kind, runs) in enumerate(data.items()):
-        collector.update(snapshot_of(kind, runs, per_resource).snapshot(), workspace=f"ws_{n}" if n else None)
+    for (section, kind), runs in data.items():
+        collector.update(
+            section, section or "key-0123456789ab", snapshot_of(kind, runs, per_resource).snapshot()
+        )
     assert collector.render() == library_render(collector)
     assert collector.render_openmetrics() + EOF == library_render(collector, openmetrics=True)
 
 
 def test_an_update_replaces_only_its_own_kind() -> None:
     collector = RunsCollector(clock=Clock(5000.0))
-    collector.update(snapshot_of("extract_run", [("FAILED", "API", 0)], False).snapshot())
-    collector.update(snapshot_of("parse_run", [("PROCESSED", "STUDIO", 0)], False).snapshot())
+    collector.update("ws_a", "ws_a", snapshot_of("extract_run", [("FAILED", "API", 0)], False).snapshot())
+    collector.update("ws_a", "ws_a", snapshot_of("parse_run", [("PROCESSED", "STUDIO", 0)], False).snapshot())
+    collector.update("ws_b", "ws_b", snapshot_of("extract_run", [("FAILED", "API", 0)], False).snapshot())
     two_failed = [("FAILED", "API", 0), ("FAILED", "API", 1)]
-    collector.update(snapshot_of("extract_run", two_failed, False).snapshot())
+    collector.update("ws_a", "ws_a", snapshot_of("extract_run", two_failed, False).snapshot())
     text = collector.render().decode()
-    finished = 'extend_runs_finished_total{{kind="{}",processor_type="{}",source="{}",status="{}"}}'
-    assert finished.format("extract_run", "EXTRACT", "API", "FAILED") + " 2.0" in text
-    assert finished.format("parse_run", "", "STUDIO", "PROCESSED") + " 1.0" in text
+    finished = (
+        'extend_runs_finished_total{{kind="{}",processor_type="{}",source="{}",status="{}",workspace="{}"}}'
+    )
+    assert finished.format("extract_run", "EXTRACT", "API", "FAILED", "ws_a") + " 2.0" in text
+    assert finished.format("extract_run", "EXTRACT", "API", "FAILED", "ws_b") + " 1.0" in text
+    assert finished.format("parse_run", "", "STUDIO", "PROCESSED", "ws_a") + " 1.0" in text
+    assert collector.render() == library_render(collector)
+
+
+def test_a_new_label_for_a_workspace_renders_its_kinds_again() -> None:
+    """A workspace key's fingerprint follows a rotated key file: no series keeps the old label."""
+    collector = RunsCollector(clock=Clock(5000.0))
+    collector.update(
+        "", "key-000000000001", snapshot_of("extract_run", [("FAILED", "API", 0)], False).snapshot()
+    )
+    collector.update(
+        "", "key-000000000001", snapshot_of("parse_run", [("PROCESSED", "API", 0)], False).snapshot()
+    )
+    collector.relabel("", "key-000000000001")  # unchanged: nothing to do
+    collector.relabel("", "key-000000000002")
+    text = collector.render().decode()
+    assert "key-000000000001" not in text
+    assert text.count('workspace="key-000000000002"') >= 2
     assert collector.render() == library_render(collector)
 
 
 def test_ages_follow_the_clock_without_a_new_sync() -> None:
     clock = Clock(5000.0)
     collector = RunsCollector(clock=clock)
-    collector.update(snapshot_of("extract_run", [("PROCESSING", "API", 0)], False).snapshot())
-    line = 'extend_runs_oldest_active_age_seconds{kind="extract_run",status="PROCESSING"}'
+    collector.update("ws_a", "ws_a", snapshot_of("extract_run", [("PROCESSING", "API", 0)], False).snapshot())
+    line = 'extend_runs_oldest_active_age_seconds{kind="extract_run",status="PROCESSING",workspace="ws_a"}'
     assert f"{line} 4000.0" in collector.render().decode()
     clock.now += 30
     assert f"{line} 4030.0" in collector.render().decode()
@@ -113,7 +142,7 @@ def test_exposition_puts_the_registry_first_then_the_runs() -> None:
     registry = CollectorRegistry(auto_describe=False)
     Counter("extend_stand_in", "Stands in for the exporter's own telemetry.", registry=registry).inc()
     runs = RunsCollector(clock=Clock(5000.0))
-    runs.update(snapshot_of("split_run", [("CANCELLED", "API", 0)], False).snapshot())
+    runs.update("ws_a", "ws_a", snapshot_of("split_run", [("CANCELLED", "API", 0)], False).snapshot())
     text = Exposition(registry, runs).refresh().text
     assert text == generate_latest(registry) + runs.render()
 
@@ -202,12 +231,15 @@ def test_the_openmetrics_body_holds_the_classic_samples_plus_exemplars() -> None
 
 def test_both_bodies_are_what_prometheus_client_writes_of_the_whole_registry() -> None:
     """The cached, spliced bodies equal the library's rendering of everything at once, OpenMetrics with
-    its default escaping (the exposition uses a faster one that writes the same bytes for valid names)."""
-    registry, runs = scenario.parts()
-    rendered = Exposition(registry, runs).refresh()
+    its default escaping (the exposition uses a faster one that writes the same bytes for valid names).
+    The exporter's own metrics come first, in the same bytes as their own render (the parsed comparison
+    above holds their OpenMetrics samples to the classic ones)."""
+    registry, runs, telemetry = scenario.parts()
+    rendered = Exposition(registry, runs, telemetry).refresh()
+    own, own_openmetrics = telemetry.render()
     registry.register(runs)
-    assert rendered.text == generate_latest(registry)
-    assert rendered.openmetrics == generate_openmetrics(registry)  # type: ignore[no-untyped-call]
+    assert rendered.text == own + generate_latest(registry)
+    assert rendered.openmetrics == own_openmetrics + generate_openmetrics(registry)  # type: ignore[no-untyped-call]
 
 
 def _finished_at(o: Observation) -> float:
@@ -222,13 +254,23 @@ def _series_of(kind: str, o: Observation, sources: dict[str, str]) -> dict[str, 
     """The labels of each exemplar-carrying series the run counts in (the durations' without `le`)."""
     spec = KINDS[kind]
     ptype = o.processor_type
-    out = {fam.RUN_DURATION.name: {"kind": kind, "status": o.status, "processor_type": ptype}}
+    ws = scenario.WORKSPACE  # on the series, so the exemplar needs only run_id
+    out = {
+        fam.RUN_DURATION.name: {"kind": kind, "status": o.status, "processor_type": ptype, "workspace": ws}
+    }
     if o.status == "FAILED":
         source = sources[o.id] if spec.sources else ""
-        finished = {"kind": kind, "status": "FAILED", "source": source, "processor_type": ptype}
+        finished = {
+            "kind": kind,
+            "status": "FAILED",
+            "source": source,
+            "processor_type": ptype,
+            "workspace": ws,
+        }
         out[fam.RUNS_FINISHED.name] = finished
         if spec.failure_reasons is not None:
-            out[fam.RUNS_FAILED.name] = {"kind": kind, "failure_reason": o.failure_reason or "UNSPECIFIED"}
+            reason = o.failure_reason or "UNSPECIFIED"
+            out[fam.RUNS_FAILED.name] = {"kind": kind, "failure_reason": reason, "workspace": ws}
     return out
 
 

@@ -156,28 +156,68 @@ def test_metrics_answers_each_format_from_its_cache_gzipped_or_not() -> None:
         srv.stop()
 
 
-def test_past_the_connection_cap_a_silent_connection_goes_before_one_that_spoke() -> None:
-    """A client that has sent part of its request outlives connections that never sent a byte, though
-    it is older than them: a flood of silent clients pushes out only its own kind, however slowly the
-    machine lets a real client finish its handshake or head."""
+@pytest.fixture
+def capped() -> Iterator[MetricsServer]:
+    """A server that keeps at most 3 connections, with deadlines far beyond the test."""
     exposition = Exposition(CollectorRegistry())
     exposition.refresh()
-    limits = Limits(idle_timeout=30, header_timeout=30, max_connections=4)
+    limits = Limits(idle_timeout=30, header_timeout=30, max_connections=3)
     srv = MetricsServer("127.0.0.1", 0, exposition, list, limits=limits)
     srv.start()
+    yield srv
+    srv.stop()
+
+
+def _connect(port: int, first: bytes = b"") -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    if first:
+        sock.sendall(first)
+    return sock
+
+
+def _heard(srv: MetricsServer, count: int) -> None:
+    """Wait until the connection loop has read the first bytes of `count` connections."""
+    conns = srv._loop._conns
+    wait_until(lambda: sum(c.heard for c in list(conns.values())) >= count, timeout=5)
+
+
+def test_past_the_cap_a_silent_connection_goes_before_an_older_one_that_spoke(capped: MetricsServer) -> None:
+    """A client that has sent part of its request outlives connections silent since they connected,
+    though it is older: a flood of silent clients (a TLS flood that never says hello) pushes out only
+    its own kind, however slowly the machine lets a real client finish its handshake."""
+    with _connect(capped.port, b"GET /healthz HTTP/1.1\r\n") as spoke:
+        _heard(capped, 1)
+        silent = [_connect(capped.port) for _ in range(2)]
+        conns = capped._loop._conns
+        wait_until(
+            lambda: (
+                len(conns) == 3
+                and all(c.heard or c.since < time.monotonic() - 0.2 for c in list(conns.values()))
+            ),
+            timeout=5,
+        )
+        try:
+            silent.append(_connect(capped.port))  # past the cap: the oldest silent one makes room
+            assert silent[0].recv(1) == b""
+            spoke.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
+            assert spoke.recv(65536).startswith(b"HTTP/1.1 200")
+        finally:
+            for sock in silent:
+                sock.close()
+
+
+def test_past_the_cap_a_new_connection_is_not_taken_for_a_silent_one(capped: MetricsServer) -> None:
+    """Slow clients that send a little at a time (slowloris) have spoken; a scraper that has just
+    connected has not yet, only because the loop has not read it: it must not be the one closed."""
+    slow = [_connect(capped.port, b"GET /healthz HTTP/1.1\r\n") for _ in range(2)]
     try:
-        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as spoke:
-            spoke.sendall(b"GET /healthz HTTP/1.1\r\n")
-            conns = srv._loop._conns  # the loop's own view: has it read those bytes yet?
-            wait_until(lambda: any(c.heard for c in list(conns.values())), timeout=5)
-            silent = [socket.create_connection(("127.0.0.1", srv.port), timeout=5) for _ in range(4)]
-            try:
-                # The fourth silent one is past the cap: the oldest silent one makes room.
-                assert silent[0].recv(1) == b""
-                spoke.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
-                assert spoke.recv(65536).startswith(b"HTTP/1.1 200")
-            finally:
-                for sock in silent:
-                    sock.close()
+        _heard(capped, 2)
+        with _connect(capped.port) as scraper:
+            extra = _connect(capped.port)  # past the cap before the scraper said anything
+            slow.append(extra)
+            assert slow[0].recv(1) == b""
+            scraper.sendall(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+            assert scraper.recv(65536).startswith(b"HTTP/1.1 200")
     finally:
-        srv.stop()
+        for sock in slow:
+            sock.close()

@@ -48,7 +48,7 @@ def test_sigterm_with_a_hung_request_exits_0_at_once(tmp_path: Path, figures: di
         assert took < 2.0, f"exit took {took:.1f}s"
         assert "did not stop within" not in proc.logs()
         states = {"extract_run": KindState(KINDS["extract_run"])}
-        assert before.load(states), "state file not intact after the shutdown"
+        assert before.load({"": states}), "state file not intact after the shutdown"
         assert states["extract_run"].position is not None
         figures["SIGTERM with a request hung for 60 s"] = f"exit 0 after {took:.2f} s, state flushed"
     finally:

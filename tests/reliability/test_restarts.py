@@ -62,7 +62,7 @@ def wait_exact(
 
 def loads(state: Path, sim: Simulator) -> bool:
     store = StateStore(state, base_url=sim.url, api_version="2026-02-09")
-    return store.load({k: KindState(KINDS[k]) for k in KINDS_RUN})
+    return store.load({"": {k: KindState(KINDS[k]) for k in KINDS_RUN}})
 
 
 def in_flight(log: RequestLog, since: int) -> bool:
@@ -110,7 +110,7 @@ WRITER = textwrap.dedent(
         for i in range(200):
             state.entries[f"r{n}_{i}"] = Entry("PROCESSED", "API", "EXTRACT", 1.0, 2.0, ("PROCESSED",))
         state.position = float(n)
-        assert store.save({"extract_run": state.to_dict()})
+        assert store.save({"": {"extract_run": state.to_dict()}})
     """
 )
 
@@ -134,7 +134,7 @@ def test_state_file_is_never_torn_by_a_crash(tmp_path: Path) -> None:
             continue
         states = {"extract_run": KindState(KINDS["extract_run"])}
         store = StateStore(state, base_url="http://x", api_version="2026-02-09")
-        assert store.load(states), "torn state file"
+        assert store.load({"": states}), "torn state file"
         positions.append(states["extract_run"].position or 0.0)
         leftovers = [p.name for p in tmp_path.iterdir() if p.name != "state.json"]
         assert not leftovers, f"temporary files left behind after the restart: {leftovers}"
@@ -149,7 +149,7 @@ def bad_files(sim_url: str) -> dict[str, bytes]:
             "format": FORMAT,
             "version": VERSION,
             "scope": {"base_url": sim_url, "api_version": "2026-02-09"},
-            "kinds": {},
+            "workspaces": {"": {"kinds": {}}},
         }
         base.update(over)
         return orjson.dumps(base)
@@ -161,7 +161,11 @@ def bad_files(sim_url: str) -> dict[str, bytes]:
         "foreign version": doc(version=VERSION + 1),
         "another program's JSON": b'{"hello": "world"}',
         "another API base URL": doc(scope={"base_url": "https://elsewhere", "api_version": "2026-02-09"}),
-        "malformed kind": doc(kinds={"extract_run": {"position": "soon"}}),
+        "malformed kind": doc(workspaces={"": {"kinds": {"extract_run": {"position": "soon"}}}}),
+        "malformed workspace section": doc(workspaces={"": ["extract_run"]}),
+        "malformed kind, version 1": doc(
+            version=1, workspaces=None, kinds={"extract_run": {"position": "soon"}}
+        ),
     }
 
 
@@ -175,6 +179,8 @@ def bad_files(sim_url: str) -> dict[str, bytes]:
         "another program's JSON",
         "another API base URL",
         "malformed kind",
+        "malformed workspace section",
+        "malformed kind, version 1",
     ],
 )
 def test_bad_state_file_one_warning_and_a_fresh_start(sim: Simulator, tmp_path: Path, case: str) -> None:

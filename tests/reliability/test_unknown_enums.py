@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 from exporter.api.apikey import ApiKeySource
+from exporter.api.identity import key_fingerprint
 from exporter.config import load_settings
 from exporter.factory import build_exporter
 from exporter.metrics.labels import MAX_EXTRA_STATUSES
@@ -112,7 +113,8 @@ def test_unknown_statuses_and_sources_are_counted_and_bounded(crafted: CraftedAp
     crafted.put("/extract_runs", "ex_old", "FAILED", 0, 11, source="API")
     assert exporter.sync_kind("workflow_run") and exporter.sync_kind("extract_run")
     samples = parse_metrics(exporter.exposition.current.text.decode())
-    assert series(samples, "extend_up", kind="workflow_run") == {(("kind", "workflow_run"),): 1.0}
+    labels = (("kind", "workflow_run"), ("workspace", key_fingerprint("sk_crafted")))
+    assert series(samples, "extend_up", kind="workflow_run") == {labels: 1.0}
     finished = {
         dict(k)["status"]: v
         for k, v in series(samples, "extend_runs_finished_total", kind="workflow_run").items()

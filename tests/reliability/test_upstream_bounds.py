@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from exporter.api.client import RESPONSE_BYTES_BASE
+from exporter.api.identity import key_fingerprint
 from exporter.fatal import EXIT_OUT_OF_MEMORY
 from tests.exporter_process import ExporterProcess, series, start_exporter, wait_until
 from tests.reliability.standin import StandIn, standin
@@ -82,7 +83,8 @@ def test_drip_fails_the_sync_within_twice_the_timeout_and_counts_the_request(
         upstream.mode = "ok"
         assert took <= 2 * TIMEOUT + 0.5, f"sync failed {took:.1f}s after the drip began (timeout {TIMEOUT}s)"
         assert sum(series(samples, "extend_api_requests_total", code="timeout").values()) >= 1
-        assert series(samples, "extend_up", kind="workflow_run") == {(("kind", "workflow_run"),): 0.0}
+        labels = (("kind", "workflow_run"), ("workspace", key_fingerprint("sk_standin")))
+        assert series(samples, "extend_up", kind="workflow_run") == {labels: 0.0}
         figures[f"drip upstream, {TIMEOUT:g} s timeout"] = f"sync failed (timeout) after {took:.2f} s"
         wait_until(lambda: up(proc) == 1.0, timeout=20, message="recovery after the drip")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from extend_simulator import Simulator
+from extend_simulator.state import SimState
 from tests.exporter_process import ExporterProcess, Samples, parse_metrics, series
 
 
@@ -16,24 +16,28 @@ def nonzero(d: dict[Any, float]) -> dict[Any, float]:
     return {k: v for k, v in d.items() if v}
 
 
-def counts_from_metrics(samples: Samples, kinds: tuple[str, ...]) -> dict[str, dict[Any, float]]:
+def counts_from_metrics(
+    samples: Samples, kinds: tuple[str, ...], workspace: str | None = None
+) -> dict[str, dict[Any, float]]:
+    """Created, finished and active runs on /metrics (of one `workspace` label, when given)."""
+    match = {} if workspace is None else {"workspace": workspace}
     out: dict[str, dict[Any, float]] = {"created": {}, "finished": {}, "active": {}}
-    for labels, v in series(samples, "extend_runs_finished_total").items():
+    for labels, v in series(samples, "extend_runs_finished_total", **match).items():
         d = dict(labels)
         if d["kind"] in kinds:
             out["finished"][(d["kind"], d["status"], d["source"], d["processor_type"])] = v
-    for labels, v in series(samples, "extend_runs_created_total").items():
+    for labels, v in series(samples, "extend_runs_created_total", **match).items():
         d = dict(labels)
         if d["kind"] in kinds:
             out["created"][(d["kind"], d["source"], d["processor_type"])] = v
-    for labels, v in series(samples, "extend_runs_active").items():
+    for labels, v in series(samples, "extend_runs_active", **match).items():
         d = dict(labels)
         if d["kind"] in kinds:
             out["active"][(d["kind"], d["status"], d["source"], d["processor_type"])] = v
     return {k: nonzero(v) for k, v in out.items()}
 
 
-def truth_counts(sim: Simulator, mark: int, kinds: tuple[str, ...]) -> dict[str, dict[Any, float]]:
+def truth_counts(sim: SimState, mark: int, kinds: tuple[str, ...]) -> dict[str, dict[Any, float]]:
     return {
         "created": {k: float(v) for k, v in sim.truth.created_since(mark).items() if k[0] in kinds},
         "finished": {k: float(v) for k, v in sim.truth.finished_since(mark).items() if k[0] in kinds},

@@ -1,4 +1,10 @@
-"""State files written before OTHER was the one overflow spelling load with every count kept.
+"""Older state files load with every count kept: files of one workspace (version 1) as the first
+configured workspace's section, and files written before OTHER was the one overflow spelling.
+
+`data/state-v1-one-workspace.json` was written by the exporter of main at e64ac77 (state version 1,
+one workspace, no ID): a simulator `SimConfig(seed=61, history=600, qps_limit=None)`, kinds
+workflow_run and extract_run, `sync_overlap_seconds=60`, the simulator's clock, every kind synced at 0,
+60 and 120 virtual seconds (`sim.advance(60)` between), then `exporter.stop()`.
 
 `data/state-before-other.json` was written by the exporter at 2a401e4 (before the change) through
 `StateStore.save`: workflow runs with per-resource labels capped at 1 and more undocumented statuses
@@ -9,17 +15,27 @@ than the cap (one of them literally `OTHER`), so the file holds status `UNKNOWN`
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
+from exporter.api.apikey import ApiKeySource
+from exporter.app import Exporter
+from exporter.config import load_settings
 from exporter.engine.kind_state import KindState, Observation, ResourceLabels
+from exporter.factory import build_exporter
 from exporter.kinds import KINDS
 from exporter.statefile.store import StateStore
-from exporter.statefile.upgrade import upgrade_kind
+from exporter.statefile.upgrade import UNNAMED_SECTION, upgrade_kind
+from extend_simulator import Organisation, SimConfig
+from tests.exporter_process import parse_metrics
+from tests.reliability.truth import counts_from_metrics, diff, truth_counts
 
 OLD_FILE = Path(__file__).parent / "data" / "state-before-other.json"
+V1_FILE = Path(__file__).parent / "data" / "state-v1-one-workspace.json"
 OVERLAP = 60.0
 
 
@@ -30,7 +46,7 @@ def load_old(tmp_path: Path) -> dict[str, KindState]:
         "workflow_run": KindState(KINDS["workflow_run"], ResourceLabels(enabled=True, max_values=1)),
         "extract_run": KindState(KINDS["extract_run"]),
     }
-    assert StateStore(path, base_url="http://sim", api_version="2026-02-09").load(states)
+    assert StateStore(path, base_url="http://sim", api_version="2026-02-09").load({UNNAMED_SECTION: states})
     return states
 
 
@@ -89,3 +105,68 @@ def test_the_upgrade_changes_nothing_in_a_file_written_since(tmp_path: Path) -> 
         copy = KindState(state.spec, state.resource_labels)
         copy.load_dict(data)
         assert copy.snapshot() == state.snapshot()
+
+
+V1_KINDS = ("workflow_run", "extract_run")
+
+
+def v1_exporter(org: Organisation, state: Path, workspaces: str) -> Exporter:
+    settings = load_settings(
+        {
+            "api_key": org.api_key,
+            "api_base_url": org.url,
+            "workspace_id": workspaces,
+            "kinds": ",".join(V1_KINDS),
+            "max_requests_per_second": 100,
+            "sync_overlap_seconds": 60,
+            "state_file": str(state),
+        }
+    )
+    clock = org.workspaces["ws_prod"].now
+    return build_exporter(settings, ApiKeySource(settings.api_key, None), clock=lambda: clock().timestamp())
+
+
+@pytest.fixture
+def org() -> Iterator[Organisation]:
+    # ws_prod is the world the version 1 file was written against; ws_new another workspace.
+    configs = {"ws_prod": SimConfig(seed=61, history=600), "ws_new": SimConfig(seed=62, history=300)}
+    organisation = Organisation(configs, qps_limit=None)
+    organisation.start()
+    yield organisation
+    organisation.stop()
+
+
+def test_a_state_file_of_one_workspace_continues_as_the_first_of_several(
+    org: Organisation, tmp_path: Path
+) -> None:
+    marks = {"ws_prod": org.workspaces["ws_prod"].mark()}  # where the old exporter began counting
+    org.advance(60)
+    org.advance(60)  # where its last sync was
+    state = tmp_path / "state.json"
+    old = orjson.loads(V1_FILE.read_bytes())
+    assert old["version"] == 1 and set(old["kinds"]) == set(V1_KINDS)
+    old["scope"]["base_url"] = org.url  # the file names the simulator it was written against
+    state.write_bytes(orjson.dumps(old))
+    exporter = v1_exporter(org, state, "ws_prod,ws_new")
+    exporter.load_state()
+    marks["ws_new"] = org.workspaces["ws_new"].mark()  # a new workspace begins counting now
+    loaded = counts_from_metrics(
+        parse_metrics(exporter.exposition.refresh().text.decode()), V1_KINDS, "ws_prod"
+    )
+    old_created = {
+        (kind, src, ptype): n for kind in V1_KINDS for src, ptype, n in old["kinds"][kind]["created"]
+    }
+    assert loaded["created"] == {k: float(n) for k, n in old_created.items() if n} != {}  # before any sync
+    try:
+        for _ in range(2):
+            for workspace in exporter.workspaces:
+                assert all(exporter.sync_kind(kind, workspace) for kind in V1_KINDS)
+            samples = parse_metrics(exporter.exposition.refresh().text.decode())
+            for ws, mark in marks.items():
+                ours = counts_from_metrics(samples, V1_KINDS, ws)
+                assert not diff(ours, truth_counts(org.workspaces[ws], mark, V1_KINDS)), ws
+            org.advance(60)
+    finally:
+        exporter.stop(deadline_seconds=5)
+    written = orjson.loads(state.read_bytes())
+    assert written["version"] == 2 and set(written["workspaces"]) == {"ws_prod", "ws_new"}
