@@ -40,6 +40,7 @@ class Step:
 STEPS = (
     Step("api_cost", "bench.api_cost", (), 240),
     Step("stuck_cost", "bench.stuck_cost", (), 240),
+    Step("batch_queue", "bench.batch_queue", (), 240),
     Step("attribution", "bench.attribution", (), 120),
     Step("busy", "bench.busy", ("--matrix", "--seconds", "150"), 420),
     Step("ingest", "bench.ingest", ("--profile", "bench/out/ingest_profile.txt"), 120),
@@ -216,6 +217,22 @@ def rows_stuck_cost(r: dict[str, Any], cmd: str) -> list[Row]:
             cmd + f" --sizes {w['history_per_kind']}",
         )
         for w in ws
+    ]
+
+
+def rows_batch_queue(r: dict[str, Any], cmd: str) -> list[Row]:
+    return [
+        (
+            f"1. API cost, a {r['batch_runs']:,}-run parse batch queued past the scan window, draining at "
+            f"{r['drain_runs_per_s']:g} runs/s, {r['history']:,} runs, {r['shared_file_names']:.0%} shared "
+            f"file names, {r['poll_s']:g} s interval",
+            f"{r['draining_requests_per_sync']:g} req/sync while draining (max "
+            f"{r['draining_requests_per_sync_max']}), {r['held_requests_per_sync']:g} while held; "
+            f"{r['requests_by_endpoint'].get('/batch_runs/{id}', 0)} batch reads in all",
+            "<= 10 req/sync while draining; counts and batch families equal the simulator's truth",
+            yes(r["draining_requests_per_sync"] <= 10 and r["exact"] and r["batches_exact"]),
+            cmd,
+        )
     ]
 
 
@@ -494,6 +511,7 @@ def rows_workspaces(r: dict[str, Any], cmd: str) -> list[Row]:
 FORMATTERS: dict[str, Callable[[dict[str, Any], str], list[Row]]] = {
     "api_cost": rows_api_cost,
     "stuck_cost": rows_stuck_cost,
+    "batch_queue": rows_batch_queue,
     "attribution": rows_attribution,
     "busy": rows_busy,
     "ingest": rows_ingest,

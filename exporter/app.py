@@ -106,12 +106,24 @@ class Exporter:
 
     def refresh_exposition(self) -> None:
         """The periodic re-assembly; also follows a rotated key file into the workspace label, and
-        writes a state file save that waited."""
+        writes a state file save that waited, and shows how long the syncs now running have taken."""
         for ws in self.workspaces:
             self.runs.relabel(ws.section, ws.identity())
+        self.show_running_syncs()
         self.exposition.refresh()
         if self._save_pending:
             self.save_state()
+
+    def show_running_syncs(self) -> None:
+        for ws in self.workspaces:
+            for kind in ws.kinds:
+                ws.telemetry.sync_running.labels(kind).set(ws.running_for(kind))
+
+    def watch_batch(self, kind: str, batch_id: str) -> None:
+        """Track a batch a webhook named (webhooks/hints.py), in every workspace: read from the API at
+        the next sync that reads it; never counted from the event itself."""
+        for ws in self.workspaces:
+            ws.watch_batch(kind, batch_id)
 
     # --- one sync ------------------------------------------------------------------------------------
 
@@ -175,13 +187,10 @@ class Exporter:
         booked = self._hints is not None and not self._hints.idle()
         return booked or any(ws.hinted() for ws in self.workspaces)
 
-    def batch_seen(self, kind: str, batch_id: str) -> None:
-        """A webhook says batch `batch_id` of `kind` finished. Nothing to do until the exporter watches
-        batches (issue 20 starts watching it here); its runs are counted by the kind's syncs."""
-
     def _succeeded(self, ws: Workspace, kind: str, report: SyncReport, snapshot: KindSnapshot) -> None:
         name = ws.name(kind)
         self.runs.update(ws.section, ws.identity(), snapshot)
+        ws.telemetry.sync_running.labels(kind).set(0)
         ws.telemetry.up.labels(kind).set(1)
         ws.telemetry.last_success.labels(kind).set(ws.states[kind].last_success or 0.0)
         ws.telemetry.syncs.labels(kind, "success").inc()
@@ -237,6 +246,7 @@ class Exporter:
                 scope if held_back == 0 else "",
             )
         ws.telemetry.up.labels(kind).set(0)
+        ws.telemetry.sync_running.labels(kind).set(0)
         ws.telemetry.syncs.labels(kind, "failure").inc()
         ws.telemetry.sync_errors.labels(kind, reason).inc()
         self.health.failure(name)
@@ -257,7 +267,9 @@ class Exporter:
         with self._save_lock:
             self._save_pending = False
             started = time.monotonic()
-            if not self.store.save({ws.section: ws.persisted() for ws in self.workspaces}):
+            kinds = {ws.section: ws.persisted() for ws in self.workspaces}
+            batches = {ws.section: b for ws in self.workspaces if (b := ws.persisted_batches()) is not None}
+            if not self.store.save(kinds, batches):
                 self.telemetry.state_write_failures.inc()
             self._save_due = started + (time.monotonic() - started) / SAVE_SHARE
 
@@ -278,7 +290,7 @@ class Exporter:
             self.store.lock()
             self.store.load({ws.section: ws.states for ws in self.workspaces})
             for ws in self.workspaces:
-                ws.restored()
+                ws.restored(self.store.batches(ws.section))
         for ws in self.workspaces:
             for kind, state in ws.states.items():
                 self.runs.update(ws.section, ws.identity(), state.snapshot())

@@ -12,12 +12,16 @@ from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .kinds import API_2026, API_VERSIONS, DEFAULT_KINDS, KINDS, KINDS_BY_VERSION
+from .plainwords import one_line
 
 DEFAULT_PORT = 9864
 # Longest duration accepted: beyond it the scheduler and socket timeouts overflow.
 MAX_SECONDS = 1e9
 # Each usage tag is a label value of every kind that carries metadata: a bound on that cardinality.
 MAX_USAGE_TAGS = 50
+# Each watched evaluation set run is a label value of the evaluation families: a bound on them.
+MAX_EVALUATION_RUNS = 20
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _TAG = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -212,6 +216,39 @@ class Settings(BaseSettings):
         description="Comma list of usage tags (metadata extend:usage_tags) to count credits by "
         f"(opt-in; at most {MAX_USAGE_TAGS}).",
     )
+    batch_ids: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias="EXTEND_EXPORTER_BATCH_IDS",
+        description="Comma list of batch IDs to watch besides those found on run summaries: any kind "
+        "(`bpar_…`, `bpr_…` batch runs, legacy `bpr_…` batch processor runs, `batch_…` workflow batches).",
+    )
+    max_batches: int = Field(
+        100,
+        ge=1,
+        le=10000,
+        validation_alias="EXTEND_EXPORTER_MAX_BATCHES",
+        description="Most batches tracked at once per workspace; the oldest finished go first, the ones "
+        "left out are counted (extend_batches_left_out_total).",
+    )
+    batch_retention_seconds: Duration = Field(
+        3600.0,
+        ge=0,
+        validation_alias="EXTEND_EXPORTER_BATCH_RETENTION_SECONDS",
+        description="How long a finished batch's series stay after it ended." + DURATION_HINT,
+    )
+    evaluation_run_ids: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias="EXTEND_EXPORTER_EVALUATION_RUN_IDS",
+        description=f"Comma list of evaluation set run IDs to watch (at most {MAX_EVALUATION_RUNS}).",
+    )
+    evaluation_max_fields: int = Field(
+        25,
+        ge=0,
+        le=1000,
+        validation_alias="EXTEND_EXPORTER_EVALUATION_MAX_FIELDS",
+        description="Fields (or classes) per evaluation set run with a score series of their own; the "
+        "rest are pooled under field OTHER.",
+    )
     web_config_file: Path | None = Field(
         None,
         validation_alias="EXTEND_EXPORTER_WEB_CONFIG_FILE",
@@ -283,8 +320,30 @@ class Settings(BaseSettings):
     )
 
     _split_kinds = field_validator(
-        "kinds", "per_resource_allow", "usage_tags", "workspace_id", mode="before"
+        "kinds",
+        "per_resource_allow",
+        "usage_tags",
+        "workspace_id",
+        "batch_ids",
+        "evaluation_run_ids",
+        mode="before",
     )(_split_list)
+
+    @field_validator("batch_ids", "evaluation_run_ids")
+    @classmethod
+    def _check_ids(cls, value: list[str]) -> list[str]:
+        ids = list(dict.fromkeys(value))
+        for one in ids:
+            if not _ID.match(one):
+                raise ValueError(f"{one[:64]!r} is not an ID (letters, digits, - and _)")
+        return ids
+
+    @field_validator("evaluation_run_ids")
+    @classmethod
+    def _check_evaluation_count(cls, value: list[str]) -> list[str]:
+        if len(value) > MAX_EVALUATION_RUNS:
+            raise ValueError(f"at most {MAX_EVALUATION_RUNS} IDs, got {len(value)}")
+        return value
 
     @field_validator("usage_tags")
     @classmethod
@@ -406,60 +465,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     try:
         return Settings(**values)
     except ValidationError as exc:
-        raise ConfigError(_one_line(exc)) from None
-
-
-# pydantic's wording ("Input should be greater than 0") in plain words, by error type.
-_PLAIN = {
-    "greater_than": "must be more than {gt}",
-    "greater_than_equal": "must be at least {ge}",
-    "less_than": "must be less than {lt}",
-    "less_than_equal": "must be at most {le}",
-    "int_parsing": "must be a whole number",
-    "int_from_float": "must be a whole number",
-    "int_type": "must be a whole number",
-    "float_parsing": "must be a number",
-    "float_type": "must be a number",
-    "bool_parsing": "must be true or false",
-    "bool_type": "must be true or false",
-    "literal_error": "must be {expected}",
-}
-
-
-def _plain(err: Any) -> str:
-    """One error's message in plain words, with the value given (never for the API key)."""
-    template = _PLAIN.get(err["type"])
-    if template is None:
-        return str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-    ctx = {k: _shown(v).replace("'", "") for k, v in err.get("ctx", {}).items()}
-    text = template.format(**ctx)
-    field = str(err["loc"][0]) if err.get("loc") else ""
-    if field.endswith("_SECONDS") and "{" in template and err["type"] != "literal_error":
-        text += " seconds"
-    if field not in ("EXTEND_API_KEY", "api_key") and isinstance(err.get("input"), str | int | float):
-        text += f", got {_shown(err['input'])[:64]!r}"
-    return text
-
-
-def _shown(value: object) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _one_line(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = [str(p) for p in err.get("loc", ())]
-    msg = _plain(err)
-    if loc:
-        field = loc[0]
-        name = field if field.isupper() else (env_name(field) if field in Settings.model_fields else field)
-        flag = next((flag_name(f) for f in Settings.model_fields if env_name(f) == name), "")
-        where = f"{name} ({flag})" if flag else name
-        return f"invalid setting {where}: {msg}"
-    name, sep, rest = msg.partition(": ")
-    if sep and name.isupper():
-        flag = next((flag_name(f) for f in Settings.model_fields if env_name(f) == name), "")
-        return f"invalid setting {name} ({flag}): {rest}"
-    return f"invalid settings: {msg}"
+        names = {f: (env_name(f), flag_name(f)) for f in Settings.model_fields}
+        raise ConfigError(one_line(exc, names)) from None
 
 
 def api_versions() -> tuple[str, ...]:

@@ -17,7 +17,8 @@ from .config import Settings, env_name, flag_name
 from .kinds import API_VERSIONS, DEFAULT_KINDS, KINDS, KINDS_BY_VERSION
 from .metrics import labels as lb
 from .metrics.cardinality import HTTP_CODES, Caps, kinds_of, label_values, worst_case
-from .metrics.families import FAMILIES, STABILITY_RULES, Family
+from .metrics.families import FAMILIES, STABILITY_RULES
+from .metrics.family import Family
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -16,9 +16,15 @@ from .api.client import ApiClient, RetryPolicy
 from .api.ratelimit import RequestBudget
 from .api.session import Session
 from .app import Exporter
+from .batches.book import BatchBook
+from .batches.evaluations import Evaluations
+from .batches.poller import BatchPoller
+from .batches.reader import BatchReader
+from .batches.tracker import BatchTracker
 from .config import Settings
 from .engine.kind_state import KindState, ResourceLabels
 from .kinds import KINDS
+from .metrics.batch_collector import BatchCollector
 from .metrics.collector import Exposition, RunsCollector
 from .metrics.telemetry import Telemetry, WorkspaceTelemetry
 from .statefile.store import StateStore
@@ -49,7 +55,8 @@ def build_exporter(
     runs = RunsCollector(
         per_resource=settings.per_resource_labels, clock=clock, usage_tags=bool(settings.usage_tags)
     )
-    exposition = Exposition(registry, runs, telemetry)
+    batch_registry = CollectorRegistry(auto_describe=False)
+    exposition = Exposition(registry, runs, telemetry, batch_registry)
     named = len(settings.workspaces) > 1
     health = Health(poll_interval=settings.poll_interval_seconds)
     telemetry.budget_rate.set(settings.max_requests_per_second)
@@ -86,6 +93,11 @@ def build_exporter(
         telemetry.add_workspace(workspace.section, workspace.identity, ws_telemetry, workspace.busy)
         health.add(workspace.name(k) for k in kinds)
         workspaces.append(workspace)
+    batch_registry.register(
+        BatchCollector(
+            lambda: [(ws.identity(), *ws.batches.snapshot()) for ws in workspaces if ws.batches is not None]
+        )
+    )
     return Exporter(
         settings,
         workspaces,
@@ -189,12 +201,20 @@ def build_workspace(
         reconcile_interval_seconds=settings.reconcile_interval_seconds,
     )
     states = {k: KindState(KINDS[k], resource_labels, usage_tags) for k in settings.effective_kinds}
+    tracker = build_batch_tracker(settings, client, clock=clock)
 
     def invalid_summary(kind: str) -> None:
         telemetry.invalid_summaries.labels(kind).inc()
 
     syncers = {
-        k: KindSyncer(state, client, sync_settings, clock=clock, on_invalid_summary=invalid_summary)
+        k: KindSyncer(
+            state,
+            client,
+            sync_settings,
+            clock=clock,
+            on_invalid_summary=invalid_summary,
+            observer=tracker.book,
+        )
         for k, state in states.items()
     }
     return Workspace(
@@ -207,7 +227,25 @@ def build_workspace(
         clock=clock,
         persist=persist,
         named=named,
+        batches=tracker,
     )
+
+
+def build_batch_tracker(settings: Settings, client: ApiClient, *, clock: Callable[[], float]) -> BatchTracker:
+    """A workspace's batches (EXTEND_EXPORTER_BATCH_IDS watched from the start) and evaluation set runs;
+    with several workspaces each follows the IDs, and those the workspace's API does not know are
+    dropped at their first read (one log line each)."""
+    kinds = settings.effective_kinds
+    book = BatchBook(
+        kinds,
+        max_batches=settings.max_batches,
+        retention_seconds=settings.batch_retention_seconds,
+        clock=clock,
+    )
+    for batch_id in settings.batch_ids:
+        book.watch(batch_id)
+    evaluations = Evaluations(client, settings.evaluation_run_ids, max_fields=settings.evaluation_max_fields)
+    return BatchTracker(book, BatchPoller(book, BatchReader(client, settings.page_size), kinds), evaluations)
 
 
 def _state_store(settings: Settings) -> StateStore | None:

@@ -128,10 +128,21 @@ class KindSpec:
     has_metrics: bool = False  # PROCESSED summaries carry `metrics` {processingTimeMs, pageCount}
     has_risk_level: bool = False  # PROCESSED summaries carry `riskLevel` (verify)
     has_metadata: bool = False  # summaries carry caller `metadata` (usage tags)
+    batch_in_summary: bool = False  # summaries carry `batchId` (parse and workflow runs)
+    # The listing filter that returns a batch's runs (`batchId`; legacy batch processor runs: the
+    # `sourceId` of their runs); None: the kind has no batches.
+    batch_filter: str | None = None
+    # Terminal statuses the `status` filter accepts, where fewer than terminal_statuses (parse: no
+    # CANCELLED in the SDK's filter enum, EXTEND_API.md §7.4).
+    terminal_filters: tuple[str, ...] | None = None
 
     @property
     def all_statuses(self) -> tuple[str, ...]:
         return self.active_statuses + self.terminal_statuses
+
+    @property
+    def terminal_filter_statuses(self) -> tuple[str, ...]:
+        return self.terminal_statuses if self.terminal_filters is None else self.terminal_filters
 
     def envelope_keys(self, api_version: str) -> tuple[str, ...]:
         """Keys that may hold the page's items, most likely first."""
@@ -181,6 +192,8 @@ KINDS: dict[str, KindSpec] = {
             processor_type="",
             resource_keys=("workflow",),
             flat_resource=("workflowId", "workflowName"),
+            batch_in_summary=True,
+            batch_filter="batchId",
         ),
         KindSpec(
             name="extract_run",
@@ -192,6 +205,7 @@ KINDS: dict[str, KindSpec] = {
             sortable=True,
             processor_type="EXTRACT",
             resource_keys=("extractor",),
+            batch_filter="batchId",
             failure_reasons=EXTRACT_REASONS,
             has_metadata=True,
         ),
@@ -205,6 +219,7 @@ KINDS: dict[str, KindSpec] = {
             sortable=True,
             processor_type="CLASSIFY",
             resource_keys=("classifier",),
+            batch_filter="batchId",
             failure_reasons=_PROC_REASONS,
             has_metadata=True,
         ),
@@ -218,6 +233,7 @@ KINDS: dict[str, KindSpec] = {
             sortable=True,
             processor_type="SPLITTER",
             resource_keys=("splitter",),
+            batch_filter="batchId",
             failure_reasons=_PROC_REASONS,
             has_metadata=True,
         ),
@@ -236,6 +252,9 @@ KINDS: dict[str, KindSpec] = {
             failure_reasons=PARSE_REASONS,
             has_metrics=True,
             has_metadata=True,
+            batch_in_summary=True,
+            batch_filter="batchId",
+            terminal_filters=("PROCESSED", "FAILED"),
         ),
         KindSpec(
             name="edit_run",
@@ -275,6 +294,7 @@ KINDS: dict[str, KindSpec] = {
             processor_type="",
             type_from_field=True,
             flat_resource=("processorId", "processorName"),
+            batch_filter="sourceId",
         ),
     )
 }

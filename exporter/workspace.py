@@ -5,7 +5,9 @@ in a row).
 The unit of polling is (workspace, kind): the scheduler runs one job per pair, which syncs here
 (`sync`) and has the exporter report how it went. Each workspace has an API client of its own (its
 `x-extend-workspace-id`) under the one request budget: Extend limits the organisation, not the
-workspace.
+workspace. After each sync of a kind the workspace's batch tracker reads what that sync owes its
+batches (batches/tracker.py); the tracker's state is the workspace's `batches` in its section of the
+state file.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .statefile.upgrade import UNNAMED_SECTION
 
 if TYPE_CHECKING:
     from .api.client import ApiClient
+    from .batches.tracker import BatchTracker
     from .engine.kind_state import KindSnapshot, KindState
     from .metrics.telemetry import WorkspaceTelemetry
     from .sync import KindSyncer, SyncReport
@@ -38,6 +41,7 @@ class Workspace:
         clock: Callable[[], float] = time.time,
         persist: bool = False,
         named: bool = False,
+        batches: BatchTracker | None = None,
     ) -> None:
         self.workspace_id = workspace_id
         self.section = workspace_id or UNNAMED_SECTION  # its key in the state file
@@ -57,6 +61,9 @@ class Workspace:
         self._sync_started: dict[str, float] = {}  # time.monotonic() at the last sync start, per kind
         self._failures_in_a_row = dict.fromkeys(self.kinds, 0)
         self._synced: set[str] = set()  # kinds with a successful sync in this process
+        self.batches = batches
+        self._persisted_batches: dict[str, Any] | None = None
+        self._running: dict[str, float] = {}  # kind -> time.monotonic() its sync now running started
         self._hinted: set[str] = set()  # kinds a webhook asked to sync since their last sync started
         self._hint_lock = threading.Lock()
 
@@ -76,13 +83,32 @@ class Workspace:
     def sync(self, kind: str) -> tuple[SyncReport, KindSnapshot]:
         """One sync of `kind` under its lock; raises what the sync raises."""
         with self._locks[kind]:
-            report = self.syncers[kind].sync()
-            state = self.states[kind]
+            self._running[kind] = time.monotonic()
+            try:
+                report = self.syncers[kind].sync()
+                state = self.states[kind]
+                if self.batches is not None:
+                    self.batches.after_sync(kind, state.position)
+            finally:
+                del self._running[kind]
             state.last_success = self._clock()
             snapshot = state.snapshot()
             if self._persist:
                 self._persisted[kind] = state.to_dict()
+                if self.batches is not None:
+                    self._persisted_batches = self.batches.to_dict()
         return report, snapshot
+
+    def running_for(self, kind: str) -> float:
+        """Seconds the sync of `kind` now running has taken so far; 0 when none runs."""
+        started = self._running.get(kind)
+        return 0.0 if started is None else time.monotonic() - started
+
+    def watch_batch(self, kind: str, batch_id: str) -> None:
+        """Track a batch a webhook announced (`batch_parse_run.*`, `batch_processor_run.*`): the
+        listener's `watch_batch(kind, batch_id)` hint. Cheap and thread-safe; read at the next sync."""
+        if self.batches is not None:
+            self.batches.watch_batch(kind, batch_id)
 
     # --- bookkeeping the exporter reports from ---------------------------------------------------
 
@@ -126,8 +152,17 @@ class Workspace:
         """Consistent copies of the kinds' states, taken between two syncs."""
         return dict(self._persisted)
 
-    def restored(self) -> None:
-        """The state file was loaded into the states: take them as the copies to write back."""
+    def persisted_batches(self) -> dict[str, Any] | None:
+        """The batch tracker's state as of the last completed sync (None: no tracker, or not yet)."""
+        return self._persisted_batches
+
+    def restored(self, batches: Mapping[str, Any] | None = None) -> None:
+        """The state file was loaded into the states (and `batches`, the section's batches, if it has
+        them): take them as the copies to write back."""
+        if self.batches is not None and batches is not None:
+            self.batches.load_dict(batches)
         for kind, state in self.states.items():
             with self._locks[kind]:
                 self._persisted[kind] = state.to_dict()
+        if self.batches is not None:
+            self._persisted_batches = self.batches.to_dict()

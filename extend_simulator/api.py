@@ -12,8 +12,11 @@ Documented choices (open questions in EXTEND_API.md):
 * Org-scoped keys: missing or wrong ``x-extend-workspace-id`` -> 401 UNAUTHORIZED (the authentication page
   lists "insufficient permissions" among the 401 causes).  A workspace key sending a different workspace id
   -> 401 as well.  The header is required on every endpoint, including ``/batch_runs/{id}``.
-* ``/extract_runs``, ``/classify_runs``, ``/split_runs``, ``/parse_runs``, ``/edit_runs`` and
-  ``/batch_runs/{id}`` under 2025-04-21 -> 404 with the legacy error body (the route does not exist there).
+* ``/extract_runs``, ``/classify_runs``, ``/split_runs``, ``/parse_runs``, ``/edit_runs``,
+  ``/batch_runs/{id}`` and ``/evaluation_set_runs/{id}`` under 2025-04-21 -> 404 with the legacy error body
+  (the route does not exist there). ``/batch_runs/{id}`` knows batch runs only (not legacy batch processor
+  runs); ``/batch_processor_runs/{id}`` every processor batch; ``/evaluation_set_runs/{id}`` the legacy
+  batch processor runs with source EVAL_SET.
 * ``/parse_runs`` ignores ``sortBy``/``sortDir`` like any unknown parameter (order: ``parse_order``).
 * Repeated query parameters -> 400; ``fileNameContains`` is case-insensitive; unknown parameters are ignored.
 * Request accounting (``truth.requests()``): per path template (``/extract_runs``, ``/batch_runs/{id}``, ...;
@@ -33,6 +36,7 @@ import orjson
 
 from .control import handle_control
 from .enums import API_V_CURRENT, KNOWN_VERSIONS
+from .evaluations import evaluation_set_run
 from .faults import POST_FAULTS, Fault
 from .query import (
     LIST_ENDPOINTS,
@@ -82,7 +86,7 @@ class Api:
     def template_of(path: str) -> str:
         if path in LIST_ENDPOINTS:
             return path
-        for prefix in ("/batch_runs/", "/batch_processor_runs/"):
+        for prefix in ("/batch_runs/", "/batch_processor_runs/", "/evaluation_set_runs/"):
             if path.startswith(prefix) and len(path) > len(prefix) and "/" not in path[len(prefix) :]:
                 return prefix + "{id}"
         return "*"
@@ -206,7 +210,7 @@ class Api:
             obj = orjson.loads(resp.body)
             for key in ("data", "processorRuns", "workflowRuns", "batchProcessorRun"):
                 obj.pop(key, None)
-            if template == "/batch_runs/{id}":
+            if template in ("/batch_runs/{id}", "/evaluation_set_runs/{id}"):
                 obj.pop("status", None)
             resp.body = orjson.dumps(obj)
         elif kind == "truncated_body":
@@ -220,7 +224,7 @@ class Api:
         sim = self.sim
         cfg = sim.config
         with sim.lock:
-            q = parse_list_query(ep, params, sim.world, sim.catalog, cfg.parse_order)
+            q = parse_list_query(ep, params, sim.world, sim.catalog, cfg.parse_order, cfg.shared_file_names)
             sl = sim.world.index(q.group, q.status, q.source, q.sort_by)
             cursor = sim.codec.decode(q.token) if q.token else None
             page = self._page(q, sl, cursor)
@@ -280,18 +284,32 @@ class Api:
         raise BadRequest("Invalid nextPageToken.")
 
     def _get_batch(self, template: str, path: str, version: str) -> Response:
+        """/batch_runs/{id} (batch runs of the 2026 batch endpoints), /batch_processor_runs/{id} (any
+        processor batch, legacy shape), /evaluation_set_runs/{id} (legacy EVAL_SET batches)."""
         sim = self.sim
         bid = path.rsplit("/", 1)[1]
-        if template == "/batch_runs/{id}":
-            if version != API_V_CURRENT:
-                return self.error(404, "NOT_FOUND", f"Route GET {path} not found.", version)
-            with sim.lock:
-                batch = sim.find_batch(bid, ("extract", "classify", "split", "parse"))
+        processors = ("extract", "classify", "split")
+        if template != "/batch_processor_runs/{id}" and version != API_V_CURRENT:
+            return self.error(404, "NOT_FOUND", f"Route GET {path} not found.", version)
+        with sim.lock:
+            body: JSON | None = None
+            if template == "/batch_runs/{id}":
+                batch = sim.find_batch(bid, (*processors, "parse"), legacy=False)
                 body = sim.views.batch_run(batch) if batch is not None else None
-        else:
-            with sim.lock:
-                batch = sim.find_batch(bid, ("extract", "classify", "split"))
+            elif template == "/batch_processor_runs/{id}":
+                batch = sim.find_batch(bid, processors)
                 body = sim.views.batch_processor_run(batch) if batch is not None else None
+            else:
+                batch = sim.find_batch(bid, processors, legacy=True)
+                if batch is not None and batch.legacy_source == "EVAL_SET":
+                    body = evaluation_set_run(
+                        sim.config.seed,
+                        batch,
+                        sim.batches.members(batch),
+                        sim.catalog[batch.fam][batch.proc],
+                        sim.views.fmt,
+                        sim.config.evaluation_fields,
+                    )
         if body is None:
             return self.error(404, "NOT_FOUND", f"Batch '{bid}' not found.", version)
         return json_response(200, body)

@@ -90,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "Besides the API, it answers /_sim/truth (what really happened since a /_sim/mark), /_sim/now, "
         "/_sim/advance, /_sim/requests, /_sim/faults, /_sim/revoke, /_sim/restore, /_sim/delete, "
-        "/_sim/touch, /_sim/qps, /_sim/rate, /_sim/spike and /_sim/webhooks, without a key: see "
+        "/_sim/touch, /_sim/qps, /_sim/rate, /_sim/spike, /_sim/batch and /_sim/webhooks, without a key: see "
         "docs/simulator.md."
     )
 

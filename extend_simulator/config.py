@@ -27,6 +27,16 @@ class WaitingRun:
     age_seconds: float
 
 
+@dataclass(frozen=True)
+class WaitingBatch:
+    """A batch of `size` runs created `age_seconds` before the simulator starts, every run still PENDING
+    and never moving (a batch queue that stopped draining)."""
+
+    family: str
+    size: int
+    age_seconds: float
+
+
 def _default_keys() -> dict[str, dict[str, Any]]:
     return {"sk_sim_test": {"org_scoped": False}}
 
@@ -169,6 +179,8 @@ class SimConfig:
     """failureReason values FAILED runs never get (the demo's normal day: no OUT_OF_CREDITS)."""
     waiting_runs: tuple[WaitingRun, ...] = ()
     """Active runs already old at the start, added after the history (see ``WaitingRun``)."""
+    waiting_batches: tuple[WaitingBatch, ...] = ()
+    """Batches already old at the start whose runs all wait (see ``WaitingBatch``)."""
     cancel_rate: float | dict[str, float] = 0.02
     """CANCELLED outcome rate (workflow, extract, classify, split, verify; parse/edit runs are never
     cancelled)."""
@@ -182,6 +194,11 @@ class SimConfig:
     batch_fraction: float = 0.05
     """Fraction of workflow arrivals that are batches (processor/parse batches follow BATCH_* sources)."""
     batch_size: tuple[int, int] = (2, 8)
+    shared_file_names: float = 0.0
+    """Fraction of runs whose file is named like many others (``scan.pdf``, ``invoice.pdf``,
+    ``document.pdf``), as real uploads are; the rest have names of their own."""
+    evaluation_fields: int = 6
+    """Fields (extract) or classes (classify) in an evaluation set run's metrics."""
     touch_rate: float = 0.1
     """Fraction of PROCESSED extract/classify/split runs later marked ``reviewed`` (updatedAt bump, no status
     change)."""

@@ -15,6 +15,8 @@
 ``POST /_sim/qps?limit=<n|off>``           change the server-side QPS limit
 ``POST /_sim/rate?family=<f>&per_min=<r>`` change an arrival rate
 ``POST /_sim/spike?family=&start=&end=&rate=``  failure-rate spike (virtual seconds since the epoch)
+``POST /_sim/batch?family=&size=[&hold=][&drain=][&legacy_source=]``  a batch now: ``{"id": ...}``
+``GET  /_sim/batch?id=``                   ``{"id", "status", "members": {status: n}}``
 ``GET  /_sim/webhooks``                    webhook deliveries so far (events, faults, attempts, answers)
 =========================================  ==================================================================
 """
@@ -77,6 +79,8 @@ def handle_control(sim: SimState, method: str, path: str, query: str, body: byte
         if path == "/_sim/rate" and method == "POST":
             sim.set_rate(q["family"], float(q["per_min"]))
             return json_response(200, {"family": q["family"], "per_min": float(q["per_min"])})
+        if path == "/_sim/batch":
+            return _batch(sim, method, q)
         if path == "/_sim/webhooks" and method == "GET":
             if sim.webhooks is None:
                 return json_response(404, {"error": "no webhook deliveries configured (--webhook-url)"})
@@ -88,3 +92,20 @@ def handle_control(sim: SimState, method: str, path: str, query: str, body: byte
     except (KeyError, ValueError, TypeError) as exc:
         return json_response(400, {"error": f"bad control request: {exc}"})
     return json_response(404, {"error": f"unknown control endpoint {method} {path}"})
+
+
+def _batch(sim: SimState, method: str, q: dict[str, str]) -> Response:
+    if method == "POST":
+        drain = q.get("drain")
+        bid = sim.submit_batch(
+            q["family"],
+            int(q["size"]),
+            hold_seconds=float(q.get("hold", "0")),
+            drain_per_second=float(drain) if drain else None,
+            legacy_source=q.get("legacy_source") or None,
+        )
+        return json_response(200, {"id": bid})
+    status = sim.batch_status(q["id"])
+    if status is None:
+        return json_response(404, {"error": f"unknown batch {q['id']}"})
+    return json_response(200, {"id": q["id"], "status": status, "members": sim.batch_members(q["id"])})

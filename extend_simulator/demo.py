@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .config import SimConfig, WaitingRun
+from .config import SimConfig, WaitingBatch, WaitingRun
 from .faults import Fault
-from .scenarios import FailureSpike, RateChange, Scenario
+from .scenarios import FailingBatch, FailureSpike, RateChange, Scenario
 
 SCENARIOS = ("normal", "incident")
 #: Virtual seconds after the start when the incident begins.
@@ -85,16 +85,20 @@ INCIDENT = (
     ),
     Step("a workflow run waiting for review for 5h", ("ExtendReviewBacklogTooOld",)),
     Step("a workflow run PROCESSING for 2h", ("ExtendRunsStuckProcessing",)),
+    Step("a workflow batch of 3 runs: every one FAILED", ("ExtendBatchFailed",)),
+    Step("a workflow batch of 5 runs queued PENDING for 1h, not moving", ("ExtendBatchStalled",)),
 )
 
 
 def incident(seed: int = 7) -> SimConfig:
-    """The normal day, with the two runs the incident finds waiting (they exist before any sync)."""
+    """The normal day, with the two runs and the batch the incident finds waiting (they exist before any
+    sync)."""
     config = normal_day(seed)
     config.waiting_runs = (
         WaitingRun("workflow", "NEEDS_REVIEW", age_seconds=5 * 3600.0),
         WaitingRun("workflow", "PROCESSING", age_seconds=2 * 3600.0),
     )
+    config.waiting_batches = (WaitingBatch("workflow", 5, age_seconds=3600.0),)
     return config
 
 
@@ -110,6 +114,7 @@ def incident_script(start: float = INCIDENT_START) -> list[Scenario]:
         Fault(
             kind="slow", rate=1.0, endpoints=frozenset({"/classify_runs"}), start=start, delay=HANG_SECONDS
         ),
+        FailingBatch("workflow", 3, at=start),
     ]
 
 

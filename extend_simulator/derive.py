@@ -18,7 +18,7 @@ from .enums import (
     USAGE_TAG_SETS,
 )
 from .ids import derived_id, h
-from .model import BATCH_SALT, Run
+from .model import BATCH_SALT, Batch, Run
 
 _STEMS = (
     "invoice",
@@ -57,8 +57,15 @@ def file_type(seed: int, run: Run) -> str:
     return FILE_TYPES[h(seed, run.seq, 0x21) % len(FILE_TYPES)]
 
 
-def file_name(seed: int, run: Run) -> str:
+# Names real uploads share: a `fileNameContains` listing of one of them holds many runs.
+SHARED_FILE_NAMES = ("scan.pdf", "invoice.pdf", "document.pdf")
+
+
+def file_name(seed: int, run: Run, shared: float = 0.0) -> str:
+    """The run's file name; a `shared` fraction of runs (by hash) carry one of SHARED_FILE_NAMES."""
     x = h(seed, run.seq, 0x22)
+    if shared > 0 and h(seed, run.seq, 0x30) % 10_000 < shared * 10_000:
+        return SHARED_FILE_NAMES[x % len(SHARED_FILE_NAMES)]
     return f"{_STEMS[x % len(_STEMS)]}_{(x >> 16) % 100000:05d}.{FILE_EXT[file_type(seed, run)]}"
 
 
@@ -145,3 +152,8 @@ def usage_tags(seed: int, run: Run) -> tuple[str, ...] | None:
 
 def parse_run_id(seed: int, run: Run) -> str:
     return derived_id("pr_", seed, run.seq, 0x2B)
+
+
+def evaluation_set_id(seed: int, batch: Batch) -> str:
+    """The evaluation set an evaluation set run (a legacy batch with source EVAL_SET) ran."""
+    return derived_id("ev_", seed, batch.proc, 0x31 + PROCESSOR_FAMILIES.index(batch.fam))

@@ -11,6 +11,7 @@ and one by createdAt.  A key is ``(timestamp_ms << 29) | (prefix_rank << 26) | s
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -110,6 +111,12 @@ class Batch:
     proc: int
     created: int
     seqs: list[int] = field(default_factory=list)
+    # EVAL_SET / PLAYGROUND / STUDIO: a legacy batch processor run (an evaluation set run when EVAL_SET),
+    # served by /batch_processor_runs (and /evaluation_set_runs), not by /batch_runs. None: a batch run.
+    legacy_source: str | None = None
+    # Live members by status, and the batch status derived from them (batches.py keeps both).
+    counts: Counter[str] = field(default_factory=Counter)
+    status: str = "PENDING"
 
 
 def groups_of(fam: Family) -> tuple[str, ...]:
@@ -238,8 +245,8 @@ class World:
         return run_id(run.fam, run.seq, self.seed)
 
     # -- batches ----------------------------------------------------------------------------------
-    def new_batch(self, fam: Family, proc: int, created: int) -> Batch:
-        b = Batch(index=len(self.batches), fam=fam, proc=proc, created=created)
+    def new_batch(self, fam: Family, proc: int, created: int, legacy_source: str | None = None) -> Batch:
+        b = Batch(index=len(self.batches), fam=fam, proc=proc, created=created, legacy_source=legacy_source)
         self.batches.append(b)
         self.batch_index[self.batch_id(b)] = b.index
         return b

@@ -171,6 +171,7 @@ def parse_list_query(
     world: World,
     catalog: dict[str, list[Processor]],
     parse_order: str,
+    shared_names: float = 0.0,
 ) -> ListQuery:
     size_raw = _one(params, "maxPageSize")
     page_size = 10
@@ -222,7 +223,7 @@ def parse_list_query(
     name_sub = _one(params, "fileNameContains")
     if name_sub:
         needle = name_sub.lower()
-        preds.append(lambda r: needle in derive.file_name(seed, r).lower())
+        preds.append(lambda r: needle in derive.file_name(seed, r, shared_names).lower())
     predicate: Callable[[Run], bool] | None = None
     if len(preds) == 1:
         predicate = preds[0]

@@ -6,6 +6,8 @@
 * ``RunDeletion(run_id, at)``: delete one run at ``at``.
 * ``DeleteRate(per_min, at=0)``: from ``at``, delete random existing runs at this rate.
 * ``RateChange(family, per_min, at)``: change an arrival rate at ``at``.
+* ``FailingBatch(family, size, at)``: a batch of ``size`` runs submitted at ``at``, every one of which
+  ends FAILED.
 * A ``faults.Fault`` with ``start``/``end`` is a fault window; ``script`` simply adds it.
 Events whose time has already passed apply immediately.
 """
@@ -44,6 +46,21 @@ class RateChange:
     at: float
 
 
-Scenario = FailureSpike | KeyRevocation | RunDeletion | DeleteRate | RateChange | Fault
+@dataclass
+class FailingBatch:
+    family: str
+    size: int
+    at: float
 
-__all__ = ["DeleteRate", "FailureSpike", "KeyRevocation", "RateChange", "RunDeletion", "Scenario"]
+
+Scenario = FailureSpike | KeyRevocation | RunDeletion | DeleteRate | RateChange | FailingBatch | Fault
+
+__all__ = [
+    "DeleteRate",
+    "FailingBatch",
+    "FailureSpike",
+    "KeyRevocation",
+    "RateChange",
+    "RunDeletion",
+    "Scenario",
+]

@@ -8,19 +8,29 @@ modules, so the imports run one way: handlers -> state, facade -> handlers + ser
 from __future__ import annotations
 
 import gc
+import math
 import threading
 from datetime import datetime
 
 from . import derive
+from .batches import BatchBook, submit
 from .catalog import build_catalog
 from .clock import TimestampFormatter, VirtualClock
 from .config import SimConfig
-from .enums import FAMILIES, Family
+from .enums import FAMILIES, PROCESSOR_FAMILIES, Family
 from .faults import Fault, FaultInjector, TokenBucket
 from .ids import parse_run_id, run_id
 from .model import Batch, Run, World
 from .query import TokenCodec
-from .scenarios import DeleteRate, FailureSpike, KeyRevocation, RateChange, RunDeletion, Scenario
+from .scenarios import (
+    DeleteRate,
+    FailingBatch,
+    FailureSpike,
+    KeyRevocation,
+    RateChange,
+    RunDeletion,
+    Scenario,
+)
 from .truth import Truth
 from .views import Views
 from .waiting import add_waiting_runs
@@ -47,11 +57,20 @@ class SimState:
         self.workload = Workload(cfg, self.world, self.truth, self.clock, self.catalog)
         self.workload.build_history()
         add_waiting_runs(self.workload, cfg.waiting_runs)
+        self.batches = BatchBook(self.world, self.truth)
+        self.batches.rebuild()
+        self.truth.batch_hook = self.batches.on_change
+        for waiting in cfg.waiting_batches:
+            self.submit_batch(
+                waiting.family, waiting.size, age_seconds=waiting.age_seconds, hold_seconds=math.inf
+            )
         self.workload.start()
         freeze = cfg.gc_freeze if cfg.gc_freeze is not None else len(self.world.runs) >= 50_000
         if freeze:
             gc.freeze()
-        self.views = Views(self.world, self.catalog, TimestampFormatter(cfg.timestamp_precision))
+        self.views = Views(
+            self.world, self.catalog, TimestampFormatter(cfg.timestamp_precision), cfg.shared_file_names
+        )
         self.codec = TokenCodec(cfg.seed)
         self.faults = FaultInjector(cfg.seed)
         self.bucket = TokenBucket(cfg.qps_limit, cfg.qps_burst)
@@ -141,6 +160,13 @@ class SimState:
             fam: Family = sc.family
             per_min = sc.per_min
             wl.add_action(self._at(sc.at), lambda: wl.set_rate(fam, per_min))
+        elif isinstance(sc, FailingBatch):
+            failing = sc
+
+            def _submit() -> None:
+                self.submit_batch(failing.family, failing.size, failing=True)
+
+            wl.add_action(self._at(sc.at), _submit)
         else:
             raise TypeError(f"unknown scenario {sc!r}")
         # Apply anything already due (e.g. at <= now).
@@ -200,11 +226,64 @@ class SimState:
         with self.lock:
             return [r for r in self.world.runs if r is not None and (family is None or r.fam == family)]
 
-    def find_batch(self, bid: str, families: tuple[str, ...]) -> Batch | None:
+    def find_batch(self, bid: str, families: tuple[str, ...], *, legacy: bool | None = None) -> Batch | None:
+        """The batch `bid` of one of `families`; `legacy` True/False: only a legacy batch processor
+        run / only a batch run (None: either)."""
         with self.lock:
             b = self.world.find_batch(bid)
-            return b if b is not None and b.fam in families else None
+            if b is None or b.fam not in families:
+                return None
+            if legacy is not None and (b.legacy_source is not None) != legacy:
+                return None
+            return b
 
-    def batch_ids(self, family: str) -> list[str]:
+    def submit_batch(
+        self,
+        family: str,
+        size: int,
+        *,
+        hold_seconds: float = 0.0,
+        drain_per_second: float | None = None,
+        legacy_source: str | None = None,
+        age_seconds: float = 0.0,
+        failing: bool = False,
+    ) -> str:
+        """A batch of `size` runs created now (batches.submit); returns its id. `legacy_source`
+        (EVAL_SET, PLAYGROUND, STUDIO) makes it a legacy batch processor run of a processor family."""
+        if family not in FAMILIES or (legacy_source is not None and family not in PROCESSOR_FAMILIES):
+            raise ValueError(
+                f"no batches of family {family!r}" + (" as legacy runs" if legacy_source else "")
+            )
+        fam: Family = family
         with self.lock:
-            return [self.world.batch_id(b) for b in self.world.batches if b.fam == family]
+            batch = submit(
+                self.workload,
+                fam,
+                size,
+                hold_seconds=hold_seconds,
+                drain_per_second=drain_per_second,
+                legacy_source=legacy_source,
+                age_seconds=age_seconds,
+                failing=failing,
+            )
+            return self.world.batch_id(batch)
+
+    def batch_members(self, bid: str) -> dict[str, int]:
+        """Live runs of batch `bid` by status (empty for an unknown id)."""
+        with self.lock:
+            batch = self.world.find_batch(bid)
+            return {} if batch is None else {s: n for s, n in batch.counts.items() if n > 0}
+
+    def batch_status(self, bid: str) -> str | None:
+        with self.lock:
+            batch = self.world.find_batch(bid)
+            return None if batch is None else batch.status
+
+    def batch_ids(self, family: str, *, legacy: bool = False) -> list[str]:
+        """Batch ids of `family`: batch runs, or (`legacy`) legacy batch processor runs."""
+        with self.lock:
+            return [
+                self.world.batch_id(b)
+                for b in self.world.batches
+                if b.fam == family and (b.legacy_source is not None) == legacy
+            ]

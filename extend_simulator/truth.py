@@ -15,6 +15,11 @@ A "finished" event is a transition into PROCESSED, FAILED, CANCELLED or REJECTED
 Credits are summed over transitions into PROCESSED (they are multiples of 0.25, so float sums are exact).
 Deleting a run removes it from ``active()`` but never rewrites past created/finished/credits events.
 
+Batches (batches.py derives their status from their runs): ``batches_finished_since(mark)`` counts
+{(kind, status)} each batch turning terminal after the mark, ``batches_active()`` {(kind, status)} the
+batches not terminal now, with kind the runs' kind (``processor_run`` for a legacy batch processor run).
+History batches are not finished events. ``batch_hook`` (set by the simulator) hears every run of a batch.
+
 What a finish carries (``fed_since(mark)``), per kind, never under ``processor_run`` (legacy summaries carry
 none of it): ``failed`` {(kind, failureReason)} for the kinds whose summaries carry it; for PROCESSED
 runs ``pages`` {(kind,)} (metrics.pageCount, where not null), ``processing_count`` and
@@ -26,8 +31,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from . import derive
 from .enums import (
@@ -72,6 +78,7 @@ class _Snapshot:
     finished: Counter[Label4]
     credits: dict[Label3, float]
     fed: dict[str, dict[FedKey, float]]
+    batches_finished: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 class Truth:
@@ -93,10 +100,15 @@ class Truth:
         self._by_code: Counter[tuple[str, int]] = Counter()
         self._marks: list[_Snapshot] = []
         self._nonstatus_updates = 0
+        self._batches_finished: Counter[tuple[str, str]] = Counter()
+        self._batches_active: Counter[tuple[str, str]] = Counter()
+        self.batch_hook: Callable[[Run | None, Run | None], None] | None = None
         self.mark()
 
     # -- recording (called by the workload / server with the lock held) ---------------------------
     def on_created(self, run: Run) -> None:
+        if run.batch >= 0 and self.batch_hook is not None:
+            self.batch_hook(None, run)
         for lab in labels3(run):
             self._created[lab] += 1
         if run.status in ACTIVE:
@@ -104,6 +116,8 @@ class Truth:
                 self._active[lab4] += 1
 
     def on_transition(self, old: Run, new: Run) -> None:
+        if new.batch >= 0 and self.batch_hook is not None and old.status != new.status:
+            self.batch_hook(old, new)
         if old.status == new.status:
             self._nonstatus_updates += 1
             return
@@ -146,9 +160,25 @@ class Truth:
                 self._add("tag_credits", (kind, tag), run.credits)
 
     def on_deleted(self, run: Run) -> None:
+        if run.batch >= 0 and self.batch_hook is not None:
+            self.batch_hook(run, None)
         if run.status in ACTIVE:
             for lab4 in labels4(run, run.status):
                 self._dec(self._active, lab4)
+
+    def on_batch_seeded(self, kind: str, status: str) -> None:
+        """A batch of the history (or built with it): active now, or finished before counting began."""
+        if status not in TERMINAL:
+            self._batches_active[(kind, status)] += 1
+
+    def on_batch_status(self, kind: str, old: str | None, new: str) -> None:
+        """A batch's status changed (old None: a new batch)."""
+        if old is not None and old not in TERMINAL:
+            self._dec(self._batches_active, (kind, old))
+        if new not in TERMINAL:
+            self._batches_active[(kind, new)] += 1
+        elif old is None or old not in TERMINAL:
+            self._batches_finished[(kind, new)] += 1
 
     def on_request(self, template: str, code: int) -> None:
         with self._lock:
@@ -156,7 +186,7 @@ class Truth:
             self._by_code[(template, code)] += 1
 
     @staticmethod
-    def _dec(counter: Counter[Label4], key: Label4) -> None:
+    def _dec(counter: Counter[Any], key: Any) -> None:
         v = counter[key] - 1
         if v:
             counter[key] = v
@@ -172,6 +202,7 @@ class Truth:
                     Counter(self._finished),
                     dict(self._credits),
                     {name: dict(values) for name, values in self._fed.items()},
+                    Counter(self._batches_finished),
                 )
             )
             return len(self._marks) - 1
@@ -203,6 +234,16 @@ class Truth:
             base = self._snap(mark).fed[name]
             out = {k: v - base.get(k, 0.0) for k, v in self._fed[name].items()}
             return {k: v for k, v in out.items() if v}
+
+    def batches_finished_since(self, mark: int) -> dict[tuple[str, str], int]:
+        with self._lock:
+            base = self._snap(mark).batches_finished
+            out = {k: v - base.get(k, 0) for k, v in self._batches_finished.items()}
+            return {k: v for k, v in out.items() if v}
+
+    def batches_active(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return {k: v for k, v in self._batches_active.items() if v}
 
     def active(self) -> dict[Label4, int]:
         with self._lock:
@@ -241,6 +282,14 @@ class Truth:
                 "active": [
                     {"kind": k, "status": st, "source": s, "processor_type": p, "count": n}
                     for (k, st, s, p), n in sorted(self.active().items())
+                ],
+                "batches_finished": [
+                    {"kind": k, "status": st, "count": n}
+                    for (k, st), n in sorted(self.batches_finished_since(mark).items())
+                ],
+                "batches_active": [
+                    {"kind": k, "status": st, "count": n}
+                    for (k, st), n in sorted(self.batches_active().items())
                 ],
                 # failed / pages / processing_* / risk / tag_credits: [kind, (label,) value]
                 "fed": {

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import derive
+from .batches import derive_status
 from .catalog import Processor
 from .clock import TimestampFormatter
 from .enums import (
@@ -35,11 +36,18 @@ _REVIEWERS = ("jane.doe@example.com", "sam.lee@example.com", "ops-review@example
 
 
 class Views:
-    def __init__(self, world: _World, catalog: dict[str, list[Processor]], fmt: TimestampFormatter) -> None:
+    def __init__(
+        self,
+        world: _World,
+        catalog: dict[str, list[Processor]],
+        fmt: TimestampFormatter,
+        shared_names: float = 0.0,
+    ) -> None:
         self.world = world
         self.seed = world.seed
         self.catalog = catalog
         self.fmt = fmt
+        self.shared_names = shared_names
 
     # -- shared fragments -------------------------------------------------------------------------
     def file_summary(self, run: Run) -> JSON:
@@ -50,7 +58,7 @@ class Views:
         return {
             "object": "file",
             "id": derive.file_id(seed, run),
-            "name": derive.file_name(seed, run),
+            "name": derive.file_name(seed, run, self.shared_names),
             "type": ftype,
             "metadata": meta,
             "createdAt": ts,
@@ -339,49 +347,40 @@ class Views:
         runs = self.world.runs
         return [r for r in (runs[s] for s in batch.seqs) if r is not None]
 
-    @staticmethod
-    def _batch_status(members: list[Run], legacy: bool) -> str:
-        statuses = {r.status for r in members}
-        if not statuses or statuses == {"PENDING"}:
-            return "PENDING"
-        if statuses & {"PENDING", "PROCESSING"}:
-            return "PROCESSING"
-        if statuses == {"FAILED"}:
-            return "FAILED"
-        if statuses == {"CANCELLED"}:
-            return "FAILED" if legacy else "CANCELLED"
-        return "PROCESSED"
-
     def batch_run(self, batch: Batch) -> JSON:
-        members = self._batch_members(batch)
         return {
             "object": "batch_run",
             "id": derive.batch_id(self.seed, batch.fam, batch.index),
-            "status": self._batch_status(members, legacy=False),
+            "status": batch.status,
             "runCount": len(batch.seqs),
             "createdAt": self.fmt(batch.created),
         }
 
     def batch_processor_run(self, batch: Batch) -> JSON:
+        """Any processor batch, as the legacy endpoint shows it (a batch run too: `source` STUDIO)."""
         members = self._batch_members(batch)
         p = self.catalog[batch.fam][batch.proc]
         updated = max((r.updated for r in members), default=batch.created)
         pages = sum(derive.page_count(self.seed, r) for r in members)
-        return {
-            "success": True,
-            "batchProcessorRun": {
-                "object": "batch_processor_run",
-                "id": derive.batch_id(self.seed, batch.fam, batch.index),
-                "processorId": p.id,
-                "processorVersionId": p.version_id,
-                "processorName": p.name,
-                "metrics": {"numFiles": float(len(batch.seqs)), "numPages": float(pages)},
-                "status": self._batch_status(members, legacy=True),
-                "source": "STUDIO",
-                "sourceId": p.id,
-                "runCount": len(batch.seqs),
-                "options": {},
-                "createdAt": self.fmt(batch.created),
-                "updatedAt": self.fmt(updated),
-            },
+        source = batch.legacy_source or "STUDIO"
+        out: JSON = {
+            "object": "batch_processor_run",
+            "id": derive.batch_id(self.seed, batch.fam, batch.index),
+            "processorId": p.id,
+            "processorVersionId": p.version_id,
+            "processorName": p.name,
+            "metrics": {"numFiles": float(len(batch.seqs)), "numPages": float(pages)},
+            "status": derive_status(batch.counts, legacy=True),
+            "source": source,
         }
+        if source == "EVAL_SET":
+            out["sourceId"] = derive.evaluation_set_id(self.seed, batch)
+        elif source == "STUDIO":
+            out["sourceId"] = p.id
+        out.update(
+            runCount=len(batch.seqs),
+            options={},
+            createdAt=self.fmt(batch.created),
+            updatedAt=self.fmt(updated),
+        )
+        return {"success": True, "batchProcessorRun": out}

@@ -10,10 +10,10 @@ from typing import Any
 
 from .knobs import Knobs
 from .names import GROUP_NAME
-from .rules import VALUE, Alert, api, exporters, runs, syncs, webhooks
+from .rules import VALUE, Alert, api, batches, exporters, runs, syncs, webhooks
 
 #: The alert groups, in rule-file order; a new group is one more entry here.
-GROUPS = (runs.alerts, syncs.alerts, exporters.alerts, api.alerts, webhooks.alerts)
+GROUPS = (runs.alerts, syncs.alerts, exporters.alerts, api.alerts, webhooks.alerts, batches.alerts)
 
 
 def alerts(k: Knobs) -> list[Alert]:

@@ -67,6 +67,14 @@ class Knobs:
     # are not processed at all until credits are added, so there is nothing to wait for).
     out_of_credits_window: str = "10m"
     out_of_credits_for: str = "1m"
+    # A batch that ended FAILED: its finished counter moves once, so the window only sets how long the
+    # alert stays up after it; it must be longer than the poll interval.
+    batch_failed_window: str = "15m"
+    batch_failed_for: str = "0m"
+    # A batch with runs queued PENDING and no run changing status for this long (a queue that drains
+    # moves at least one run per minute or so).
+    batch_stalled_after: str = "30m"
+    batch_stalled_for: str = "5m"
 
     # Webhooks configured, runs Extend announces (PROCESSED or FAILED, any kind but verify_run) kept
     # finishing -- at least this many within the window, as the poller saw them -- and no delivery was

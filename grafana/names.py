@@ -14,3 +14,4 @@ RUNS_DASHBOARD_UID = "extend-runs-overview"
 HEALTH_DASHBOARD_UID = "extend-exporter-health"
 #: A panel title that both an alert's description and the runs overview name.
 FAILURE_REASONS_PANEL = "Failed runs per minute by failure reason"
+BATCH_PROGRESS_PANEL = "Batch progress"

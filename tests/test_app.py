@@ -3,6 +3,7 @@ sync_now pulls one kind's scheduled sync forward (a hint, e.g. a webhook), in on
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,7 @@ from exporter.config import load_settings
 from exporter.factory import build_exporter
 from exporter.webhooks.hints import CoalescedHints
 from extend_simulator import SimConfig, Simulator
+from extend_simulator.faults import Fault
 from tests.exporter_process import parse_metrics, series, wait_until
 from tests.recording_api import recording_api
 
@@ -136,24 +138,49 @@ def test_extend_up_is_absent_until_the_first_sync_ends(sim: Simulator) -> None:
         exporter.client.close()
 
 
-def test_hints_reach_the_exporter_batch_seen_and_sync_now() -> None:
-    """The webhook seam on the real exporter: batch_seen is called (a no-op until batches are watched)
-    and sync_now marks the kind's next sync as a webhook's."""
+def test_a_sync_running_long_shows_while_it_runs(sim: Simulator) -> None:
+    settings = load_settings({"api_key": sim.api_key, "api_base_url": sim.url, "kinds": "extract_run"})
+    exporter = build_exporter(settings, ApiKeySource(settings.api_key, None))
+    sim.set_faults(Fault("slow", rate=1.0, delay=1.5))
+    syncing = threading.Thread(target=exporter.sync_kind, args=("extract_run",))
+    try:
+        exporter.load_state()
+        syncing.start()
+
+        def running() -> float:
+            exporter.show_running_syncs()
+            text = exporter.exposition.refresh().text.decode()
+            (value,) = series(parse_metrics(text), "extend_sync_running_seconds", kind="extract_run").values()
+            return value
+
+        wait_until(lambda: running() >= 1.0, timeout=20, message="a running sync's time shown")
+        syncing.join(timeout=60)
+        assert running() == 0.0  # ended: back to 0
+    finally:
+        sim.clear_faults()
+        syncing.join(timeout=60)
+        exporter.client.close()
+
+
+def test_hints_reach_the_exporter_watch_batch_and_sync_now() -> None:
+    """The webhook seam on the real exporter: a batch hint makes the workspace track the batch, of any
+    kind (read from the API later, never counted from the hint), and sync_now marks the kind's next sync
+    as a webhook's."""
     settings = load_settings(
         {"api_key": "sk_app_0123456789abcdef", "kinds": "parse_run", "poll_interval_seconds": 3600}
     )
     exporter = build_exporter(settings, ApiKeySource(settings.api_key, None))
-    seen: list[tuple[str, str]] = []
-    original = exporter.batch_seen
-
-    def spy(kind: str, batch_id: str) -> None:
-        seen.append((kind, batch_id))
-        original(kind, batch_id)
-
-    exporter.batch_seen = spy  # type: ignore[method-assign]
     hints = CoalescedHints(exporter)
-    hints.batch_seen("parse_run", "bpr_1")
-    hints.batch_seen("extract_run", "bpr_2")  # a kind not watched
-    assert seen == [("parse_run", "bpr_1")]
+    hints.watch_batch("parse_run", "bpar_1")
+    hints.watch_batch("extract_run", "bpr_2")  # a kind whose runs are not synced: followed all the same
+    tracker = exporter.workspace.batches
+    assert tracker is not None
+    tracked = tracker.book.batches
+    assert (tracked["bpar_1"].kind, tracked["bpr_2"].kind, tracked["bpr_2"].candidates) == (
+        "parse_run",
+        None,
+        ("extract_run",),
+    )
+    assert not any(tracker.book.snapshot().finished.values())
     hints.sync_kind_now("parse_run")  # nothing scheduled yet: no sync, and no hint left behind
     assert not exporter.hints_pending()

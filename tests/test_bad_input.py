@@ -85,6 +85,21 @@ CASES = [
         {**K, "EXTEND_EXPORTER_REQUEST_TIMEOUT_SECONDS": "soon"},
     ),
     Case("api version not a choice", ("--api-version", "2020-01-01"), 2, ("EXTEND_API_VERSION",), K),
+    Case(
+        "batch id not an ID",
+        ("--batch-ids", "bpr_ok,bad id!"),
+        2,
+        ("EXTEND_EXPORTER_BATCH_IDS", "'bad id!'"),
+        K,
+    ),
+    Case("max batches zero", ("--max-batches", "0"), 2, ("EXTEND_EXPORTER_MAX_BATCHES",), K),
+    Case(
+        "too many evaluation runs",
+        (),
+        2,
+        ("EXTEND_EXPORTER_EVALUATION_RUN_IDS", "at most 20"),
+        {**K, "EXTEND_EXPORTER_EVALUATION_RUN_IDS": ",".join(f"esr_{i}" for i in range(21))},
+    ),
     Case("listen in use", ("--listen-address", "{BUSY}"), 2, ("--listen-address", "in use"), K),
     Case("no key", (), 2, ("EXTEND_API_KEY",)),
     # webhooks

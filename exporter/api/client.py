@@ -12,7 +12,7 @@ import logging
 import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -88,7 +88,21 @@ class ApiClient:
     def list_page(self, spec: KindSpec, params: Mapping[str, str | int]) -> Page:
         """One page of a run list, retried on 429, 5xx, transport errors and malformed bodies."""
         version = spec.request_version(self.api_version)
-        endpoint = spec.path
+        return self._get(spec.path, spec.path, version, params, lambda body: self._parse(spec, version, body))
+
+    def get_object(self, path: str, endpoint: str, api_version: str | None = None) -> dict[str, Any]:
+        """One object by ID (`GET /batch_runs/{id}` ...), retried like a page; `endpoint` is the path's
+        template, the label its requests are counted under (an ID is no label value)."""
+        return self._get(path, endpoint, api_version or self.api_version, {}, _object)
+
+    def _get(
+        self,
+        path: str,
+        endpoint: str,
+        version: str,
+        params: Mapping[str, str | int],
+        parse: Callable[[Body], _T],
+    ) -> _T:
         attempt = 0
         while True:
             self._check_hold(endpoint)
@@ -96,8 +110,10 @@ class ApiClient:
             if self._stop.is_set() or not self._budget.acquire(self._lane, self._stop):
                 raise Cancelled()
             try:
-                body = self._session.send(endpoint, params, self._headers(version), self._counter(endpoint))
-                return self._parse(spec, version, body)
+                body = self._session.send(
+                    endpoint, params, self._headers(version), self._counter(endpoint), path=path
+                )
+                return parse(body)
             except Retryable as exc:
                 if self._stop.is_set():
                     raise Cancelled() from None
@@ -185,3 +201,19 @@ class ApiClient:
             raise Retryable("bad_response", f"response lacks the {spec.envelope_keys(version)[0]!r} list")
         token = body.get("nextPageToken")
         return Page(items, token if isinstance(token, str) and token else None)
+
+
+_T = TypeVar("_T")
+
+
+def _object(response: Body) -> dict[str, Any]:
+    """A JSON object body (a GET by ID answers one, bare or in an envelope the caller unwraps)."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError as exc:
+        if "not enough memory" in str(exc).lower():
+            raise MemoryError("parsing a response body") from None
+        raise Retryable("bad_response", "malformed JSON body") from None
+    if not isinstance(body, dict):
+        raise Retryable("bad_response", "response body is not an object")
+    return body

@@ -144,8 +144,12 @@ class Session:
         params: Mapping[str, str | int],
         headers: Mapping[str, str],
         answered: Callable[[str], None],
+        *,
+        path: str | None = None,
     ) -> Body:
         """One request under one deadline for all of it (connect, headers, body): the status and body.
+        `path` is the URL path when it is not `endpoint` itself (an object by ID; `endpoint` then is its
+        template, the label the request is measured under).
 
         Each socket read is bounded by the timeout and the deadline is checked after every chunk, so
         a server that drips its body is cut within about twice the timeout in all.
@@ -157,7 +161,7 @@ class Session:
         try:
             with self._http.stream(
                 "GET",
-                endpoint,
+                path or endpoint,
                 params=dict(params),
                 headers=dict(headers),
                 extensions={"trace": self._in_flight.trace},

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from ..kinds import RISK_LEVELS, KindSpec
 from ..metrics import families
-from ..metrics.families import Family
+from ..metrics.family import Family
 from ..metrics.labels import MAX_EXTRA_VALUES, OTHER, UNSPECIFIED
 from .histogram import Histogram
 from .observation import Observation

@@ -39,6 +39,7 @@ from . import accumulators, example_runs
 from .example_runs import Example, Examples
 from .histogram import DURATION_BUCKETS, Histogram, HistogramValue
 from .ledger import CREDITED, PROCESSOR_TYPE_STRINGS, Entry, RunLabels
+from .lookups import ActiveLookups
 from .observation import Observation
 
 # The engine's input type and its histograms' buckets, so that its callers need one import.
@@ -118,10 +119,9 @@ class KindState:
     # Example runs of the FAILED series of `finished` and of the accumulators' families that carry
     # exemplars, by family name; the durations keep theirs in their histograms.
     examples: dict[str, Examples] = field(default_factory=dict)
-    # File name of each active run of a creation-ordered kind: the sync finds such a run by name once it
-    # leaves the active set (kept across restarts, so a run that finished while we were down costs one
-    # narrowed listing too). Bounded by the active set.
-    file_names: dict[str, str] = field(default_factory=dict)
+    # File name and batch of each active run of a creation-ordered kind: the sync finds such a run by them
+    # once it leaves the active set (lookups.py). Bounded by the active set.
+    lookups: ActiveLookups = field(default_factory=ActiveLookups)
     # status value -> its canonical string (the spec's), so entries share one string per status
     _canonical: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -395,17 +395,20 @@ class KindState:
         return sum(v for (s, _), v in self.created.items() if s == source)
 
     def file_name(self, run_id: str) -> str | None:
-        return self.file_names.get(run_id)
+        return self.lookups.names.get(run_id)
 
-    def remember_file_name(self, run_id: str, name: str) -> None:
-        self.file_names[run_id] = name
+    def batch_of(self, run_id: str) -> str | None:
+        return self.lookups.batches.get(run_id)
 
-    def prune_file_names(self, also_active: Iterable[str]) -> None:
-        """Keep the file names of runs tracked as active and of `also_active` (seen active in this
-        sync, not yet applied); forget the rest: the names stay bounded by the active set."""
+    def remember_lookups(self, run_id: str, name: str | None, batch: str | None = None) -> None:
+        self.lookups.remember(run_id, name, batch)
+
+    def prune_lookups(self, also_active: Iterable[str]) -> None:
+        """Keep the file names and batches of runs tracked as active and of `also_active` (seen active
+        in this sync, not yet applied); forget the rest: they stay bounded by the active set."""
         keep = {rid for rid, e in self.entries.items() if e.labels.status in ACTIVE_STATUSES}
         keep.update(also_active)
-        self.file_names = {rid: n for rid, n in self.file_names.items() if rid in keep}
+        self.lookups.keep_only(keep)
 
     # --- persistence (statefile/store.py owns the file; these only convert) ---------------------------------
 
@@ -424,7 +427,7 @@ class KindState:
             "resource_names": self.resource_names,
             "extra_statuses": sorted(self.extra_statuses),
             **{acc.section: acc.to_dict() for acc in self.accumulators},
-            "file_names": self.file_names,
+            **self.lookups.to_dict(),
             "examples": example_runs.to_rows(self._examples()),
         }
 
@@ -466,7 +469,8 @@ class KindState:
             if acc.section in data:
                 acc.load_dict(data[acc.section])
         self.accumulators = fresh
-        self.file_names = {str(k): str(v) for k, v in data.get("file_names", {}).items()}
+        self.lookups = ActiveLookups()
+        self.lookups.load_dict(data)
         self._init_series()
         # Files from before example runs were kept have none: they come with the next runs counted.
         self.examples = example_runs.from_rows(data.get("examples", {}))

@@ -27,6 +27,7 @@ class Observation:
     # What a FAILED or PROCESSED summary says beyond its status; None for the rest (most summaries),
     # which keeps building an Observation on the hot path as cheap as before.
     detail: Detail | None = None
+    batch_id: str | None = None  # `batchId` of parse and workflow summaries
 
     @property
     def failure_reason(self) -> str | None:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import MAX_USAGE_TAGS, Settings
+from ..batches.evaluations import EVALUATION_STATUSES, QUANTILES, SCORE_METRICS
+from ..batches.records import BATCH_KINDS, LEGACY_SOURCES, NOT_DONE, TERMINAL_STATUSES
+from ..config import MAX_EVALUATION_RUNS, MAX_USAGE_TAGS, Settings
 from ..engine.accumulators import OUT_OF_CREDITS, for_kind
 from ..engine.kind_state import DURATION_BUCKETS
 from ..kinds import ACTIVE_STATUSES, KINDS, PROCESSOR_TYPES, RISK_LEVELS, KindSpec, label_processor_types
+from . import batch_families
 from . import families as fam
 from . import labels as lb
-from .families import Family, FilledBy, Type
+from .family import Family, FilledBy, Type
 from .labels import Label
 from .telemetry import API_REQUEST_BUCKETS, SYNC_DURATION_BUCKETS
 
@@ -29,6 +32,13 @@ class Caps:
     kinds: tuple[str, ...] = tuple(KINDS)
     per_resource_max: int = Settings.model_fields["per_resource_max"].default
     usage_tags: int = MAX_USAGE_TAGS
+    max_batches: int = Settings.model_fields["max_batches"].default
+    evaluation_runs: int = MAX_EVALUATION_RUNS
+    evaluation_max_fields: int = Settings.model_fields["evaluation_max_fields"].default
+
+
+# A batch's status or its runs': any documented status of a batch or of a run, then undocumented ones.
+_BATCH_STATUSES = len({*NOT_DONE, *TERMINAL_STATUSES, *(s for k in KINDS.values() for s in k.all_statuses)})
 
 
 def label_values(label: Label, spec: KindSpec, caps: Caps) -> int:
@@ -61,6 +71,22 @@ def label_values(label: Label, spec: KindSpec, caps: Caps) -> int:
         lb.VERSION: 1,
         lb.API_VERSION: 1,
         lb.WORKSPACE: 1,
+        lb.BATCH_KIND: len(BATCH_KINDS) + 1,
+        lb.BATCH_ID: caps.max_batches,
+        lb.BATCH_STATUS: _BATCH_STATUSES + lb.MAX_EXTRA_STATUSES + 1,
+        lb.BATCH_ACTIVE_STATUS: len(NOT_DONE),
+        lb.BATCH_RUN_STATUS: _BATCH_STATUSES + lb.MAX_EXTRA_STATUSES + 1,
+        lb.BATCH_SOURCE: len(LEGACY_SOURCES) + 2,
+        lb.EVALUATION_RUN_ID: caps.evaluation_runs,
+        lb.EVALUATION_SET_ID: 1,
+        lb.ENTITY_TYPE: 1,
+        lb.ENTITY_ID: 1,
+        lb.ENTITY_VERSION: 1,
+        lb.EVALUATION_STATUS: len(EVALUATION_STATUSES) + 1,
+        lb.SCORE_METRIC: len(SCORE_METRICS),
+        lb.SCORE_FIELD: caps.evaluation_max_fields + 2,
+        lb.FILE_STATE: 2,
+        lb.QUANTILE: len(QUANTILES),
     }
     return counts[label]
 
@@ -74,6 +100,7 @@ def _per_label_set(family: Family) -> int:
         fam.SYNC_DURATION: len(SYNC_DURATION_BUCKETS) + 1,
         fam.RUN_DURATION: len(DURATION_BUCKETS),  # ends in +Inf
         fam.RUN_PROCESSING: len(DURATION_BUCKETS),
+        batch_families.BATCH_DURATION: len(DURATION_BUCKETS),
     }
     return buckets[family] + 2
 
@@ -96,10 +123,13 @@ def worst_case(family: Family, caps: Caps = Caps()) -> int:
     """The most series `family` can have with `caps`."""
     # A family without a kind label has labels that do not depend on the kind: any spec will do.
     specs = [KINDS[k] for k in kinds_of(family, caps)] if _per_kind(family) else [KINDS[caps.kinds[0]]]
+    # A batch's ID says its kind, its status and its source: those add no series to a family per batch.
+    per_batch = (lb.BATCH_KIND, lb.BATCH_STATUS, lb.BATCH_SOURCE) if lb.BATCH_ID in family.labels else ()
+    labels = [x for x in family.labels if x not in per_batch]
     total = 0
     for spec in specs:
         n = 1
-        for label in family.labels:
+        for label in labels:
             n *= label_values(label, spec, caps)
         total += n
     return total * _per_label_set(family)

@@ -36,7 +36,7 @@ from ..engine.kind_state import KindSnapshot
 from ..kinds import KINDS
 from . import families as fam
 from .exemplars import exemplar
-from .families import Family, FilledBy, Type
+from .family import Family, FilledBy, Type
 from .telemetry import Telemetry
 from .text import EOF_LINE, Families, header, openmetrics_of, render, sample_lines
 
@@ -45,7 +45,7 @@ from .text import EOF_LINE, Families, header, openmetrics_of, render, sample_lin
 REFRESH_SHARE = 0.05
 MAX_REFRESH_GAP_SECONDS = 2.0
 # The families rendered here, in registry order; the rest of the registry is the exporter's own metrics.
-RUN_FAMILIES = tuple(f for f in fam.FAMILIES if f.filled_by is not FilledBy.SELF)
+RUN_FAMILIES = tuple(f for f in fam.FAMILIES if f.filled_by in (FilledBy.LEDGER, FilledBy.ACCUMULATOR))
 # Oldest-active ages move with the clock, not with a kind's counts: rendered at every assembly, so they
 # keep growing while a kind's syncs fail. The other families come from the per-kind cache.
 AGE_FAMILY = fam.RUNS_OLDEST_ACTIVE_AGE.name
@@ -222,7 +222,7 @@ class _KindFamilies:
             self.credits.add_metric([kind, source, ptype, ws], amount)
         durations = examples.of(fam.RUN_DURATION)
         for (status, ptype), (buckets, total, _count) in sorted(snap.durations.items()):
-            points = _cumulative(buckets, durations, (status, ptype))
+            points = cumulative_buckets(buckets, durations, (status, ptype))
             self.duration.add_metric([kind, status, ptype, ws], points, total)
         self.tracked.add_metric([kind, ws], snap.tracked)
         for (status, rid), value in sorted(snap.finished_by_resource.items()):
@@ -235,7 +235,7 @@ class _KindFamilies:
             for labels, value in rows:
                 if isinstance(family, HistogramMetricFamily):
                     buckets, total, _count = value
-                    family.add_metric([kind, *labels, ws], _cumulative(buckets), total)
+                    family.add_metric([kind, *labels, ws], cumulative_buckets(buckets), total)
                 else:
                     family.add_metric([kind, *labels, ws], value, exemplar=fed.get(labels))
 
@@ -260,7 +260,7 @@ class _Exemplars:
 Point = tuple[str, float] | tuple[str, float, Exemplar]
 
 
-def _cumulative(
+def cumulative_buckets(
     buckets: Iterable[int],
     exemplars: Mapping[tuple[str, ...], Exemplar] | None = None,
     series: tuple[str, ...] = (),
@@ -304,7 +304,9 @@ class Exposition:
     """The last rendered /metrics body, in both formats, swapped atomically after each refresh.
 
     The exporter's own families (`telemetry`: process-wide lines and each workspace's cached ones),
-    then the registry's (process_*), then the run families (`runs`, cached per workspace and kind).
+    then the registry's (process_*), then the run families (`runs`, cached per workspace and kind),
+    then `after`'s (the batch families, few: collected at every refresh), so /metrics keeps the
+    declaration order.
     After a sync, `due()` says when a refresh is worth its cost again: syncs ending close together
     (many workspaces) share one refresh instead of each re-assembling and compressing megabytes.
     """
@@ -314,10 +316,12 @@ class Exposition:
         registry: CollectorRegistry,
         runs: RunsCollector | None = None,
         telemetry: Telemetry | None = None,
+        after: CollectorRegistry | None = None,
     ) -> None:
         self._registry = registry
         self._runs = runs
         self._telemetry = telemetry
+        self._after = after
         self._lock = threading.Lock()
         self._current = Rendered(b"", gzip.compress(b""))
         self._last_start = -float("inf")  # time.monotonic() when the last refresh began
@@ -333,6 +337,9 @@ class Exposition:
             if self._runs is not None:
                 text += self._runs.render()
                 openmetrics += self._runs.render_openmetrics()
+            if self._after is not None:
+                text += generate_latest(self._after)
+                openmetrics += openmetrics_of(self._after)
             openmetrics += EOF_LINE
             self._current = Rendered(text, _gzip(text), openmetrics, _gzip(openmetrics))
             self._last_start, self._last_cost = started, time.monotonic() - started

@@ -2,8 +2,9 @@
 
 The exporter's own metrics (telemetry.py), the collector's run families (collector.py), the
 accumulators (accumulators.py) and the generated docs (docs.py) all read their families here; adding
-a family is one `_family(...)` entry plus the code that fills it. `FAMILIES` keeps declaration order,
-which is the order of /metrics and of the table in docs/metrics.md.
+a family is one `_family(...)` entry plus the code that fills it (family.py: what an entry holds). The
+batch and evaluation families are declared alike in batch_families.py and listed here after the rest.
+`FAMILIES` keeps declaration order, which is the order of /metrics and of the table in docs/metrics.md.
 
 `per_workspace=True` declares that a family's series are one set per workspace polled: the `workspace`
 label is appended to its labels (last), and the exporter renders each workspace's samples under it
@@ -17,25 +18,11 @@ byte for byte. Stability has kube-state-metrics' two levels; `STABILITY_RULES` s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-
+from . import batch_families
 from . import labels as lb
+from .family import FROM_SYNCS as _FROM_SYNCS
+from .family import Family, FilledBy, Stability, Type
 from .labels import Label
-
-_FROM_SYNCS = " Values come from periodic syncs with the Extend API."
-
-
-class Type(StrEnum):
-    COUNTER = "counter"
-    GAUGE = "gauge"
-    HISTOGRAM = "histogram"
-
-
-class Stability(StrEnum):
-    STABLE = "stable"
-    EXPERIMENTAL = "experimental"
-
 
 STABILITY_RULES = {
     Stability.STABLE: "the families of the exporter's first design: run counts, states, durations and "
@@ -43,48 +30,11 @@ STABILITY_RULES = {
     "state-file write failures, tracked runs. Their name, type, labels and meaning change only as a "
     "breaking change.",
     Stability.EXPERIMENTAL: "the families added since, on newer API fields (failureReason, riskLevel, "
-    "`metrics`, usage tags) or on exporter internals still being tuned (request budget, sync intervals, "
-    "requests in flight, rejected HTTP connections). They may change in a minor release, with a "
-    "CHANGELOG line; the dashboards and alerts shipped here follow. One becomes stable once its name, "
-    "labels and meaning have held through a release.",
+    "`metrics`, usage tags), batches and evaluation set runs, or on exporter internals still being tuned "
+    "(request budget, sync intervals and running syncs, requests in flight, rejected HTTP connections). "
+    "They may change in a minor release, with a CHANGELOG line; the dashboards and alerts shipped here "
+    "follow. One becomes stable once its name, labels and meaning have held through a release.",
 }
-
-
-class FilledBy(StrEnum):
-    """Where a family's samples come from."""
-
-    SELF = "self"  # the exporter's own prometheus_client metrics (telemetry.py)
-    LEDGER = "ledger"  # the engine's core counts of each kind, rendered by collector.py
-    ACCUMULATOR = "accumulator"  # one accumulator per kind (accumulators.py), rendered by collector.py
-
-
-@dataclass(frozen=True)
-class Family:
-    name: str  # without the `_total` that counters get on exposition
-    type: Type
-    help: str
-    labels: tuple[Label, ...]
-    stability: Stability
-    filled_by: FilledBy
-    opt_in: str | None = None  # the Settings field that turns it on; None: always exposed
-    per_workspace: bool = False  # one set of series per workspace; `labels` then ends in WORKSPACE
-    # Its OpenMetrics samples carry an exemplar naming an example run (docs/exemplars.md).
-    exemplars: bool = False
-
-    @property
-    def label_names(self) -> tuple[str, ...]:
-        return tuple(label.name for label in self.labels)
-
-    @property
-    def own_label_names(self) -> tuple[str, ...]:
-        """The labels a workspace's samples are recorded with: all but the `workspace` appended last."""
-        return self.label_names[:-1] if self.per_workspace else self.label_names
-
-    @property
-    def exposed(self) -> str:
-        """The name as exposed and queried: counters end in `_total`."""
-        return f"{self.name}_total" if self.type is Type.COUNTER else self.name
-
 
 _declared: list[Family] = []
 
@@ -111,6 +61,7 @@ def _family(
 STABLE, EXPERIMENTAL = Stability.STABLE, Stability.EXPERIMENTAL
 COUNTER, GAUGE, HISTOGRAM = Type.COUNTER, Type.GAUGE, Type.HISTOGRAM
 SELF, LEDGER, ACCUMULATOR = FilledBy.SELF, FilledBy.LEDGER, FilledBy.ACCUMULATOR
+
 
 # --- the exporter's own metrics (telemetry.py) ----------------------------------------------------------
 API_REQUESTS = _family(
@@ -274,6 +225,16 @@ INVALID_SUMMARIES = _family(
     "Run summaries skipped because they lack id, status or timestamps.",
     (lb.KIND,),
     STABLE,
+    SELF,
+    per_workspace=True,
+)
+SYNC_RUNNING = _family(
+    "extend_sync_running_seconds",
+    GAUGE,
+    "Seconds the sync of this run kind now running has taken so far (0 between syncs): a sync that "
+    "runs for several poll intervals shows here while extend_up still says 1.",
+    (lb.KIND,),
+    EXPERIMENTAL,
     SELF,
     per_workspace=True,
 )
@@ -459,5 +420,6 @@ RUN_CREDITS_BY_TAG = _family(
     per_workspace=True,
 )
 
-FAMILIES: tuple[Family, ...] = tuple(_declared)
+# The batch families (batch_families.py, declared the same way) come last.
+FAMILIES: tuple[Family, ...] = (*_declared, *batch_families.FAMILIES)
 BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}

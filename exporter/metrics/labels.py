@@ -172,3 +172,57 @@ EVENT_TYPE = Label(
 OUTCOME = Label("outcome", "a fixed list: " + ", ".join(WEBHOOK_OUTCOMES))
 WEBHOOK_REJECT_REASON = Label("reason", "a fixed list: " + ", ".join(WEBHOOK_REJECT_REASONS))
 TRIGGER = Label("trigger", "`schedule` (the poll interval) or `webhook` (a webhook delivery asked for it)")
+
+# --- batches and evaluation set runs (exporter/batches/) ---------------------------------------------
+BATCH_KIND = Label(
+    "kind",
+    "the kind of the batch's runs: `parse_run`, `extract_run`, `classify_run`, `split_run`, `workflow_run`; "
+    "`processor_run` for a legacy batch processor run",
+    f"`{OTHER}`: a batch left out by the cap before its kind was known",
+)
+BATCH_ID = Label(
+    "batch_id",
+    "the IDs of the tracked batches: at most `EXTEND_EXPORTER_MAX_BATCHES` (100) at a time per workspace, "
+    "each for as long as it is active and `EXTEND_EXPORTER_BATCH_RETENTION_SECONDS` after it ended",
+)
+BATCH_STATUS = Label(
+    "status",
+    "the batch's status: PENDING, PROCESSING (active), PROCESSED, FAILED, CANCELLED, then up to "
+    f"{MAX_EXTRA_STATUSES} undocumented ones per workspace",
+    f"`{OTHER}`: an undocumented status past those, or one that is not label-safe",
+)
+BATCH_ACTIVE_STATUS = Label("status", "PENDING or PROCESSING (and CANCELLING, where reported)")
+BATCH_RUN_STATUS = Label(
+    "status",
+    "the statuses of the batch's kind (all of them, 0 when no run has it), then undocumented ones as for "
+    "the batch status",
+    f"`{OTHER}`: as for the batch status",
+)
+BATCH_SOURCE = Label(
+    "source",
+    "legacy batch processor runs: `EVAL_SET`, `PLAYGROUND` or `STUDIO`; empty for the rest",
+    f"`{OTHER}`: a source none of those",
+)
+EVALUATION_RUN_ID = Label(
+    "evaluation_run_id", "the IDs of `EXTEND_EXPORTER_EVALUATION_RUN_IDS` (at most 20 per workspace)"
+)
+EVALUATION_SET_ID = Label("evaluation_set_id", "the evaluation set the run ran; one per run")
+ENTITY_TYPE = Label("entity_type", "`EXTRACT`, `CLASSIFY`, `SPLITTER`, or empty when not given")
+ENTITY_ID = Label("entity_id", "the extractor, classifier or splitter that ran; one per run")
+ENTITY_VERSION = Label("entity_version", "its version (`draft` or a number); one per run")
+EVALUATION_STATUS = Label(
+    "status",
+    "PENDING, PROCESSING, PROCESSED, FAILED, CANCELLED, and the run's own status when undocumented",
+    f"`{OTHER}`: a status that is not label-safe",
+)
+SCORE_METRIC = Label(
+    "metric", "`accuracy`, `precision`, `recall`, `f1`: those the API gives for the entity type"
+)
+SCORE_FIELD = Label(
+    "field",
+    "empty for the run as a whole; an extractor's field paths or a classifier's classes, the first "
+    "`EXTEND_EXPORTER_EVALUATION_MAX_FIELDS` (25) by name per run",
+    f"`{OTHER}`: the fields past the cap, pooled from their counts",
+)
+FILE_STATE = Label("state", "`total` or `processed`")
+QUANTILE = Label("quantile", "`0.5`, `0.9`, `0.95`, `0.99`")

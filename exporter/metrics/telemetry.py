@@ -23,7 +23,8 @@ from prometheus_client.samples import Sample
 from .. import __version__
 from . import families as fam
 from . import text
-from .families import FAMILIES, Family, FilledBy, Type
+from .families import FAMILIES
+from .family import Family, FilledBy, Type
 from .labels import (
     HTTP_REJECT_REASONS,
     RETRY_REASONS,
@@ -77,11 +78,13 @@ class WorkspaceTelemetry:
         self.sync_interval: Gauge = self.metrics[fam.SYNC_INTERVAL]
         self.invalid_summaries: Counter = self.metrics[fam.INVALID_SUMMARIES]
         self.sync_triggers: Counter = self.metrics[fam.SYNC_TRIGGERS]
+        self.sync_running: Gauge = self.metrics[fam.SYNC_RUNNING]
         self.metrics[fam.BUILD_INFO].labels(__version__, api_version).set(1)
         for kind in kinds:
             self.last_success.labels(kind).set(0)
             self.sync_duration.labels(kind)
             self.sync_interval.labels(kind).set(0)
+            self.sync_running.labels(kind).set(0)
             self.invalid_summaries.labels(kind)
             for trigger in SYNC_TRIGGERS if webhooks else SYNC_TRIGGERS[:1]:
                 self.sync_triggers.labels(kind, trigger)

@@ -19,7 +19,8 @@ the unnamed section). Sections of workspaces this exporter does not poll, and ki
 does not sync, are written back untouched, so a workspace or kind left out of the settings for a
 while continues where it was when it comes back. A file written before there were sections is one
 unnamed section (upgrade.py); the first workspace configured takes over the unnamed section when it
-has none of its own, so today's single-workspace file continues under `EXTEND_WORKSPACE_ID`.
+has none of its own, so today's single-workspace file continues under `EXTEND_WORKSPACE_ID`. A section
+also holds its workspace's batch tracker (`batches`; a section without one starts batches afresh).
 """
 
 from __future__ import annotations
@@ -206,12 +207,24 @@ class StateStore:
             raise ValueError("'workspaces' is not a mapping of sections with kinds")
         return dict(sections)
 
-    def save(self, workspaces: Mapping[str, Mapping[str, dict[str, Any]]]) -> bool:
-        """Write each workspace's kinds (`KindState.to_dict()` output, by section key) atomically."""
+    def batches(self, key: str) -> dict[str, Any] | None:
+        """The batches of section `key` as `load` read them (None: none kept)."""
+        batches = self._read.get(key, {}).get("batches")
+        return batches if isinstance(batches, dict) else None
+
+    def save(
+        self,
+        workspaces: Mapping[str, Mapping[str, dict[str, Any]]],
+        batches: Mapping[str, dict[str, Any]] | None = None,
+    ) -> bool:
+        """Write each workspace's kinds (`KindState.to_dict()` output, by section key) and batches
+        (`BatchTracker.to_dict()`, by section key) atomically."""
         sections = dict(self._read)
         for key, kinds in workspaces.items():
             read = sections.get(key, {})
             sections[key] = {**read, "kinds": {**read.get("kinds", {}), **kinds}}
+            if batches is not None and key in batches:
+                sections[key]["batches"] = batches[key]
         payload = {"format": FORMAT, "version": VERSION, "scope": self._scope, "workspaces": sections}
         data = orjson.dumps(payload)
         directory = self.path.parent

@@ -31,8 +31,9 @@ def upgrade_file(data: Mapping[str, Any]) -> Mapping[str, Any]:
     kinds = data.get("kinds")
     if not isinstance(kinds, dict):
         raise ValueError("'kinds' is not a mapping")
-    upgraded = {k: v for k, v in data.items() if k != "kinds"}
-    return {**upgraded, "version": VERSION, "workspaces": {UNNAMED_SECTION: {"kinds": kinds}}}
+    upgraded = {k: v for k, v in data.items() if k not in ("kinds", "batches")}
+    section = {"kinds": kinds, **({"batches": data["batches"]} if "batches" in data else {})}
+    return {**upgraded, "version": VERSION, "workspaces": {UNNAMED_SECTION: section}}
 
 
 def upgrade_kind(data: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -11,15 +11,16 @@ The algorithm (engine/kind_state.py holds the counting rule), one module per ste
    a run updated mid-scan moves onto a page already read (`scan.py`).
 3. `/parse_runs` cannot be sorted. Each page's order is checked (`listings.py`): newest-created
    first is scanned down to the window and stays exact if the order is in fact by updatedAt; active
-   runs created before the window are re-observed through the active-status listings, and one that
-   left them is looked up by file name (`old_active.py`); any other order falls back to reading the
-   whole list each sync (exact, costly, logged).
+   runs created before the window are re-observed with one `?batchId=` listing per batch and through
+   the active-status listings, and one that left them is looked up by file name or in the
+   terminal-status listings, whichever costs less (`old_active.py`, `departures.py`); any other order
+   falls back to reading the whole list each sync (exact, costly, logged).
 4. Summaries carry no `source`: runs that need one are looked up in source-filtered listings
    (`attribution.py`).
 
 `KindSyncer.sync` (`syncer.py`) runs these steps and hands the result to `KindState.apply`.
 """
 
-from .syncer import KindSyncer, SyncReport, SyncSettings
+from .syncer import KindSyncer, SyncObserver, SyncReport, SyncSettings
 
-__all__ = ["KindSyncer", "SyncReport", "SyncSettings"]
+__all__ = ["KindSyncer", "SyncObserver", "SyncReport", "SyncSettings"]

@@ -76,8 +76,8 @@ class Listings:
         return params
 
     def pages(self, params: Mapping[str, str | int]) -> Iterator[list[Observation]]:
-        """Pages as Observations; the file names of active runs of a creation-ordered kind are
-        remembered on the way (the sync finds such a run by name once it leaves the active set)."""
+        """Pages as Observations; the file names and batches of active runs of a creation-ordered kind
+        are remembered on the way (the sync finds such a run by them once it leaves the active set)."""
         listed: set[str] = set()
         last: Observation | None = None
         tags = bool(self.state.usage_tags)
@@ -90,9 +90,7 @@ class Listings:
                     obs = observation(self.spec, raw, usage_tags=tags)
                     items.append(obs)
                     if by_created and obs.status in ACTIVE_STATUSES:
-                        name = file_name(raw)
-                        if name is not None:
-                            self.state.remember_file_name(obs.id, name)
+                        self.state.remember_lookups(obs.id, file_name(raw), obs.batch_id)
                 except SummaryError as exc:
                     log.warning("%s: skipping a run summary: %s", self.spec.name, exc)
                     if self._on_invalid:
@@ -112,6 +110,16 @@ class Listings:
             items = [run for raw in page.items if (run := _listed(raw, check)) is not None]
             last = self._check_order(items, last, listed)
             yield items
+
+    def read_batch(self, seen: dict[str, Observation], batch_id: str) -> set[str]:
+        """Every run of a batch (the kind's batch filter) into `seen`; returns the ids listed."""
+        assert self.spec.batch_filter is not None
+        ids: set[str] = set()
+        for items in self.pages(self.params(None, **{self.spec.batch_filter: batch_id})):
+            for obs in items:
+                merge(seen, obs)
+                ids.add(obs.id)
+        return ids
 
     def read_active(self, seen: dict[str, Observation]) -> set[str]:
         """Every active status listed in full into `seen`; returns the ids those listings held."""

@@ -88,6 +88,7 @@ def observation(spec: KindSpec, summary: dict[str, Any], *, usage_tags: bool = T
     if spec.source_in_summary:
         value = get("source")
         source = value if isinstance(value, str) and value in spec.sources else UNKNOWN_SOURCE
+    batch = get("batchId") if spec.batch_in_summary else None
     return Observation(
         run_id,
         status,
@@ -100,6 +101,7 @@ def observation(spec: KindSpec, summary: dict[str, Any], *, usage_tags: bool = T
         _credits(summary),
         source,
         detail,
+        batch if type(batch) is str and batch else None,
     )
 
 

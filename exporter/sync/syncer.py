@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..api.client import ApiClient
 from ..engine.kind_state import ApplyResult, KindState
@@ -45,6 +46,18 @@ class SyncReport:
     rereads: int = 0  # re-reads from the top because the scan paged while the list changed
 
 
+class SyncObserver(Protocol):
+    """Hears what each sync of a kind saw, after its last request and before its counts change (the
+    batch tracker learns batches and their runs' statuses here)."""
+
+    def observed(
+        self, spec: KindSpec, seen: Mapping[str, Observation], floor: float, listed: Mapping[str, set[str]]
+    ) -> None:
+        """`seen`: the latest summary of each run listed; `floor`: the order key the scan read down to
+        (a run created at or after it was listed); `listed`: batches whose runs were all listed, with
+        their run ids."""
+
+
 @dataclass
 class _Collected:
     """What the listings of one sync returned, before attribution."""
@@ -66,6 +79,7 @@ class KindSyncer:
         *,
         clock: Callable[[], float] = time.time,
         on_invalid_summary: Callable[[str], None] | None = None,
+        observer: SyncObserver | None = None,
     ) -> None:
         self.state = state
         self.spec: KindSpec = state.spec
@@ -78,6 +92,8 @@ class KindSyncer:
         self._last_reconcile = clock()
         self._last_duration = 0.0
         self._vanished: set[str] = set()  # old active runs no listing returns any more: deleted
+        self._listed: dict[str, set[str]] = {}  # batches whose runs this sync listed in full
+        self.observer = observer
 
     @property
     def overlap(self) -> float:
@@ -94,7 +110,7 @@ class KindSyncer:
         )
         self.listings.requests = 0
         self._scanner.begin()
-        self._vanished = set()
+        self._vanished, self._listed = set(), {}
         for _ in range(3):
             try:
                 got = self._collect(baseline, reconcile)
@@ -112,6 +128,8 @@ class KindSyncer:
                 self.state.adopt_order(change.order)
         else:  # pragma: no cover - the order can change at most twice (CREATED -> UPDATED -> NONE)
             raise RuntimeError("listing order kept changing")
+        if self.observer is not None:
+            self.observer.observed(self.spec, got.seen, got.scan_floor, self._listed)
         result = self.state.apply(
             got.seen.values(),
             sources,
@@ -155,9 +173,10 @@ class KindSyncer:
         known = [self.state.order_key(obs) for obs in seen.values()]
         if order is Order.CREATED and not baseline:
             listed_active = reconciled is not None
-            self._vanished.update(
-                reobserve_old_active(self.listings, self.state, seen, bound, listed_active=listed_active)
+            vanished, self._listed = reobserve_old_active(
+                self.listings, self.state, seen, bound, listed_active=listed_active
             )
+            self._vanished.update(vanished)
         if reconciled is not None:
             reconciled.update(seen)
         known += [k for k in (probe_top, self.state.position) if k is not None]

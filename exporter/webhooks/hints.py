@@ -5,10 +5,11 @@ The listener calls nothing but `Hints`:
 - `sync_kind_now(kind)`: a run of this kind ended; sync the kind soon. A hint never counts anything:
   the sync that follows counts from the listings, so a lost, duplicated, replayed or forged delivery
   changes no count.
-- `batch_seen(kind, batch_id)`: a batch finished (`batch_parse_run.*`, `batch_processor_run.*`). The
-  batches work (issue 20) starts watching the batch here; until then `Exporter.batch_seen` does
-  nothing. A `batch_processor_run` event names no run type, so it is passed on once per processor kind
-  the exporter watches.
+- `watch_batch(kind, batch_id)`: a batch event (`batch_parse_run.*`, `batch_processor_run.*`) names
+  a batch: `Exporter.watch_batch` tracks it (exporter/batches/), whatever kinds the exporter syncs, since
+  a batch of any kind is followed. A `batch_processor_run` event names no run type, so it is passed on
+  once per candidate kind and the batch is resolved from the API. Like a run hint it never counts: the
+  batch's status and runs are read from the API, and its end is counted once from there.
 
 `CoalescedHints` is that seam for the exporter: a kind's first hint pulls its sync forward at once
 (`Exporter.sync_now`), later ones within the gap (EXTEND_EXPORTER_WEBHOOK_MIN_SYNC_INTERVAL_SECONDS,
@@ -35,7 +36,7 @@ class Hints(Protocol):
 
     def sync_kind_now(self, kind: str) -> None: ...
 
-    def batch_seen(self, kind: str, batch_id: str) -> None: ...
+    def watch_batch(self, kind: str, batch_id: str) -> None: ...
 
 
 class HintTarget(Protocol):
@@ -46,7 +47,7 @@ class HintTarget(Protocol):
 
     def sync_now(self, kind: str) -> bool: ...
 
-    def batch_seen(self, kind: str, batch_id: str) -> None: ...
+    def watch_batch(self, kind: str, batch_id: str) -> None: ...
 
 
 class CoalescedHints:
@@ -81,9 +82,8 @@ class CoalescedHints:
             self._last[kind] = now
         self._target.sync_now(kind)
 
-    def batch_seen(self, kind: str, batch_id: str) -> None:
-        if kind in self._target.kinds:
-            self._target.batch_seen(kind, batch_id)
+    def watch_batch(self, kind: str, batch_id: str) -> None:
+        self._target.watch_batch(kind, batch_id)
 
     def _fire_booked(self, kind: str) -> None:
         with self._lock:

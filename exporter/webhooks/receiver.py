@@ -118,10 +118,12 @@ class Receiver:
         return Answer(200, "accepted", "accepted\n")
 
     def _give_hints(self, event: Event) -> None:
+        # The batch first: the syncs asked for next read it (a sync may start at once).
+        if event.batch_id is not None:
+            for kind in event.kinds:
+                self._hints.watch_batch(kind, event.batch_id)
         for kind in event.kinds:
             self._hints.sync_kind_now(kind)
-            if event.batch_id is not None:
-                self._hints.batch_seen(kind, event.batch_id)
 
     def _refuse(self, outcome: str, status: int, why: str) -> Answer:
         self._count(UNKNOWN, outcome)

@@ -1,4 +1,5 @@
-"""The runs overview dashboard, one function per row: throughput, failures, backlog, latency, cost.
+"""The runs overview dashboard, one function per row: throughput, failures, backlog, latency, cost
+(and batches, panels/batches.py).
 
 Every panel on run metrics reads them per workspace, through `run_series.py` or `per_workspace_panel()`.
 """
@@ -21,6 +22,7 @@ from ..promql import (
     per_workspace_panel,
     seconds,
 )
+from .batches import batches
 from .run_series import (
     ACTIVE,
     CREATED,
@@ -88,6 +90,7 @@ def runs_overview(k: Knobs) -> Generated:
         latency_and_cost(),
         why_runs_fail(),
         per_resource(),
+        batches(),
     ]
     return finalize(with_rows(dashboard, rows))
 

@@ -72,14 +72,23 @@ extend_up == 0""",
 
 
 def sync_falling_behind(k: Knobs) -> Alert:
-    """Syncs start further apart than configured: counts and alerts arrive late."""
+    """Syncs start further apart than configured, or one has been running for longer than that (a
+    draining batch queue once held a sync for a minute while extend_up said 1): counts arrive late."""
     return Alert(
         name="ExtendSyncFallingBehind",
         expr=per_workspace_alert(
             f"""\
-extend_sync_interval_seconds
-> on (job, instance) group_left ()
-({k.sync_behind_ratio} * extend_sync_configured_interval_seconds)""",
+(
+  extend_sync_interval_seconds
+  > on (job, instance) group_left ()
+  ({k.sync_behind_ratio} * extend_sync_configured_interval_seconds)
+)
+or
+(
+  extend_sync_running_seconds
+  > on (job, instance) group_left ()
+  ({k.sync_behind_ratio} * extend_sync_configured_interval_seconds)
+)""",
             "kind",
         ),
         for_=k.sync_behind_for,
@@ -87,8 +96,8 @@ extend_sync_interval_seconds
         summary="Syncs of {{ $labels.kind }} run " + f"{{{{ {VALUE} | humanizeDuration }}}} apart",
         description=(
             "An exporter of workspace {{ $labels.workspace }} starts syncs of {{ $labels.kind }} "
-            f"{{{{ {VALUE} | humanizeDuration }}}} apart, more than {k.sync_behind_ratio} times its "
-            "configured interval: counts and alerts arrive late."
+            f"{{{{ {VALUE} | humanizeDuration }}}} apart (or one has been running that long), more than "
+            f"{k.sync_behind_ratio} times its configured interval: counts and alerts arrive late."
         ),
         runbook=(
             "Compare rate(extend_exporter_request_budget_wait_seconds_total[5m]) and the API request "

@@ -5,7 +5,8 @@ One test runs both side by side (`extend-exporter demo` processes, a Prometheus 
 
 - normal day: for 4 minutes no alert fires and no critical one is even pending;
 - incident (`--scenario incident`): each alert turns pending, as Prometheus evaluates the shipped rule,
-  and those whose `for:` fits the test (`ExtendOutOfCredits` 1m, `ExtendRunsFailedSpike` 2m) fire. The
+  and those whose `for:` fits the test (`ExtendOutOfCredits` 1m, `ExtendRunsFailedSpike` 2m,
+  `ExtendBatchFailed` 0m) fire. The
   rest wait `for:` 5m to 15m on Prometheus's real clock, which no test can shorten without changing the
   rules; `make soak` (EXTEND_SOAK_SECONDS set) runs the same test until every one of them fires, about
   20 minutes. `ExtendSyncStale` needs 15 minutes of stale syncs before it is even pending, so only the

@@ -97,6 +97,8 @@ def _sim_config() -> SimConfig:
 @contextmanager
 def running_stack() -> Iterator[Stack]:
     sim = Simulator(_sim_config())
+    # A parse batch draining for minutes gives the batches row a batch in progress.
+    sim.submit_batch("parse", 120, hold_seconds=2, drain_per_second=0.5)
     sim.start(host="127.0.0.1", port=0)
     # A few 429s (retried by the exporter) so the retry and rate-limit panels have data.
     sim.set_faults(Fault(kind="rate_limit", rate=0.02))
@@ -476,6 +478,45 @@ def _compare_overview(prom: PrometheusServer, targets: list[str], at: float, win
                     compared += 1
     assert not problems, "\n".join(problems)
     return compared
+
+
+def test_the_batch_alerts_return_data_on_a_failed_and_a_held_batch(spiked_stack: Stack) -> None:
+    stack, prom = spiked_stack, spiked_stack.prometheus
+    now = stack.sim.virtual_elapsed()
+    stack.sim.script(FailureSpike(family="parse", start=now, end=now + 20.0, failure_rate=1.0))
+    failed = stack.sim.submit_batch("parse", 3)
+    held = stack.sim.submit_batch("parse", 5, hold_seconds=600)
+    # The spike may fail the workload's own parse batches too: wait for this one, counted as FAILED.
+    wait_until(
+        lambda: prom.query(f'extend_batch_info{{batch_id="{failed}", status="FAILED"}}'),
+        timeout=30,
+        interval=0.2,
+        message="the batch whose runs all failed shown FAILED",
+    )
+    assert stack.sim.batch_status(failed) == "FAILED"
+    hits = wait_until(
+        lambda: prom.query(_rule_expr("ExtendBatchFailed")),
+        timeout=30,
+        interval=0.2,
+        message="batch-failed expression true after a batch whose runs all failed",
+    )
+    kinds = {h["metric"]["kind"] for h in hits}
+    assert "parse_run" in kinds
+    # Besides: batches the stack's webhooks named (the workload's extract batches its extract spike
+    # failed). Every kind the expression returns has a batch shown FAILED, and each is FAILED in truth.
+    shown_failed = prom.query('extend_batch_info{status="FAILED"}')
+    assert kinds <= {r["metric"]["kind"] for r in shown_failed}
+    for row in shown_failed:
+        assert stack.sim.batch_status(row["metric"]["batch_id"]) == "FAILED", row["metric"]
+    # The stalled expression with its 30m threshold lowered to 2s: the held batch shows.
+    stalled = _rule_expr("ExtendBatchStalled").replace("> 1800", "> 2")
+    hits = wait_until(
+        lambda: [h for h in prom.query(stalled) if h["metric"]["batch_id"] == held],
+        timeout=30,
+        interval=0.2,
+        message="batch-stalled expression true for the held batch",
+    )
+    assert hits[0]["metric"]["kind"] == "parse_run"
 
 
 # --- exemplars: from a spike to the run ------------------------------------------------------------------

@@ -207,3 +207,57 @@ def test_a_burst_of_1000_events_costs_a_few_syncs(loop: Loop) -> None:
         f"\n1000 events delivered in {burst_seconds:.2f} s: syncs by webhook per kind {syncs} (bound {bound})"
     )
     assert all(1 <= n <= bound for n in syncs.values()), (syncs, bound)
+
+
+def test_a_signed_batch_delivery_makes_the_exporter_follow_that_batch(loop: Loop) -> None:
+    """A classify batch is found only by ID or webhook (its runs' summaries carry no batchId). A signed
+    `batch_processor_run.*` delivery makes the exporter track it; what it shows and counts comes from the
+    API: an event saying FAILED about a batch still queued shows it queued, counts nothing, and the
+    batch's end is counted once, with the API's status, however many deliveries name it."""
+    sim = loop.sim
+    sim.deliver_webhooks(None)  # only the deliveries signed here
+    wait_until(lambda: not loop.exporter.hints_pending(), timeout=10, message="earlier hinted syncs started")
+    held = sim.submit_batch("classify", 4, hold_seconds=60)
+    tracker = loop.exporter.workspace.batches
+    assert tracker is not None
+
+    def delivery(event_id: str, event_type: str) -> bytes:
+        payload = {"object": "signed_data_url", "data": "https://example.invalid/batch", "id": held}
+        return json.dumps({"eventId": event_id, "eventType": event_type, "payload": payload}).encode()
+
+    def info() -> dict[str, str] | None:
+        found = series(loop.samples(), "extend_batch_info", batch_id=held)
+        return dict(next(iter(found))) if found else None
+
+    def finished() -> dict[str, float]:
+        counted = series(loop.samples(), "extend_batches_finished_total", kind="classify_run")
+        return {dict(labels)["status"]: v for labels, v in counted.items()}
+
+    before = finished()
+    forged = delivery("evt_batch_forged", "batch_processor_run.failed")
+    assert loop.post(forged, secret="wss_guessed").status_code == 401
+    assert held not in tracker.book.batches  # a forged delivery tracks nothing
+    assert loop.post(delivery("evt_batch_1", "batch_processor_run.failed")).status_code == 200
+    shown = wait_until(info, timeout=15, interval=0.1, message="the delivered batch on /metrics")
+    assert (shown["kind"], shown["status"]) == ("classify_run", sim.batch_status(held))
+    assert shown["status"] in ("PENDING", "PROCESSING")  # the API's word, not the event's
+    assert finished() == before
+    pending = series(loop.samples(), "extend_batch_runs", batch_id=held, status="PENDING")
+    assert {dict(labels)["kind"]: n for labels, n in pending.items()} == {"classify_run": 4.0}
+    sim.advance(120)  # the hold ends and the batch's runs finish
+    ended = sim.batch_status(held)
+    assert ended in ("PROCESSED", "FAILED"), ended
+    for n in (2, 3):  # its end announced twice (two event IDs): counted once
+        assert (
+            loop.post(delivery(f"evt_batch_{n}", f"batch_processor_run.{ended.lower()}")).status_code == 200
+        )
+        wait_until(lambda: (i := info()) is not None and i["status"] == ended, timeout=15, interval=0.1)
+    wait_until(lambda: not loop.exporter.hints_pending(), timeout=10, message="the hinted syncs started")
+    assert finished() == {**before, ended: before.get(ended, 0.0) + 1}
+    members = {s: n for s, n in sim.batch_members(held).items() if n}
+    shown_runs = {
+        dict(labels)["status"]: v
+        for labels, v in series(loop.samples(), "extend_batch_runs", batch_id=held).items()
+        if v
+    }
+    assert shown_runs == members

@@ -182,17 +182,22 @@ def test_source_of_and_source_weight() -> None:
     assert state.source_weight("API") == 0
 
 
-def test_file_names_are_kept_for_active_runs_only_and_across_restarts() -> None:
+def test_file_names_and_batches_are_kept_for_active_runs_only_and_across_restarts() -> None:
     state = parse_state()
     for rid in ("a", "b", "c", "e"):
-        state.remember_file_name(rid, f"{rid}.pdf")
-    state.prune_file_names(["e"])  # e: seen active in this sync, not yet applied
+        state.remember_lookups(rid, f"{rid}.pdf", f"bpar_{rid}" if rid != "b" else None)
+    state.prune_lookups(["e"])  # e: seen active in this sync, not yet applied
     assert [state.file_name(r) for r in "abce"] == ["a.pdf", "b.pdf", None, "e.pdf"]
+    assert [state.batch_of(r) for r in "abce"] == ["bpar_a", None, None, "bpar_e"]
     copy = KindState(KINDS["parse_run"])
     copy.load_dict(state.to_dict())
-    assert copy.file_name("a") == "a.pdf" and copy.file_name("c") is None
-    copy.prune_file_names([])
-    assert copy.file_name("e") is None
+    assert copy.file_name("a") == "a.pdf" and copy.file_name("c") is None and copy.batch_of("a") == "bpar_a"
+    copy.prune_lookups([])
+    assert copy.file_name("e") is None and copy.batch_of("e") is None
+    older = state.to_dict()
+    del older["batch_ids"]  # a state file from before batches were kept
+    copy.load_dict(older)
+    assert copy.file_name("a") == "a.pdf" and copy.batch_of("a") is None
 
 
 def test_adopt_order_changes_the_order_key_and_is_kept() -> None:

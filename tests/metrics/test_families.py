@@ -11,8 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.config import Settings
 from exporter.engine.accumulators import for_kind
 from exporter.kinds import KINDS
-from exporter.metrics.families import FAMILIES, FilledBy
-from exporter.metrics.labels import KIND
+from exporter.metrics.families import FAMILIES
+from exporter.metrics.family import FilledBy
+from exporter.metrics.labels import BATCH_KIND, EVALUATION_RUN_ID, KIND
 from extend_simulator import SimConfig, Simulator
 from tests.exporter_process import ExporterProcess, free_port, start_exporter, wait_until
 
@@ -23,11 +24,18 @@ LIBRARY_PREFIXES = ("process_",)
 @pytest.fixture(scope="module")
 def exporter() -> Iterator[ExporterProcess]:
     # Stuck runs are active from the start, so the per-resource families have samples at once.
+    # A legacy evaluation-set batch that ended (watched both as a batch and as an evaluation set run)
+    # and a parse batch queued for good give the batch families samples.
     sim = Simulator(SimConfig(seed=19, history=400, stuck_runs=2, qps_limit=None))
+    legacy = sim.submit_batch("extract", 3, legacy_source="EVAL_SET")
+    sim.advance(1800)
+    sim.submit_batch("parse", 3, hold_seconds=1e6)
     sim.start(host="127.0.0.1", port=0)
     opt_ins = {
         "EXTEND_EXPORTER_PER_RESOURCE_LABELS": "true",
         "EXTEND_EXPORTER_USAGE_TAGS": "team_a,team_b",
+        "EXTEND_EXPORTER_BATCH_IDS": legacy,
+        "EXTEND_EXPORTER_EVALUATION_RUN_IDS": legacy,
         "EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
         "EXTEND_EXPORTER_WEBHOOK_SECRET": "wss_families_test",
     }
@@ -68,8 +76,10 @@ def test_names_are_unique_and_run_families_start_with_kind() -> None:
     for family in FAMILIES:
         assert len(set(family.label_names)) == len(family.labels), family.name
         assert family.help and family.help == family.help.strip(), family.name
-        if family.filled_by is not FilledBy.SELF:  # the collector puts the kind first
+        if family.filled_by in (FilledBy.LEDGER, FilledBy.ACCUMULATOR):  # the collector puts the kind first
             assert family.labels[:1] == (KIND,), family.name
+        if family.filled_by is FilledBy.BATCHES:  # a batch's kind, or the evaluation set run, first
+            assert family.labels[0] in (BATCH_KIND, EVALUATION_RUN_ID), family.name
 
 
 def test_every_accumulator_family_has_its_accumulator() -> None:

@@ -2,7 +2,9 @@
 
 `make test` runs it for 30 s (15 s of them past the warm-up); `make soak` sets EXTEND_SOAK_SECONDS
 for a longer run (600 s by default). Per-resource labels are on with a cap below the simulator's
-processor count, so the OTHER overflow is exercised and the series count must stay bounded.
+processor count, so the OTHER overflow is exercised and the series count must stay bounded; so is the
+number of tracked batches (each brings its per-batch series; the workload starts new parse and workflow
+batches all the time), which the cap keeps bounded by leaving new ones out or pushing finished ones out.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tests.reliability.truth import scrape
 DURATION = SOAK_SECONDS or 30.0
 WARMUP = max(15.0, DURATION * 0.25)
 PER_RESOURCE_MAX = 2
+MAX_BATCHES = 3  # reached within the warm-up: past it, batches replace each other
 KINDS = "workflow_run,extract_run,classify_run,split_run,parse_run,edit_run,processor_run"
 
 
@@ -81,6 +84,7 @@ def test_soak_rss_fds_threads_and_series_stay_flat(busy_sim: Simulator, figures:
         "EXTEND_EXPORTER_LOG_LEVEL": "warning",
         "EXTEND_EXPORTER_PER_RESOURCE_LABELS": "true",
         "EXTEND_EXPORTER_PER_RESOURCE_MAX": str(PER_RESOURCE_MAX),
+        "EXTEND_EXPORTER_MAX_BATCHES": str(MAX_BATCHES),
         "EXTEND_EXPORTER_PAGE_SIZE": "100",
         "EXTEND_EXPORTER_SYNC_OVERLAP_SECONDS": "30",
         "EXTEND_EXPORTER_RECONCILE_INTERVAL_SECONDS": "10",

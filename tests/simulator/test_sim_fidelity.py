@@ -20,6 +20,7 @@ from extend_ai.types.api_error import ApiError
 from extend_ai.types.batch_run import BatchRun
 from extend_ai.types.classify_run_summary import ClassifyRunSummary
 from extend_ai.types.edit_run_summary import EditRunSummary
+from extend_ai.types.evaluation_set_run import EvaluationSetRun
 from extend_ai.types.extract_run_summary import ExtractRunSummary
 from extend_ai.types.legacy_error import LegacyError
 from extend_ai.types.legacy_processor_run_summary import LegacyProcessorRunSummary
@@ -97,6 +98,10 @@ def world() -> Any:
         )
     )
     s.start()
+    for family in ("extract", "classify", "split"):
+        for source in ("EVAL_SET", "PLAYGROUND", "STUDIO"):
+            s.submit_batch(family, 4, legacy_source=source)
+    s.submit_batch("extract", 3, hold_seconds=1000.0, legacy_source="EVAL_SET")  # still PENDING at the end
     s.advance(400)
     yield s
     s.stop()
@@ -168,6 +173,32 @@ def test_batch_responses_match_sdk_models(world: Simulator) -> None:
                     for version in (V_NEW, V_OLD):
                         r = c.get(f"/batch_processor_runs/{bid}", headers={"x-extend-api-version": version})
                         check_model(r.json(), BatchProcessorRunGetResponse)
+
+
+def test_legacy_batch_processor_runs_and_evaluation_set_runs_match_sdk_models(world: Simulator) -> None:
+    """Legacy batch processor runs (EVAL_SET, PLAYGROUND, STUDIO) in both versions; the EVAL_SET ones also
+    as evaluation set runs, with the metrics of every entity type, finished and still pending."""
+    seen: set[tuple[str, str]] = set()
+    with client(world) as c:
+        for fam in ("extract", "classify", "split"):
+            for bid in world.batch_ids(fam, legacy=True):
+                assert c.get(f"/batch_runs/{bid}").status_code == 404  # not a batch run
+                for version in (V_NEW, V_OLD):
+                    r = c.get(f"/batch_processor_runs/{bid}", headers={"x-extend-api-version": version})
+                    check_model(r.json(), BatchProcessorRunGetResponse)
+                legacy = r.json()["batchProcessorRun"]
+                evaluation = c.get(f"/evaluation_set_runs/{bid}")
+                if legacy["source"] != "EVAL_SET":
+                    assert evaluation.status_code == 404
+                    continue
+                check_model(evaluation.json(), EvaluationSetRun)
+                body = evaluation.json()
+                assert body["metrics"]["numFilesTotal"] == legacy["runCount"]
+                seen.add((body["metrics"]["type"], body["status"]))
+        old = c.get(f"/evaluation_set_runs/{bid}", headers={"x-extend-api-version": V_OLD})
+        assert old.status_code == 404
+    assert {t for t, _ in seen} == {"EXTRACT", "CLASSIFY", "SPLITTER"}
+    assert {s for _, s in seen} >= {"PENDING", "PROCESSED"}
 
 
 def test_error_bodies_match_sdk_models(world: Simulator) -> None:

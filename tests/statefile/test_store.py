@@ -98,6 +98,43 @@ def test_kinds_not_synced_are_written_back_untouched(tmp_path: Path) -> None:
     assert store(path).load({"ws_a": restored}) and restored["extract_run"].position == 1234.5
 
 
+def test_each_workspace_keeps_its_batches_and_a_section_without_them_starts_batches_afresh(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.json"
+    a = {"since": 10.0, "batches": {}, "finished": [["parse_run", "FAILED", 2]], "durations": []}
+    b = {"since": 20.0, "batches": {}, "finished": [["workflow_run", "PROCESSED", 1]], "durations": []}
+    kinds = {k: s.to_dict() for k, s in states(*KINDS_RUN).items()}
+    assert store(path).save({"ws_a": kinds, "ws_b": kinds}, {"ws_a": a, "ws_b": b})
+    reader = store(path)
+    assert reader.load({"ws_a": states(*KINDS_RUN), "ws_b": states(*KINDS_RUN)})
+    assert (reader.batches("ws_a"), reader.batches("ws_b")) == (a, b)
+    # ws_b polled alone now: ws_a's section, its batches included, is written back untouched.
+    assert reader.save({"ws_b": kinds})
+    again = store(path)
+    assert again.load({"ws_a": states(*KINDS_RUN), "ws_c": states(*KINDS_RUN)})
+    assert (again.batches("ws_a"), again.batches("ws_c")) == (a, None)
+
+
+def test_a_one_workspace_file_with_batches_continues_them_in_its_section(tmp_path: Path) -> None:
+    """Before there were workspace sections, the batches (issue 20) sat beside the kinds."""
+    path = tmp_path / "state.json"
+    batches = {"since": 10.0, "batches": {}, "finished": [["parse_run", "FAILED", 2]], "durations": []}
+    kinds = {k: s.to_dict() for k, s in states(*KINDS_RUN).items()}
+    scope = {"base_url": "http://sim", "api_version": API_VERSION}
+    old = {
+        "format": "extend-exporter-state",
+        "version": 1,
+        "scope": scope,
+        "kinds": kinds,
+        "batches": batches,
+    }
+    path.write_bytes(orjson.dumps(old))
+    reader = store(path)
+    assert reader.load({"ws_new": states(*KINDS_RUN)})  # the first workspace adopts the unnamed section
+    assert reader.batches("ws_new") == batches
+
+
 def test_a_bad_file_is_kept_aside_before_a_fresh_start(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     garbage = b'{"format": "extend-exporter-state", "version": 1, "scope": {'

@@ -2,9 +2,10 @@
 
 It answers `iter_pages(spec, params)` the way `KindSyncer` calls the real `ApiClient`: an offset cursor
 over a listing ordered newest first (by updatedAt, or by createdAt for the parse_run variant; or oldest
-first, an order the sync cannot exploit), with the
-`status` and `source` filters. Between two page reads a hook may change the world (hypothesis decides
-what), so runs move between pages exactly as they do under a real cursor. It keeps its own ground truth
+first, an order the sync cannot exploit), with the `status`, `source`, `batchId` and
+`fileNameContains` filters (summaries of a kind that carries `batchId` show it). Between two page
+reads a hook may change the world (hypothesis decides what), so runs move between pages exactly as
+they do under a real cursor. It keeps its own ground truth
 in the exporter's label semantics: created/finished events since counting began, and active runs now.
 """
 
@@ -30,6 +31,7 @@ class ModelRun:
     updated: float
     status: str
     source: str
+    batch: str | None = None
 
 
 class ModelApi:
@@ -59,14 +61,19 @@ class ModelApi:
 
     # --- the world ---------------------------------------------------------------------------------
 
+    @property
+    def created_runs(self) -> int:
+        """How many runs were created so far: run ids up to run_<that number> exist or existed."""
+        return self._seq
+
     def label(self, source: str) -> str:
         if not self.spec.sources:
             return ""
         return source if source in self.spec.sources else UNKNOWN_SOURCE
 
-    def create(self, status: str, source: str) -> ModelRun:
+    def create(self, status: str, source: str, batch: str | None = None) -> ModelRun:
         self._seq += 1
-        run = ModelRun(f"run_{self._seq:06d}", self.now, self.now, status, source)
+        run = ModelRun(f"run_{self._seq:06d}", self.now, self.now, status, source, batch)
         self.runs[run.id] = run
         if self.counting:
             key = (self.label(source), self.spec.processor_type)
@@ -105,12 +112,14 @@ class ModelApi:
     def _listing(self, params: Mapping[str, str | int]) -> list[ModelRun]:
         status = params.get("status")
         source = params.get("source")
+        batch = params.get("batchId")
         name = params.get("fileNameContains") if self.file_names else None
         runs = [
             r
             for r in self.runs.values()
             if (status is None or r.status == status)
             and (source is None or r.source == source)
+            and (batch is None or r.batch == batch)
             and (name is None or str(name) in _file_name(r))
         ]
         if self.order == "created":
@@ -131,6 +140,8 @@ class ModelApi:
         }
         if self.file_names:
             summary["file"] = {"object": "file", "name": _file_name(run)}
+        if self.spec.batch_in_summary:
+            summary["batchId"] = run.batch
         return summary
 
     def iter_pages(self, spec: KindSpec, params: Mapping[str, str | int]) -> Iterator[Page]:

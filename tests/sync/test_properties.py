@@ -4,7 +4,9 @@ hypothesis drives `KindSyncer` (the real sync package and engine) through `Model
 run list with an offset cursor. It decides everything the real world decides: which runs are created
 and how they move through their statuses, how much time passes, the page size and overlap, which runs
 change *between two page reads of one sync* (so runs jump pages, appear twice or not at all in a
-scan), duplicated items, syncs failing at any request, and restarts through the state file's JSON.
+scan), duplicated items, batches of runs created together (re-read by `?batchId=` listings), many
+old runs departing at once (found in the terminal-status listings or by file name), syncs failing
+at any request, and restarts through the state file's JSON.
 After a quiescent sync, created/finished counters and active gauges must equal the model's truth
 exactly, per label set.
 """
@@ -50,6 +52,10 @@ class Harness:
         self.syncer = self._syncer()
         self.churn_mid_sync = False
         self.tick_mid_sync = False  # whether time may pass between two page reads of one sync
+        self.batches = 0
+        # Runs created before the start of the last sync that succeeded: a sync saw each of them. One
+        # created and deleted between two syncs is invisible to any poller, so the model deletes only these.
+        self.synced_runs = 0
 
     def _syncer(self) -> KindSyncer:
         client = cast(ApiClient, self.api)  # the sync only calls client.iter_pages(spec, params)
@@ -60,14 +66,25 @@ class Harness:
     def sources(self) -> list[str]:
         return [*self.spec.sources, NEW_SOURCE] if self.spec.sources else [""]
 
+    def create_batch(self) -> None:
+        """Runs created together, PENDING, sharing a batch id (shown on summaries of kinds that carry it)."""
+        self.batches += 1
+        source = self.data.draw(st.sampled_from(self.sources()), label="batch source")
+        for _ in range(self.data.draw(st.integers(1, 4), label="batch size")):
+            self.api.create(self.spec.active_statuses[0], source, f"batch_{self.batches:03d}")
+
     def mutate(self, *, tick: bool = True) -> None:
         api, data = self.api, self.data
         actions = (
-            ["create", "transition", "transition", "touch", "tick"] if tick else ["create", "transition"]
+            ["create", "batch", "transition", "transition", "touch", "tick"]
+            if tick
+            else ["create", "transition"]
         )
         action = data.draw(st.sampled_from(actions))
         if action == "tick":
             api.now += data.draw(TICKS)
+        elif action == "batch":
+            self.create_batch()
         elif action == "create":
             status = data.draw(st.sampled_from(self.spec.all_statuses), label="new run status")
             api.create(status, data.draw(st.sampled_from(self.sources()), label="source"))
@@ -90,6 +107,7 @@ class Harness:
         self.churn_mid_sync = churn
         self.api.between_pages = self.between_pages
         self.api.fail_at = None if fail_at is None else self.api.requests + fail_at
+        existing = self.api.created_runs
         try:
             self.syncer.sync(force_reconcile=reconcile)
         except ApiError:
@@ -97,6 +115,7 @@ class Harness:
         finally:
             self.api.fail_at = None
             self.churn_mid_sync = False
+        self.synced_runs = existing
         return True
 
     def restart(self) -> None:
@@ -169,19 +188,26 @@ def test_parse_run_created_order_counts_equal_truth(data: st.DataObject) -> None
 @hypothesis_settings(ci_examples=200)
 @given(data=st.data())
 def test_parse_run_long_lived_active_runs_and_departures(data: st.DataObject) -> None:
-    """Active runs far older than the scan window leave the active set (finish or are deleted) while
-    history grows below them; they are re-observed without reading down to them, and counted exactly."""
+    """Active runs far older than the scan window leave the active set (finish or are deleted), alone or
+    many at once, while history grows below them; they are re-observed without reading down to them
+    (batch listings, active listings, terminal listings, file names), and counted exactly."""
     h = Harness(data, KINDS["parse_run"], "created")
     spec, api = h.spec, h.api
-    for _ in range(data.draw(st.integers(1, 5), label="long-lived runs")):
-        api.create(data.draw(st.sampled_from(spec.active_statuses)), data.draw(st.sampled_from(h.sources())))
+    for _ in range(data.draw(st.integers(1, 8), label="long-lived runs")):
+        if data.draw(st.booleans(), label="a batch"):
+            h.create_batch()
+        else:
+            status = data.draw(st.sampled_from(spec.active_statuses))
+            api.create(status, data.draw(st.sampled_from(h.sources())))
     api.now += 1
     assert h.sync(churn=False), "baseline"
     api.counting = True
     deleted = False
     for _ in range(data.draw(st.integers(1, 12), label="steps")):
         action = data.draw(
-            st.sampled_from(["age", "history", "depart", "delete", "sync", "churning sync", "restart"])
+            st.sampled_from(
+                ["age", "history", "depart", "depart many", "delete", "sync", "churning sync", "restart"]
+            )
         )
         old = [rid for rid in api.active_ids() if api.runs[rid].created < api.now - 300]
         if action == "age":
@@ -190,12 +216,13 @@ def test_parse_run_long_lived_active_runs_and_departures(data: st.DataObject) ->
             for _ in range(data.draw(st.integers(1, 8), label="finished runs")):
                 api.create(data.draw(st.sampled_from(spec.terminal_statuses)), spec.sources[0])
                 api.now += 1
-        elif action == "depart" and old:
-            rid = data.draw(st.sampled_from(old), label="departing run")
-            choices = [s for s in spec.all_statuses if s != api.runs[rid].status]
-            api.transition(rid, data.draw(st.sampled_from(choices), label="to status"))
-        elif action == "delete" and old:
-            api.delete(data.draw(st.sampled_from(old), label="deleted run"))
+        elif action in ("depart", "depart many") and old:
+            many = len(old) if action == "depart many" else 1
+            for rid in data.draw(st.lists(st.sampled_from(old), min_size=1, max_size=many, unique=True)):
+                choices = [s for s in spec.all_statuses if s != api.runs[rid].status]
+                api.transition(rid, data.draw(st.sampled_from(choices), label="to status"))
+        elif action == "delete" and (seen := [r for r in old if int(r.rsplit("_", 1)[1]) <= h.synced_runs]):
+            api.delete(data.draw(st.sampled_from(seen), label="deleted run"))
             deleted = True
         elif action == "restart":
             h.restart()
@@ -204,6 +231,43 @@ def test_parse_run_long_lived_active_runs_and_departures(data: st.DataObject) ->
     api.now += 1
     # A deleted run inside the scan window leaves the gauges only at a reconcile.
     assert h.sync(churn=False, reconcile=deleted)
+    h.assert_exact()
+
+
+@hypothesis_settings(ci_examples=100)
+@given(data=st.data())
+def test_parse_run_many_old_runs_departing_at_once(data: st.DataObject) -> None:
+    """A queue of old runs (some in batches, named after a few shared file names) far below the scan
+    window, many of them leaving it between two syncs, while history grows: they are found through
+    their batch listings, the terminal-status listings or by name, whichever the sync picks, and
+    counted exactly (what each way costs: tests/sync/test_departures.py)."""
+    h = Harness(data, KINDS["parse_run"], "created")
+    h.api.file_names = True
+    spec, api = h.spec, h.api
+    for _ in range(data.draw(st.integers(3, 12), label="queued runs")):
+        if data.draw(st.booleans(), label="in a batch"):
+            h.create_batch()
+        else:
+            api.create(data.draw(st.sampled_from(spec.active_statuses)), spec.sources[0])
+    api.now += 1
+    assert h.sync(churn=False), "baseline"
+    api.counting = True
+    for _ in range(data.draw(st.integers(1, 4), label="rounds")):
+        api.now += data.draw(st.sampled_from([200.0, 1000.0]))
+        for _ in range(data.draw(st.integers(0, 6), label="history")):
+            api.create(data.draw(st.sampled_from(spec.terminal_statuses)), spec.sources[0])
+            api.now += 1
+        queued = api.active_ids()
+        leaving = (
+            data.draw(st.lists(st.sampled_from(queued), unique=True), label="departing") if queued else []
+        )
+        for rid in leaving:
+            api.transition(rid, data.draw(st.sampled_from(spec.terminal_statuses), label="to status"))
+        h.sync(churn=data.draw(st.booleans(), label="churn"))
+        if data.draw(st.booleans(), label="restart"):
+            h.restart()
+    api.now += 1
+    assert h.sync(churn=False)
     h.assert_exact()
 
 

@@ -28,11 +28,12 @@ ALLOWED = {
     "source_of",
     "source_weight",
     "file_name",
-    "remember_file_name",
-    "prune_file_names",
+    "batch_of",
+    "remember_lookups",
+    "prune_lookups",
 }
 # Fields of KindState and of a ledger entry that no sync module may name on anything.
-INTERNALS = {"entries", "labels", "file_names", "created", "finished", "_canonical"}
+INTERNALS = {"entries", "labels", "lookups", "file_names", "created", "finished", "_canonical"}
 
 
 def state_attributes(tree: ast.AST) -> set[str]:

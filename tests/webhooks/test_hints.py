@@ -25,7 +25,7 @@ class Target:
             self.syncs.append((kind, time.monotonic()))
         return True
 
-    def batch_seen(self, kind: str, batch_id: str) -> None:
+    def watch_batch(self, kind: str, batch_id: str) -> None:
         self.batches.append((kind, batch_id))
 
     def of(self, kind: str) -> list[float]:
@@ -74,12 +74,15 @@ def test_kinds_are_apart_and_unwatched_kinds_are_ignored() -> None:
     hints.close()
 
 
-def test_batch_seen_reaches_the_exporter_for_watched_kinds() -> None:
+def test_a_batch_reaches_the_exporter_whatever_kinds_it_syncs() -> None:
+    """Batches of any kind are followed (their own endpoints, their runs' listings), so a batch hint is
+    passed on even for a kind whose runs are not synced; it starts no sync by itself."""
     target = Target()
     hints = CoalescedHints(target)
-    hints.batch_seen("parse_run", "bpr_1")
-    hints.batch_seen("split_run", "bpr_2")  # not watched
-    assert target.batches == [("parse_run", "bpr_1")]
+    hints.watch_batch("parse_run", "bpr_1")
+    hints.watch_batch("split_run", "bpr_2")  # runs not synced here
+    assert target.batches == [("parse_run", "bpr_1"), ("split_run", "bpr_2")]
+    assert target.syncs == []
 
 
 def test_close_cancels_what_is_booked() -> None:

@@ -22,12 +22,15 @@ class Recorded:
     batches: list[tuple[str, str]] = field(default_factory=list)
     counts: list[tuple[str, str]] = field(default_factory=list)
     accepted: list[float] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)  # both kinds of hint, in the order given
 
     def sync_kind_now(self, kind: str) -> None:
         self.syncs.append(kind)
+        self.calls.append(f"sync {kind}")
 
-    def batch_seen(self, kind: str, batch_id: str) -> None:
+    def watch_batch(self, kind: str, batch_id: str) -> None:
         self.batches.append((kind, batch_id))
+        self.calls.append(f"watch {kind}")
 
 
 @pytest.fixture
@@ -70,6 +73,19 @@ def test_a_batch_event_names_its_batch_for_each_kind(receiver: Receiver, rec: Re
     answer = receiver.receive(*signed(body("batch_parse_run.processed", object="batch_run", id="bpr_9")))
     assert answer.outcome == "accepted"
     assert rec.syncs == ["parse_run"] and rec.batches == [("parse_run", "bpr_9")]
+
+
+def test_a_batch_processor_run_event_watches_its_batch_as_each_candidate_before_any_sync(
+    receiver: Receiver, rec: Recorded
+) -> None:
+    """The event names no run type: the batch is watched as each candidate kind (resolved from the API
+    later), and all of that before a sync is asked for, since a hinted sync may start at once."""
+    stub = {"object": "signed_data_url", "data": "https://example.invalid/x", "id": "bpr_7"}
+    answer = receiver.receive(*signed(body("batch_processor_run.failed", **stub)))
+    assert answer.outcome == "accepted"
+    kinds = ["extract_run", "classify_run", "split_run", "processor_run"]
+    assert rec.batches == [(k, "bpr_7") for k in kinds]
+    assert rec.calls == [f"watch {k}" for k in kinds] + [f"sync {k}" for k in kinds]
 
 
 @pytest.mark.parametrize(
