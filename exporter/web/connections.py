@@ -44,8 +44,9 @@ DRAIN_SECONDS = 1.0
 DRAIN_BYTES = 256 * 1024
 WARN_INTERVAL_SECONDS = 10.0
 # A connection that has sent nothing this long after it was accepted counts as silent: past the cap those
-# go first. A real client's first bytes (its request or TLS hello) follow its connect within milliseconds.
-SILENT_AFTER_SECONDS = 0.2
+# go first. A real client's first bytes (its request or TLS hello) follow its connect at once; bytes that
+# arrived but the loop has not read yet (a loaded machine) count as sent.
+SILENT_AFTER_SECONDS = 0.05
 
 # Hands a complete request (socket, head, bytes after the head) to a worker; False when none can take it.
 HandOff = Callable[[socket.socket, bytes, bytes], bool]
@@ -243,12 +244,23 @@ class ConnectionLoop:
     def _evict_oldest(self) -> bool:
         if not self._conns:
             return False
-        now = time.monotonic()
-        silent = [c for c in self._conns.values() if not c.heard and now - c.since >= SILENT_AFTER_SECONDS]
-        oldest = min(silent or self._conns.values(), key=lambda c: c.since)
+        victim = self._oldest_silent() or min(self._conns.values(), key=lambda c: c.since)
         self._count("connection_limit")
-        self._close(oldest)
+        self._close(victim)
         return True
+
+    def _oldest_silent(self) -> _Conn | None:
+        """The oldest connection that has sent nothing since it was accepted (SILENT_AFTER_SECONDS ago
+        or more). Connections are kept in the order they were accepted, so the first one found is it."""
+        young = time.monotonic() - SILENT_AFTER_SECONDS
+        for conn in self._conns.values():
+            if conn.heard:
+                continue
+            if conn.since > young:
+                return None
+            if _nothing_pending(conn.sock):
+                return conn
+        return None
 
     def _close(self, conn: _Conn) -> None:
         if self._conns.pop(conn.sock, None) is not None and conn.stage == "body":
@@ -403,6 +415,16 @@ class ConnectionLoop:
 
 _CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\d{1,12})[ \t]*\r?$", re.I | re.M)
 _EXPECT_CONTINUE = re.compile(rb"^expect[ \t]*:[ \t]*100-continue[ \t]*\r?$", re.I | re.M)
+
+
+def _nothing_pending(sock: socket.socket) -> bool:
+    """No byte waits on the connection (a peek at the raw socket, under TLS too); a closed one counts."""
+    try:
+        return not socket.socket.recv(sock, 1, socket.MSG_PEEK)
+    except (BlockingIOError, InterruptedError):
+        return True
+    except OSError:
+        return True
 
 
 def _content_length(head: bytearray) -> int | None:
