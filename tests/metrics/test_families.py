@@ -16,6 +16,7 @@ from exporter.metrics.family import FilledBy
 from exporter.metrics.labels import BATCH_KIND, EVALUATION_RUN_ID, KIND
 from extend_simulator import SimConfig, Simulator
 from tests.exporter_process import ExporterProcess, free_port, start_exporter, wait_until
+from tests.reliability.truth import every_kind_up_is
 
 # Standard families prometheus_client's ProcessCollector writes, with the library's own help.
 LIBRARY_PREFIXES = ("process_",)
@@ -43,6 +44,10 @@ def exporter() -> Iterator[ExporterProcess]:
         with start_exporter(sim.url, sim.api_key, kinds=",".join(KINDS), extra_env=opt_ins) as proc:
             wait_until(
                 lambda: proc.get("/readyz").status_code == 200, timeout=60, message="every kind synced"
+            )
+            # /metrics is assembled shortly after a sync (issue 22): wait until it shows every kind's.
+            wait_until(
+                lambda: every_kind_up_is(proc, list(KINDS), 1.0), timeout=30, message="/metrics caught up"
             )
             yield proc
     finally:
