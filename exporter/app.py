@@ -213,7 +213,12 @@ class Exporter:
             if first
             else "",
         )
-        self._save_after_sync()
+        if report.baseline:
+            # Until a kind's baseline is in the file, a crash would start it over from a new one and the
+            # runs finishing in between would never be counted: no waiting for the next write.
+            self.save_state()
+        else:
+            self._save_after_sync()
         self._refresh_after_sync(ws)
 
     def _failed(self, ws: Workspace, kind: str, error: ApiError, message: str) -> None:

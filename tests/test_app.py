@@ -4,7 +4,9 @@ sync_now pulls one kind's scheduled sync forward (a hint, e.g. a webhook), in on
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -184,3 +186,33 @@ def test_hints_reach_the_exporter_watch_batch_and_sync_now() -> None:
     assert not any(tracker.book.snapshot().finished.values())
     hints.sync_kind_now("parse_run")  # nothing scheduled yet: no sync, and no hint left behind
     assert not exporter.hints_pending()
+
+
+def test_a_kinds_baseline_is_written_at_once(sim: Simulator, tmp_path: Path) -> None:
+    """A write just made defers the next one (SAVE_SHARE), but not a kind's first baseline: killed before
+    it reached the file, the exporter would start that kind over from a new baseline, and the runs that
+    finished in between would never be counted (tests/reliability/test_restarts.py, kill -9)."""
+    state = tmp_path / "state.json"
+    settings = load_settings(
+        {
+            "api_key": sim.api_key,
+            "api_base_url": sim.url,
+            "kinds": "extract_run,parse_run",
+            "state_file": str(state),
+        }
+    )
+    exporter = build_exporter(settings, ApiKeySource(settings.api_key, None))
+    try:
+        exporter.load_state()
+        assert exporter.sync_kind("extract_run")
+        exporter._save_due = time.monotonic() + 3600  # as if the last write had been expensive
+        assert exporter.sync_kind("parse_run")
+        restarted = build_exporter(settings, ApiKeySource(settings.api_key, None))
+        assert exporter.store is not None
+        exporter.store.unlock()  # the first process is gone
+        restarted.load_state()
+        (workspace,) = restarted.workspaces
+        assert all(s.last_success is not None for s in workspace.states.values()), workspace.states
+        restarted.client.close()
+    finally:
+        exporter.client.close()
