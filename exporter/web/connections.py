@@ -4,11 +4,14 @@ One thread runs a selector loop that accepts connections, does TLS handshakes an
 line and headers without blocking, under a deadline for the whole head (not per byte) and a cap on its
 bytes; only a complete request head is handed off (to the server's workers), and a kept-alive
 connection comes back here between requests. So slow or silent clients cost a file descriptor and at
-most MAX_HEADER_BYTES each, never a thread. Past `max_connections` the oldest connection still waiting
-for its request (or idle between requests) is closed to make room, one that has stayed silent since its
-connect first: Prometheus and the kubelet send their request (or TLS hello) as soon as they connect, so
-they are the newest or have spoken, and a flood of slow or silent connections pushes out only its own
-kind, however slow the machine makes the rest of a TLS handshake.
+most MAX_HEADER_BYTES each, never a thread. Past `max_connections` one connection waiting for its
+request (or idle between requests) is closed to make room, chosen so that a flood of slow or silent
+connections pushes out only its own kind, however slow the machine makes the rest of a real client's TLS
+handshake: Prometheus and the kubelet send their request (or TLS hello) as soon as they connect, so they
+have spoken or are the newest. First the oldest connection silent since its connect (SILENT_AFTER_SECONDS
+or more); when every silent one is younger (a flood's first burst), the oldest silent one if the silent
+are the most (a flood of silent clients, where the ones that spoke are real clients mid-handshake), else
+the oldest of all (a flood of slow clients, which have spoken too and are older than a real client).
 
 A server that takes request bodies (the webhook listener: `Limits.max_body_bytes`) has each body read
 here too, under a deadline of its own, before the hand-off; the bytes all bodies being read hold at
@@ -67,6 +70,7 @@ class Limits:
     max_body_bytes: int = 0
     body_timeout: float = 10.0
     max_buffered_body_bytes: int = 16 * 1024 * 1024
+    silent_after: float = SILENT_AFTER_SECONDS
 
 
 class _Conn:
@@ -242,25 +246,29 @@ class ConnectionLoop:
             self._sel.register(sock, selectors.EVENT_READ, conn)
 
     def _evict_oldest(self) -> bool:
-        if not self._conns:
+        victim = self._victim()
+        if victim is None:
             return False
-        victim = self._oldest_silent() or min(self._conns.values(), key=lambda c: c.since)
         self._count("connection_limit")
         self._close(victim)
         return True
 
-    def _oldest_silent(self) -> _Conn | None:
-        """The oldest connection that has sent nothing since it was accepted (SILENT_AFTER_SECONDS ago
-        or more). Connections are kept in the order they were accepted, so the first one found is it."""
-        young = time.monotonic() - SILENT_AFTER_SECONDS
-        for conn in self._conns.values():
-            if conn.heard:
-                continue
-            if conn.since > young:
-                return None
+    def _victim(self) -> _Conn | None:
+        """The connection to close past the cap (the module's docstring says which), None when there is
+        none. Connections are kept in the order they were accepted; a silent one is checked at the
+        socket too, since bytes may have arrived that the loop has not read yet (a loaded machine)."""
+        silent = [c for c in self._conns.values() if not c.heard]
+        grace_ends = time.monotonic() - self._limits.silent_after
+        for conn in silent:
+            if conn.since > grace_ends:
+                break
             if _nothing_pending(conn.sock):
                 return conn
-        return None
+        if 2 * len(silent) > len(self._conns):
+            for conn in silent:
+                if _nothing_pending(conn.sock):
+                    return conn
+        return min(self._conns.values(), key=lambda c: c.since, default=None)
 
     def _close(self, conn: _Conn) -> None:
         if self._conns.pop(conn.sock, None) is not None and conn.stage == "body":

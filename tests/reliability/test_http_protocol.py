@@ -157,16 +157,27 @@ def test_metrics_answers_each_format_from_its_cache_gzipped_or_not() -> None:
         srv.stop()
 
 
-@pytest.fixture
-def capped() -> Iterator[MetricsServer]:
+def _capped(silent_after: float = SILENT_AFTER_SECONDS) -> Iterator[MetricsServer]:
     """A server that keeps at most 3 connections, with deadlines far beyond the test."""
     exposition = Exposition(CollectorRegistry())
     exposition.refresh()
-    limits = Limits(idle_timeout=30, header_timeout=30, max_connections=3)
+    limits = Limits(idle_timeout=30, header_timeout=30, max_connections=3, silent_after=silent_after)
     srv = MetricsServer("127.0.0.1", 0, exposition, list, limits=limits)
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def capped() -> Iterator[MetricsServer]:
+    yield from _capped()
+
+
+@pytest.fixture
+def capped_in_a_burst() -> Iterator[MetricsServer]:
+    """As `capped`, but a silent connection stays young for the whole test, as in a flood's first burst
+    on a loaded machine, when every silent connection arrived less than SILENT_AFTER_SECONDS ago."""
+    yield from _capped(silent_after=3600)
 
 
 def _connect(port: int, first: bytes = b"") -> socket.socket:
@@ -224,3 +235,26 @@ def test_past_the_cap_a_new_connection_is_not_taken_for_a_silent_one(capped: Met
     finally:
         for sock in slow:
             sock.close()
+
+
+def test_in_a_burst_of_silent_connections_the_oldest_client_that_spoke_is_kept(
+    capped_in_a_burst: MetricsServer,
+) -> None:
+    """A flood of silent clients arrives at once: none has been silent long enough to be sure of, and the
+    oldest connection is a real client mid-request (or mid-TLS-handshake). The silent ones are the most,
+    so the oldest of them makes room, not the client that spoke (once in CI: a scraper cut mid-handshake
+    by a 3,000-connection TLS flood's first burst)."""
+    srv = capped_in_a_burst
+    with _connect(srv.port, b"GET /healthz HTTP/1.1\r\n") as spoke:
+        _heard(srv, 1)
+        silent = [_connect(srv.port) for _ in range(2)]
+        conns = srv._loop._conns
+        wait_until(lambda: len(conns) == 3, timeout=5)
+        try:
+            silent.append(_connect(srv.port))  # past the cap
+            assert silent[0].recv(1) == b""
+            spoke.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
+            assert spoke.recv(65536).startswith(b"HTTP/1.1 200")
+        finally:
+            for sock in silent:
+                sock.close()
