@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from ..batches.book import BatchRow, BatchSnapshot
 from ..batches.evaluations import EVALUATION_STATUSES, Evaluation
 from . import batch_families as fam
-from .collector import _counter, _gauge, _histogram, cumulative_buckets
+from .empty import counter, cumulative_buckets, gauge, histogram
 
 # Each workspace's `workspace` label value, batch book snapshot and evaluation set runs.
 BatchSources = Callable[[], Iterable[tuple[str, BatchSnapshot, list[Evaluation]]]]
@@ -25,23 +25,23 @@ BatchSources = Callable[[], Iterable[tuple[str, BatchSnapshot, list[Evaluation]]
 
 @dataclass
 class _Families:
-    active: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.BATCHES_ACTIVE))
-    finished: CounterMetricFamily = field(default_factory=lambda: _counter(fam.BATCHES_FINISHED))
-    duration: HistogramMetricFamily = field(default_factory=lambda: _histogram(fam.BATCH_DURATION))
-    left_out: CounterMetricFamily = field(default_factory=lambda: _counter(fam.BATCHES_LEFT_OUT))
-    runs: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.BATCH_RUNS))
-    info: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.BATCH_INFO))
-    run_count: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.BATCH_SIZE))
-    created: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.BATCH_CREATED))
-    progress: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.BATCH_PROGRESS))
-    files: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.BATCH_FILES))
-    pages: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.BATCH_PAGES))
-    e_status: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.EVALUATION_STATUS))
-    e_info: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.EVALUATION_INFO))
-    e_score: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.EVALUATION_SCORE))
-    e_files: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.EVALUATION_FILES))
-    e_pages: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.EVALUATION_PAGES))
-    e_latency: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.EVALUATION_LATENCY))
+    active: GaugeMetricFamily = field(default_factory=lambda: gauge(fam.BATCHES_ACTIVE))
+    finished: CounterMetricFamily = field(default_factory=lambda: counter(fam.BATCHES_FINISHED))
+    duration: HistogramMetricFamily = field(default_factory=lambda: histogram(fam.BATCH_DURATION))
+    left_out: CounterMetricFamily = field(default_factory=lambda: counter(fam.BATCHES_LEFT_OUT))
+    runs: GaugeMetricFamily = field(default_factory=lambda: gauge(fam.BATCH_RUNS))
+    info: GaugeMetricFamily = field(default_factory=lambda: gauge(fam.BATCH_INFO))
+    run_count: GaugeMetricFamily = field(default_factory=lambda: gauge(fam.BATCH_SIZE))
+    created: GaugeMetricFamily = field(default_factory=lambda: gauge(fam.BATCH_CREATED))
+    progress: GaugeMetricFamily = field(default_factory=lambda: gauge(fam.BATCH_PROGRESS))
+    files: GaugeMetricFamily = field(default_factory=lambda: gauge(fam.BATCH_FILES))
+    pages: GaugeMetricFamily = field(default_factory=lambda: gauge(fam.BATCH_PAGES))
+    e_status: GaugeMetricFamily = field(default_factory=lambda: gauge(fam.EVALUATION_STATUS))
+    e_info: GaugeMetricFamily = field(default_factory=lambda: gauge(fam.EVALUATION_INFO))
+    e_score: GaugeMetricFamily = field(default_factory=lambda: gauge(fam.EVALUATION_SCORE))
+    e_files: GaugeMetricFamily = field(default_factory=lambda: gauge(fam.EVALUATION_FILES))
+    e_pages: GaugeMetricFamily = field(default_factory=lambda: gauge(fam.EVALUATION_PAGES))
+    e_latency: GaugeMetricFamily = field(default_factory=lambda: gauge(fam.EVALUATION_LATENCY))
 
     def all(self) -> list[Metric]:
         return list(self.__dict__.values())

@@ -31,10 +31,10 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar
 
 from ..engine.example_runs import Example
-from ..engine.histogram import BUCKET_LABELS
 from ..engine.kind_state import KindSnapshot
 from ..kinds import KINDS
 from . import families as fam
+from .empty import counter, cumulative_buckets, gauge, histogram
 from .exemplars import exemplar
 from .family import Family, FilledBy, Type
 from .telemetry import Telemetry
@@ -80,7 +80,7 @@ class RunsCollector(Collector):
         self._lock = threading.Lock()
         opted_in = {"per_resource_labels": per_resource, "usage_tags": usage_tags}
         self._names = [f.name for f in RUN_FAMILIES if f.opt_in is None or opted_in[f.opt_in]]
-        empty = {**_KindFamilies().by_name(), AGE_FAMILY: _gauge(fam.RUNS_OLDEST_ACTIVE_AGE)}
+        empty = {**_KindFamilies().by_name(), AGE_FAMILY: gauge(fam.RUNS_OLDEST_ACTIVE_AGE)}
         self._headers = {name: header(empty[name]) for name in self._names}
         self._om_headers = {name: header(empty[name], openmetrics=True) for name in self._names}
 
@@ -158,34 +158,22 @@ class RunsCollector(Collector):
         return [by_name[name] for name in self._names]
 
 
-def _gauge(family: Family) -> GaugeMetricFamily:
-    return GaugeMetricFamily(family.name, family.help, labels=list(family.label_names))
-
-
-def _counter(family: Family) -> CounterMetricFamily:
-    return CounterMetricFamily(family.name, family.help, labels=list(family.label_names))
-
-
-def _histogram(family: Family) -> HistogramMetricFamily:
-    return HistogramMetricFamily(family.name, family.help, labels=list(family.label_names))
-
-
 @dataclass
 class _KindFamilies:
     """The families whose samples come from one kind's counts (every family but the ages)."""
 
-    active: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.RUNS_ACTIVE))
-    finished: CounterMetricFamily = field(default_factory=lambda: _counter(fam.RUNS_FINISHED))
-    created: CounterMetricFamily = field(default_factory=lambda: _counter(fam.RUNS_CREATED))
-    credits: CounterMetricFamily = field(default_factory=lambda: _counter(fam.RUN_CREDITS))
-    duration: HistogramMetricFamily = field(default_factory=lambda: _histogram(fam.RUN_DURATION))
-    tracked: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.TRACKED_RUNS))
-    by_resource: CounterMetricFamily = field(default_factory=lambda: _counter(fam.RUNS_FINISHED_BY_RESOURCE))
-    info: GaugeMetricFamily = field(default_factory=lambda: _gauge(fam.RESOURCE_INFO))
+    active: GaugeMetricFamily = field(default_factory=lambda: gauge(fam.RUNS_ACTIVE))
+    finished: CounterMetricFamily = field(default_factory=lambda: counter(fam.RUNS_FINISHED))
+    created: CounterMetricFamily = field(default_factory=lambda: counter(fam.RUNS_CREATED))
+    credits: CounterMetricFamily = field(default_factory=lambda: counter(fam.RUN_CREDITS))
+    duration: HistogramMetricFamily = field(default_factory=lambda: histogram(fam.RUN_DURATION))
+    tracked: GaugeMetricFamily = field(default_factory=lambda: gauge(fam.TRACKED_RUNS))
+    by_resource: CounterMetricFamily = field(default_factory=lambda: counter(fam.RUNS_FINISHED_BY_RESOURCE))
+    info: GaugeMetricFamily = field(default_factory=lambda: gauge(fam.RESOURCE_INFO))
     # The accumulators' families (failure reasons, pages, ...), by name.
     fed: dict[str, CounterMetricFamily | HistogramMetricFamily] = field(
         default_factory=lambda: {
-            f.name: _histogram(f) if f.type is Type.HISTOGRAM else _counter(f)
+            f.name: histogram(f) if f.type is Type.HISTOGRAM else counter(f)
             for f in RUN_FAMILIES
             if f.filled_by is FilledBy.ACCUMULATOR
         }
@@ -257,26 +245,8 @@ class _Exemplars:
         return out
 
 
-Point = tuple[str, float] | tuple[str, float, Exemplar]
-
-
-def cumulative_buckets(
-    buckets: Iterable[int],
-    exemplars: Mapping[tuple[str, ...], Exemplar] | None = None,
-    series: tuple[str, ...] = (),
-) -> list[Point]:
-    """Cumulative bucket counts by `le`, each with the exemplar of (*series, le) where there is one."""
-    cumulative = 0
-    points: list[Point] = []
-    for le, n in zip(BUCKET_LABELS, buckets, strict=True):
-        cumulative += n
-        found = exemplars.get((*series, le)) if exemplars else None
-        points.append((le, cumulative) if found is None else (le, cumulative, found))
-    return points
-
-
 def _ages(snaps: Iterable[tuple[str, KindSnapshot]], now: float) -> GaugeMetricFamily:
-    ages = _gauge(fam.RUNS_OLDEST_ACTIVE_AGE)
+    ages = gauge(fam.RUNS_OLDEST_ACTIVE_AGE)
     for workspace, snap in snaps:
         statuses = KINDS[snap.kind].active_statuses if snap.kind in KINDS else ()
         for status in sorted({*statuses, *snap.oldest_active_created}):
