@@ -21,6 +21,7 @@ from .batches.evaluations import Evaluations
 from .batches.poller import BatchPoller
 from .batches.reader import BatchReader
 from .batches.tracker import BatchTracker
+from .batches.unknown import UnknownIds
 from .config import Settings
 from .engine.kind_state import KindState, ResourceLabels
 from .kinds import KINDS
@@ -67,6 +68,7 @@ def build_exporter(
     session = build_session(settings, telemetry, stop=stop_event)
     store = _state_store(settings)
     workspaces = []
+    unknown_ids = UnknownIds(settings.workspaces)
     for workspace_id in settings.workspaces:
         ws_telemetry = WorkspaceTelemetry(
             kinds, settings.api_version, _endpoints(settings), webhooks=webhooks
@@ -89,6 +91,7 @@ def build_exporter(
             clock=clock,
             persist=store is not None,
             named=named,
+            unknown_ids=unknown_ids,
         )
         telemetry.add_workspace(workspace.section, workspace.identity, ws_telemetry, workspace.busy)
         health.add(workspace.name(k) for k in kinds)
@@ -186,6 +189,7 @@ def build_workspace(
     clock: Callable[[], float],
     persist: bool,
     named: bool = False,
+    unknown_ids: UnknownIds | None = None,
 ) -> Workspace:
     """One workspace: a ledger and a syncer per kind, sharing its `client`; `persist` when a state file
     takes copies of the ledgers, `named` when logs and readiness must say which workspace."""
@@ -201,7 +205,9 @@ def build_workspace(
         reconcile_interval_seconds=settings.reconcile_interval_seconds,
     )
     states = {k: KindState(KINDS[k], resource_labels, usage_tags) for k in settings.effective_kinds}
-    tracker = build_batch_tracker(settings, client, clock=clock)
+    tracker = build_batch_tracker(
+        settings, client, clock=clock, workspace_id=workspace_id, unknown_ids=unknown_ids
+    )
 
     def invalid_summary(kind: str) -> None:
         telemetry.invalid_summaries.labels(kind).inc()
@@ -231,10 +237,17 @@ def build_workspace(
     )
 
 
-def build_batch_tracker(settings: Settings, client: ApiClient, *, clock: Callable[[], float]) -> BatchTracker:
+def build_batch_tracker(
+    settings: Settings,
+    client: ApiClient,
+    *,
+    clock: Callable[[], float],
+    workspace_id: str | None = None,
+    unknown_ids: UnknownIds | None = None,
+) -> BatchTracker:
     """A workspace's batches (EXTEND_EXPORTER_BATCH_IDS watched from the start) and evaluation set runs;
     with several workspaces each follows the IDs, and those the workspace's API does not know are
-    dropped at their first read (one log line each)."""
+    dropped at their first read (`unknown_ids`, shared by the workspaces, warns of those none knows)."""
     kinds = settings.effective_kinds
     book = BatchBook(
         kinds,
@@ -244,8 +257,12 @@ def build_batch_tracker(settings: Settings, client: ApiClient, *, clock: Callabl
     )
     for batch_id in settings.batch_ids:
         book.watch(batch_id)
-    evaluations = Evaluations(client, settings.evaluation_run_ids, max_fields=settings.evaluation_max_fields)
-    return BatchTracker(book, BatchPoller(book, BatchReader(client, settings.page_size), kinds), evaluations)
+    unknown = (unknown_ids or UnknownIds([workspace_id])).reporter(workspace_id)
+    evaluations = Evaluations(
+        client, settings.evaluation_run_ids, max_fields=settings.evaluation_max_fields, unknown=unknown
+    )
+    poller = BatchPoller(book, BatchReader(client, settings.page_size), kinds, unknown)
+    return BatchTracker(book, poller, evaluations)
 
 
 def _state_store(settings: Settings) -> StateStore | None:

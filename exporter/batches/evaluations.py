@@ -25,6 +25,7 @@ from ..api.client import ApiClient, ApiError
 from ..kinds import API_2026
 from ..metrics.labels import OTHER
 from .records import BATCH_PROCESSOR_RUNS, EVALUATION_SET_RUNS, NOT_DONE, number, read_batch
+from .unknown import Reporter, alone
 
 log = logging.getLogger("exporter.batches")
 
@@ -149,8 +150,16 @@ def _ratio(value: Any) -> float | None:
 class Evaluations:
     """The watched evaluation set runs of a workspace, read by `poll` (at its host kind's sync)."""
 
-    def __init__(self, client: ApiClient, ids: Iterable[str] = (), *, max_fields: int = 25) -> None:
+    def __init__(
+        self,
+        client: ApiClient,
+        ids: Iterable[str] = (),
+        *,
+        max_fields: int = 25,
+        unknown: Reporter | None = None,
+    ) -> None:
         self.client = client
+        self.unknown = unknown or alone()
         self.max_fields = max_fields
         self._lock = threading.Lock()
         self.runs: dict[str, Evaluation] = {i: Evaluation(i) for i in dict.fromkeys(ids)}
@@ -167,9 +176,7 @@ class Evaluations:
             body = self._get(evaluation.id)
             with self._lock:
                 if body is None:
-                    log.warning(
-                        "evaluation set run %s: the API knows no such run; not watched", evaluation.id
-                    )
+                    self.unknown.not_known("evaluation set run", evaluation.id)
                     self.runs.pop(evaluation.id, None)
                     continue
                 try:

@@ -15,13 +15,17 @@ import logging
 
 from .book import BatchBook, Due
 from .reader import BatchReader
+from .unknown import Reporter, alone
 
 log = logging.getLogger("exporter.batches")
 
 
 class BatchPoller:
-    def __init__(self, book: BatchBook, reader: BatchReader, synced: tuple[str, ...]) -> None:
+    def __init__(
+        self, book: BatchBook, reader: BatchReader, synced: tuple[str, ...], unknown: Reporter | None = None
+    ) -> None:
         self.book = book
+        self.unknown = unknown or alone()
         self.reader = reader
         self.synced = frozenset(synced)
         self.host = synced[0] if synced else ""
@@ -38,7 +42,7 @@ class BatchPoller:
         if kind is None:
             resolved = self.reader.resolve(due.id, due.candidates)
             if resolved is None:
-                log.warning("batch %s: the API knows no such batch; not tracked", due.id)
+                self.unknown.not_known("batch", due.id)
                 self.book.resolve(due.id, None)
                 return
             if resolved.kind is None:

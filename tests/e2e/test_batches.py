@@ -235,3 +235,46 @@ def test_each_workspace_follows_its_own_batches_and_keeps_them_in_its_section(tm
         assert second.stop()
     finally:
         org.stop()
+
+
+def test_ids_from_the_settings_warn_only_when_no_workspace_knows_them(caplog: Any) -> None:
+    """EXTEND_EXPORTER_BATCH_IDS and EXTEND_EXPORTER_EVALUATION_RUN_IDS are tried in every workspace: a
+    batch of one workspace is followed there without a warning from the other, and an ID that no
+    workspace knows is one warning, not one per workspace."""
+    org = Organisation(
+        {A: SimConfig(seed=63, history=100, rates={}), B: SimConfig(seed=64, history=100, rates={})},
+        qps_limit=None,
+    )
+    org.start()
+    try:
+        in_b = org.workspaces[B].submit_batch("extract", 3)
+        values = {
+            "api_key": org.api_key,
+            "api_base_url": org.url,
+            "workspace_id": f"{A},{B}",
+            "kinds": "parse_run",
+            "max_requests_per_second": 100,
+            "batch_ids": f"{in_b},bpr_nowhere",
+            "evaluation_run_ids": "esr_nowhere",
+        }
+        settings = load_settings(values)
+        e = build_exporter(
+            settings, ApiKeySource(settings.api_key, None), clock=lambda: org.workspaces[A].now().timestamp()
+        )
+        caplog.set_level("DEBUG", logger="exporter.batches")
+        for _ in range(2):
+            for ws in e.workspaces:
+                assert e.sync_kind("parse_run", ws), ws.section
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert sorted(warnings) == [
+            "batch bpr_nowhere: unknown in every workspace; not watched",
+            "evaluation set run esr_nowhere: unknown in every workspace; not watched",
+        ]
+        debug = [r.getMessage() for r in caplog.records if r.levelname == "DEBUG"]
+        assert f"batch {in_b}: not in workspace {A}" in debug
+        shown = {
+            dict(labels)["workspace"] for labels in series(samples(e), "extend_batch_info", batch_id=in_b)
+        }
+        assert shown == {B}
+    finally:
+        org.stop()
