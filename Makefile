@@ -45,14 +45,15 @@ lint: $(STAMP) ## ruff lint and format check
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy
 
-# Most tests wait on sockets, subprocesses and real clocks, so they run on 3 workers (more than the 2
-# cores CI has). Tests marked `timing` assert sub-second latencies (a scrape's p99 under 100 ms) or
+# Most tests wait on sockets, subprocesses and real clocks (3 workers kept 2 cores about half busy), so
+# they run on 4 workers, twice the cores CI has; the longest test, the demo's 4-minute normal day, then
+# bounds the parallel part. Tests marked `timing` assert sub-second latencies (a scrape's p99 under 100 ms) or
 # timing ratios, which measure the exporter, not the machine's load: they run afterwards, one at a
 # time, so the suite's own workers are not that load; under a machine-wide lock, so two checkouts'
 # suites side by side take turns; and at a raised priority (where allowed: root, as in CI; elsewhere
 # `nice` warns and runs them as they are), so other work on the machine does not preempt the exporter
 # and its scrapers. `.venv/bin/pytest -q` still runs everything in one process.
-PYTEST_WORKERS ?= 3
+PYTEST_WORKERS ?= 4
 TIMING_LOCK ?= /tmp/extend-exporter-timing-tests.lock
 unit: $(STAMP) ## the pytest suite (parallel, then the timing-bound tests alone)
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m 'not timing'

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from tests.exporter_process import REPO
 
-# Pause between the watcher's scrapes: a 12 s attack still yields some 250 scrapes, so the p99 is not
+# Pause between the watcher's scrapes: an 8 s attack still yields some 250 scrapes, so the p99 is not
 # simply the slowest one.
-SCRAPE_PAUSE = 0.04
+SCRAPE_PAUSE = 0.025
 
 
 def proc_status(pid: int) -> tuple[int, int]:
