@@ -59,7 +59,7 @@ def build_exporter(
     batch_registry = CollectorRegistry(auto_describe=False)
     exposition = Exposition(registry, runs, telemetry, batch_registry)
     named = len(settings.workspaces) > 1
-    health = Health(poll_interval=settings.poll_interval_seconds)
+    health = Health(poll_interval=settings.poll_interval_seconds, exposed_since=exposition.assembled_since)
     telemetry.budget_rate.set(settings.max_requests_per_second)
     telemetry.sync_configured_interval.set(settings.poll_interval_seconds)
     # One request budget and one HTTP session for the whole process: Extend limits the organisation,

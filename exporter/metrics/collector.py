@@ -319,6 +319,10 @@ class Exposition:
         """time.monotonic() from which another refresh keeps refreshing under REFRESH_SHARE of a core."""
         return self._last_start + min(self._last_cost / REFRESH_SHARE, MAX_REFRESH_GAP_SECONDS)
 
+    def assembled_since(self) -> float:
+        """time.monotonic() when the current exposition began to be assembled (-inf: never)."""
+        return self._last_start
+
     @property
     def current(self) -> Rendered:
         return self._current
