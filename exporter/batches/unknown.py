@@ -11,6 +11,10 @@ from collections.abc import Iterable
 
 log = logging.getLogger("exporter.batches")
 
+# IDs remembered as unknown somewhere but not yet everywhere (a batch of one workspace stays so for good):
+# past this many the oldest is forgotten, so months of batch webhooks do not grow memory.
+MAX_REMEMBERED = 10_000
+
 
 class UnknownIds:
     """Shared by the workspaces; each reports through its own `Reporter`."""
@@ -28,6 +32,10 @@ class UnknownIds:
             where = self._not_known_in.setdefault(item_id, set())
             warn = workspace not in where and len(where) + 1 == len(self._workspaces)
             where.add(workspace)
+            if warn:
+                del self._not_known_in[item_id]
+            elif len(self._not_known_in) > MAX_REMEMBERED:
+                del self._not_known_in[next(iter(self._not_known_in))]
         if not warn:
             log.debug("%s %s: not in workspace %s", what, item_id, workspace)
         elif len(self._workspaces) == 1:
