@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.exporter_process import REPO
 
-# Pause between the watcher's scrapes: an 8 s attack still yields some 250 scrapes, so the p99 is not
+# Pause between the watcher's scrapes: an 8 s attack still yields some 300 scrapes, so the p99 is not
 # simply the slowest one.
 SCRAPE_PAUSE = 0.025
 
