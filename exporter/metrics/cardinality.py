@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..batches.evaluations import EVALUATION_STATUSES, QUANTILES, SCORE_METRICS
 from ..batches.records import BATCH_KINDS, LEGACY_SOURCES, NOT_DONE, TERMINAL_STATUSES
+from ..batches.records import ENDPOINTS as OBJECT_ENDPOINTS
 from ..config import MAX_EVALUATION_RUNS, MAX_USAGE_TAGS, Settings
 from ..engine.accumulators import OUT_OF_CREDITS, for_kind
 from ..engine.kind_state import DURATION_BUCKETS
@@ -126,10 +127,16 @@ def worst_case(family: Family, caps: Caps = Caps()) -> int:
     # A batch's ID says its kind, its status and its source: those add no series to a family per batch.
     per_batch = (lb.BATCH_KIND, lb.BATCH_STATUS, lb.BATCH_SOURCE) if lb.BATCH_ID in family.labels else ()
     labels = [x for x in family.labels if x not in per_batch]
-    total = 0
-    for spec in specs:
-        n = 1
-        for label in labels:
-            n *= label_values(label, spec, caps)
-        total += n
+    per_spec = [_product(labels, spec, caps) for spec in specs]
+    total = sum(per_spec)
+    if lb.ENDPOINT in labels:
+        # Batch and evaluation reads name their object path, the same for every kind.
+        total += len(OBJECT_ENDPOINTS) * per_spec[0]
     return total * _per_label_set(family)
+
+
+def _product(labels: list[Label], spec: KindSpec, caps: Caps) -> int:
+    n = 1
+    for label in labels:
+        n *= label_values(label, spec, caps)
+    return n

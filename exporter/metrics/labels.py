@@ -145,7 +145,11 @@ RISK_LEVEL = Label(
     "PROCESSED summary gave none",
 )
 USAGE_TAG = Label("usage_tag", "the tags listed in `EXTEND_EXPORTER_USAGE_TAGS`; other tags are not counted")
-ENDPOINT = Label("endpoint", "the list path of each kind synced (`/extract_runs`, ...)")
+ENDPOINT = Label(
+    "endpoint",
+    "the list path of each kind synced (`/extract_runs`, ...), and the path of a batch or evaluation read "
+    "with `{id}` for its ID (`/batch_runs/{id}`, `/batch_processor_runs/{id}`, `/evaluation_set_runs/{id}`)",
+)
 CODE = Label(
     "code",
     "the HTTP status of the answer: three digits (an API answers with a handful), or `error` (no "

@@ -92,5 +92,6 @@ def test_a_workload_filling_every_cap_reaches_the_worst_case_and_never_passes_it
 
 def test_the_bound_of_a_telemetry_family_counts_its_fixed_label_lists() -> None:
     assert worst_case(fam.SYNC_ERRORS, Caps(kinds=("extract_run", "parse_run"))) == 2 * 9
-    assert worst_case(fam.API_REQUEST_DURATION, Caps(kinds=("extract_run",))) == 11 + 2  # 10 bounds, +Inf
+    # 10 bounds and +Inf, sum, count; for the kind's list path and the three batch and evaluation paths
+    assert worst_case(fam.API_REQUEST_DURATION, Caps(kinds=("extract_run",))) == (1 + 3) * (11 + 2)
     assert worst_case(fam.BUILD_INFO) == 1
