@@ -63,7 +63,8 @@ DEFAULT_SCRAPE_INTERVAL = "60s"
 
 SDK_MISSING = (
     "the dashboards and Grafana-managed rules need grafana-foundation-sdk: "
-    "pip install 'extend-exporter[generate]' (or --rules-only for the rule file and runbook)"
+    "pip install 'extend-exporter[generate]', from a clone pip install '.[generate]' (or --rules-only "
+    "for the rule file and runbook)"
 )
 
 
