@@ -16,7 +16,8 @@ UNSPECIFIED = "UNSPECIFIED"
 MEANINGS = {
     OTHER: "past a cardinality cap: a status, failure reason, risk level or resource ID beyond the "
     "values a kind may add as labels (or one that is not label-safe)",
-    UNKNOWN: "could not be determined: the source of a run no source-filtered listing returned",
+    UNKNOWN: "could not be determined: the source of a run no source-filtered listing returned, the event "
+    "type of a webhook delivery refused before its body was read",
     UNSPECIFIED: "the summary gave no value where one was expected (failureReason, riskLevel)",
 }
 
