@@ -23,6 +23,7 @@ from ..promql import (
     seconds,
 )
 from .batches import batches
+from .evaluations import evaluations
 from .run_series import (
     ACTIVE,
     CREATED,
@@ -91,6 +92,7 @@ def runs_overview(k: Knobs) -> Generated:
         why_runs_fail(),
         per_resource(),
         batches(),
+        evaluations(),
     ]
     return finalize(with_rows(dashboard, rows))
 

@@ -99,6 +99,8 @@ def running_stack() -> Iterator[Stack]:
     sim = Simulator(_sim_config())
     # A parse batch draining for minutes gives the batches row a batch in progress.
     sim.submit_batch("parse", 120, hold_seconds=2, drain_per_second=0.5)
+    # An evaluation set run (a legacy EVAL_SET batch processor run) for the evaluation runs row.
+    evaluation = sim.submit_batch("extract", 3, legacy_source="EVAL_SET")
     sim.start(host="127.0.0.1", port=0)
     # A few 429s (retried by the exporter) so the retry and rate-limit panels have data.
     sim.set_faults(Fault(kind="rate_limit", rate=0.02))
@@ -117,6 +119,7 @@ def running_stack() -> Iterator[Stack]:
                 "EXTEND_EXPORTER_USAGE_TAGS": "team-claims,priority",
                 "EXTEND_EXPORTER_WEBHOOK_LISTEN_ADDRESS": f"127.0.0.1:{hook_port}",
                 "EXTEND_EXPORTER_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                "EXTEND_EXPORTER_EVALUATION_RUN_IDS": evaluation,
             },
         ) as exporter:
             target = f"127.0.0.1:{exporter.port}"
