@@ -142,7 +142,9 @@ class BatchBook:
                 self._member(batch, obs)
                 touched.add(batch_id)
             for batch_id in touched:
-                self._derive(self.batches[batch_id])
+                # A batch admitted later in this loop may have pushed a touched one out at the cap.
+                if (touched_batch := self.batches.get(batch_id)) is not None:
+                    self._derive(touched_batch)
 
     def counting_began(self, position: float | None) -> None:
         """The first sync of the workspace completed at `position` (server time): batches created after

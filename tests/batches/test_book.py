@@ -80,6 +80,22 @@ def test_the_cap_drops_the_oldest_finished_first_and_counts_what_it_leaves_out()
     assert b.snapshot().left_out["parse_run"] == 1
 
 
+def test_one_listing_may_name_a_finished_batch_and_a_new_one_that_pushes_it_out() -> None:
+    """At the cap, a new batch seen after a run of a finished one in the same listing drops that one:
+    the listing's other runs of it are then no one's (bench.api_cost, busy at 100k runs: a KeyError
+    failed every parse_run sync)."""
+    clock = Clock()
+    b = book(clock, max_batches=1)
+    see(b, run("a1", "PENDING", "bpar_a"))
+    b.read("bpar_a", BatchReading("PROCESSED", created_at=600.0))
+    clock.now += 10
+    see(b, run("a1", "PROCESSED", "bpar_a"), run("n1", "PENDING", "bpar_new"))
+    b.read("bpar_new", BatchReading("PENDING", created_at=600.0))
+    assert {row.id for row in b.snapshot().batches} == {"bpar_new"}
+    assert finished(b) == {("parse_run", "PROCESSED"): 1}
+    assert b.snapshot().left_out.get("parse_run", 0) == 0
+
+
 def test_a_finished_batch_leaves_after_its_retention() -> None:
     clock = Clock()
     b = book(clock, retention=60.0)
