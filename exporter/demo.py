@@ -59,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=SCENARIOS,
         default="normal",
         help="'normal': a normal day, every shipped alert silent; 'incident': one thing breaks per alert, "
-        "from 20 s in, and each alert fires in turn [default: %(default)s]",
+        "from 20 s in, and each alert fires in turn (but ExtendWebhooksSilent: the demo has no webhook "
+        "listener) [default: %(default)s]",
     )
     parser.add_argument(
         "--listen",
