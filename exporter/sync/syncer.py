@@ -129,7 +129,10 @@ class KindSyncer:
         else:  # pragma: no cover - the order can change at most twice (CREATED -> UPDATED -> NONE)
             raise RuntimeError("listing order kept changing")
         if self.observer is not None:
-            self.observer.observed(self.spec, got.seen, got.scan_floor, self._listed)
+            try:
+                self.observer.observed(self.spec, got.seen, got.scan_floor, self._listed)
+            except Exception:  # a fault in the batch families must never cost the run counts
+                log.exception("%s: batches not updated by this sync (the runs are counted)", self.spec.name)
         result = self.state.apply(
             got.seen.values(),
             sources,

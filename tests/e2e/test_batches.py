@@ -13,14 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from exporter.api.apikey import ApiKeySource
 from exporter.app import Exporter
+from exporter.batches.book import BatchBook
 from exporter.config import load_settings
 from exporter.factory import build_exporter
 from extend_simulator import Organisation, SimConfig, Simulator
 from extend_simulator.faults import Fault
-from tests.e2e.test_exact_counts import make_exporter, nonzero, run_rounds, sim_factory, sync_all
+from tests.e2e.test_exact_counts import (
+    assert_matches_truth,
+    make_exporter,
+    nonzero,
+    run_rounds,
+    sim_factory,
+    sync_all,
+)
 from tests.exporter_process import parse_metrics, series
 
 __all__ = ["sim_factory"]  # the fixture, shared with the run counts' tests
@@ -135,6 +144,25 @@ def test_a_batch_endpoint_that_fails_leaves_the_run_syncs_up(sim_factory: Any) -
     sim.clear_faults()
     run_rounds(exporter, sim, 3, 30)
     assert_families_match_truth(exporter, sim, mark, [queued])
+
+
+def test_a_fault_in_the_batch_bookkeeping_costs_no_run_count(
+    sim_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch book is told what each sync listed before the counts are applied: a fault there (a bug
+    such as 6b505a6's KeyError) leaves the runs' syncs up and their counts exact."""
+    sim = sim_factory(seed=34, history=300)
+    sim.submit_batch("parse", 20, hold_seconds=5, drain_per_second=1.0)
+    exporter = make_exporter(sim, ("parse_run",))
+    mark = sim.mark()
+
+    def broken(*_: object, **__: object) -> None:
+        raise KeyError("bpar_gone")
+
+    sync_all(exporter)
+    monkeypatch.setattr(BatchBook, "observed", broken)
+    run_rounds(exporter, sim, 4, 30)  # sync_all asserts each sync succeeded
+    assert_matches_truth(exporter, sim, mark)
 
 
 def test_a_batch_processor_run_event_resolves_to_the_batch_it_names(sim_factory: Any) -> None:
