@@ -185,6 +185,23 @@ def test_a_batch_processor_run_event_resolves_to_the_batch_it_names(sim_factory:
     assert batch_runs(exporter, classify) == nonzero(sim.batch_members(classify))
 
 
+def organisation_exporter(org: Organisation, **settings: str) -> Exporter:
+    """An exporter of parse runs in workspaces A and B of `org`, on A's clock, with `settings` added."""
+    loaded = load_settings(
+        {
+            "api_key": org.api_key,
+            "api_base_url": org.url,
+            "workspace_id": f"{A},{B}",
+            "kinds": "parse_run",
+            "max_requests_per_second": 100,
+            **settings,
+        }
+    )
+    return build_exporter(
+        loaded, ApiKeySource(loaded.api_key, None), clock=lambda: org.workspaces[A].now().timestamp()
+    )
+
+
 def test_each_workspace_follows_its_own_batches_and_keeps_them_in_its_section(tmp_path: Path) -> None:
     """Two workspaces of one organisation, one exporter: each batch shows under its own workspace only,
     each workspace's batch counts equal its own truth, and a restart continues each from its own
@@ -197,18 +214,7 @@ def test_each_workspace_follows_its_own_batches_and_keeps_them_in_its_section(tm
     state = tmp_path / "state.json"
 
     def exporter() -> Exporter:
-        values = {
-            "api_key": org.api_key,
-            "api_base_url": org.url,
-            "workspace_id": f"{A},{B}",
-            "kinds": "parse_run",
-            "max_requests_per_second": 100,
-            "state_file": str(state),
-        }
-        settings = load_settings(values)
-        made = build_exporter(
-            settings, ApiKeySource(settings.api_key, None), clock=lambda: org.workspaces[A].now().timestamp()
-        )
+        made = organisation_exporter(org, state_file=str(state))
         made.load_state()
         return made
 
@@ -276,19 +282,7 @@ def test_ids_from_the_settings_warn_only_when_no_workspace_knows_them(caplog: An
     org.start()
     try:
         in_b = org.workspaces[B].submit_batch("extract", 3)
-        values = {
-            "api_key": org.api_key,
-            "api_base_url": org.url,
-            "workspace_id": f"{A},{B}",
-            "kinds": "parse_run",
-            "max_requests_per_second": 100,
-            "batch_ids": f"{in_b},bpr_nowhere",
-            "evaluation_run_ids": "esr_nowhere",
-        }
-        settings = load_settings(values)
-        e = build_exporter(
-            settings, ApiKeySource(settings.api_key, None), clock=lambda: org.workspaces[A].now().timestamp()
-        )
+        e = organisation_exporter(org, batch_ids=f"{in_b},bpr_nowhere", evaluation_run_ids="esr_nowhere")
         caplog.set_level("DEBUG", logger="exporter.batches")
         for _ in range(2):
             for ws in e.workspaces:

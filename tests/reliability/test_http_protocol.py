@@ -193,6 +193,20 @@ def _heard(srv: MetricsServer, count: int) -> None:
     wait_until(lambda: sum(c.heard for c in list(conns.values())) >= count, timeout=5)
 
 
+def _past_the_cap_the_client_that_spoke_is_served(
+    srv: MetricsServer, spoke: socket.socket, silent: list[socket.socket]
+) -> None:
+    """One connection more than the cap closes the oldest of `silent`; `spoke` gets its answer."""
+    try:
+        silent.append(_connect(srv.port))
+        assert silent[0].recv(1) == b""
+        spoke.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
+        assert spoke.recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in silent:
+            sock.close()
+
+
 def test_past_the_cap_a_silent_connection_goes_before_an_older_one_that_spoke(capped: MetricsServer) -> None:
     """A client that has sent part of its request outlives connections silent since they connected,
     though it is older: a flood of silent clients (a TLS flood that never says hello) pushes out only
@@ -210,14 +224,7 @@ def test_past_the_cap_a_silent_connection_goes_before_an_older_one_that_spoke(ca
             ),
             timeout=5,
         )
-        try:
-            silent.append(_connect(capped.port))  # past the cap: the oldest silent one makes room
-            assert silent[0].recv(1) == b""
-            spoke.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
-            assert spoke.recv(65536).startswith(b"HTTP/1.1 200")
-        finally:
-            for sock in silent:
-                sock.close()
+        _past_the_cap_the_client_that_spoke_is_served(capped, spoke, silent)
 
 
 def test_past_the_cap_a_new_connection_is_not_taken_for_a_silent_one(capped: MetricsServer) -> None:
@@ -250,11 +257,4 @@ def test_in_a_burst_of_silent_connections_the_oldest_client_that_spoke_is_kept(
         silent = [_connect(srv.port) for _ in range(2)]
         conns = srv._loop._conns
         wait_until(lambda: len(conns) == 3, timeout=5)
-        try:
-            silent.append(_connect(srv.port))  # past the cap
-            assert silent[0].recv(1) == b""
-            spoke.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
-            assert spoke.recv(65536).startswith(b"HTTP/1.1 200")
-        finally:
-            for sock in silent:
-                sock.close()
+        _past_the_cap_the_client_that_spoke_is_served(srv, spoke, silent)
