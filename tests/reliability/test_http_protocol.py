@@ -194,16 +194,16 @@ def _heard(srv: MetricsServer, count: int) -> None:
 
 
 def _past_the_cap_the_client_that_spoke_is_served(
-    srv: MetricsServer, spoke: socket.socket, silent: list[socket.socket]
+    srv: MetricsServer, spoke: socket.socket, others: list[socket.socket]
 ) -> None:
-    """One connection more than the cap closes the oldest of `silent`; `spoke` gets its answer."""
+    """One connection more than the cap closes the oldest of `others`; `spoke` gets its answer."""
     try:
-        silent.append(_connect(srv.port))
-        assert silent[0].recv(1) == b""
+        others.append(_connect(srv.port))  # maybe before the loop read what `spoke` sent
+        assert others[0].recv(1) == b""
         spoke.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
         assert spoke.recv(65536).startswith(b"HTTP/1.1 200")
     finally:
-        for sock in silent:
+        for sock in others:
             sock.close()
 
 
@@ -235,10 +235,7 @@ def test_past_the_cap_a_new_connection_is_not_taken_for_a_silent_one(capped: Met
     try:
         _heard(capped, 2)
         with _connect(capped.port, b"GET /healthz HTTP/1.1\r\n") as scraper:
-            slow.append(_connect(capped.port))  # past the cap, maybe before the loop read the scraper
-            assert slow[0].recv(1) == b""
-            scraper.sendall(b"Connection: close\r\n\r\n")
-            assert scraper.recv(65536).startswith(b"HTTP/1.1 200")
+            _past_the_cap_the_client_that_spoke_is_served(capped, scraper, slow)
     finally:
         for sock in slow:
             sock.close()
