@@ -103,6 +103,21 @@ def test_batches_exact_through_churn_faults_and_a_restart(sim_factory: Any, tmp_
     assert batch_runs(second, extract) == nonzero(sim.batch_members(extract))
 
 
+def test_more_batches_than_the_cap_keep_the_syncs_up_and_the_run_counts_exact(sim_factory: Any) -> None:
+    """A busy workspace runs more batches than EXTEND_EXPORTER_MAX_BATCHES: finished batches make room,
+    the rest are counted as left out, every sync succeeds and the run counts stay exact."""
+    cap = 10
+    sim = sim_factory(seed=35, history=5000, rates={"parse": 300.0}, batch_fraction=0.1)
+    exporter = make_exporter(sim, ("parse_run",), max_batches=cap, sync_overlap_seconds=120)
+    mark = sim.mark()
+    sync_all(exporter)
+    run_rounds(exporter, sim, 10, 60)  # sync_all asserts each sync succeeded
+    assert_matches_truth(exporter, sim, mark)
+    tracked = {dict(labels)["batch_id"] for labels in series(samples(exporter), "extend_batch_info")}
+    assert 0 < len(tracked) <= cap
+    assert sum(series(samples(exporter), "extend_batches_left_out_total").values()) > 0
+
+
 def test_a_legacy_batch_processor_run_given_by_id_is_followed_to_its_end(sim_factory: Any) -> None:
     sim = sim_factory(seed=32, history=300)
     legacy = sim.submit_batch("classify", 4, hold_seconds=60, legacy_source="PLAYGROUND")
