@@ -6,8 +6,9 @@ virtual seconds at `--runs-per-min` new runs per minute in the default proportio
 measured rounds every counter and gauge is compared with the simulator's truth, and the row fails
 (exit 1) if any differs.
 
-Query types: `scan` (the updatedAt-ordered listing and its re-reads), `reconcile` (status-filtered),
-`attribution` (source-filtered listings that find the source of new runs).
+Query types (bench.common.query_type): `scan` (the ordered listing, its re-reads and file-name
+lookups), `reconcile` (status-filtered), `attribution` (source-filtered listings that find the source
+of new runs), `batches` (a tracked batch's status, its runs by `batchId`).
 
 Usage: .venv/bin/python -m bench.attribution [--runs-per-min 1000] [--intervals 15,60] [--rounds 16]
 """
@@ -21,18 +22,9 @@ from typing import Any
 
 import httpx
 
-from bench.common import emit, json_arg, make_exporter
+from bench.common import emit, json_arg, make_exporter, query_type
 from extend_simulator import SimConfig, Simulator
 from extend_simulator.config import _default_rates
-
-
-def query_type(request: httpx.Request) -> str:
-    params = request.url.params
-    if "source" in params:
-        return "attribution"
-    if "status" in params:
-        return "reconcile"
-    return "scan"
 
 
 def mismatches(exporter: Any, sim: Simulator, mark: int) -> list[str]:
@@ -74,7 +66,7 @@ def measure(history: int, per_min: float, interval: float, rounds: int) -> dict[
         def on_response(response: httpx.Response) -> None:
             if counting[0]:
                 response.read()
-                kind = query_type(response.request)
+                kind = query_type(response.request.url.path, response.request.url.params.keys())
                 requests[kind] += 1
                 nbytes[kind] += len(response.content)
 

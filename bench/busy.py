@@ -58,7 +58,7 @@ from urllib.parse import parse_qs
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.common import DEFAULT_KIND_NAMES, ROOT, emit, free_port, json_arg
+from bench.common import DEFAULT_KIND_NAMES, ROOT, emit, free_port, json_arg, query_type
 from exporter.kinds import KINDS
 from extend_simulator import SimConfig, Simulator
 from extend_simulator.config import _default_rates
@@ -124,14 +124,6 @@ def peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
-def query_type(params: dict[str, list[str]]) -> str:
-    if "source" in params:
-        return "attribution"
-    if "status" in params:
-        return "reconcile"
-    return "scan"
-
-
 class Recorder:
     """Hooks on the simulator: listing requests (time, kind, type, first page, bytes), creations, failures."""
 
@@ -149,7 +141,8 @@ class Recorder:
                 params = parse_qs(query)
                 kind = path.strip("/")[:-1]
                 first = "nextPageToken" not in params
-                self.requests.append((time.monotonic(), kind, query_type(params), first, len(resp.body)))
+                qtype = query_type(path, params)
+                self.requests.append((time.monotonic(), kind, qtype, first, len(resp.body)))
             return resp
 
         def record_created(run: Any) -> None:

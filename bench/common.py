@@ -8,7 +8,7 @@ import json
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -115,3 +115,16 @@ def emit(results: dict[str, Any], path: Path | None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text + "\n")
     print(json.dumps(results))
+
+
+def query_type(path: str, params: Collection[str]) -> str:
+    """What a request of a sync is for, by its path and query parameter names: `batches` (a batch's or
+    an evaluation run's status, a batch's runs by `batchId`), `attribution` (source-filtered listings),
+    `reconcile` (status-filtered), else `scan` (the ordered listing, its re-reads, file-name lookups)."""
+    if "batchId" in params or not path.endswith("_runs"):
+        return "batches"
+    if "source" in params:
+        return "attribution"
+    if "status" in params:
+        return "reconcile"
+    return "scan"

@@ -245,7 +245,7 @@ def rows_attribution(r: dict[str, Any], cmd: str) -> list[Row]:
             (
                 f"1b. Sync round by query type, {w['nominal_runs_per_min']:g} runs/min "
                 f"(nominal), every {w['interval_s']:g} s",
-                f"{w['runs_per_min']} runs created/min; per round of 6 kinds: {by_type}; "
+                f"{w['runs_per_min']} runs created/min; per round of 7 kinds: {by_type}; "
                 f"{sum(req.values()):g} req = {sum(req.values()) / w['interval_s']:.2f} req/s; "
                 f"sync-thread CPU {w['sync_cpu_s_per_round']:g} s/round (noisy)",
                 "counts equal the simulator's truth",
