@@ -74,10 +74,17 @@ Notes (what the figures mean; see the module docstrings for the method):
   reconciling). Idle costs one request per kind per sync whatever the history. Busy cost is bounded
   by the number of source values in use, not by the change rate: summaries carry no source, so new
   runs are attributed through one newest-first `source`-filtered page per source (31 of the ~39
-  requests per sync here, where the simulator uses every source value).
+  requests per sync here, where the simulator uses every source value). Tracked batches add one
+  status read per active batch per sync (the `batches` query type of row 1b): busy syncs cost about
+  66 requests here against about 40 before batches were tracked (make bench of 2026-11-29), nearly
+  all of the difference batch reads, so at 10k runs the naive exporter (which reads no batch) is
+  cheaper when busy. EXTEND_EXPORTER_MAX_BATCHES bounds them.
 - API cost with stuck runs: 5 runs per kind left PENDING/PROCESSING for weeks. /parse_runs (creation
   order) re-observes them through its two active-status listings: 3 requests per idle sync at any
   history size (it used to read down to the oldest stuck run: 917 requests at worst per sync at 100k).
+  Two of the 11 requests per idle sync are status reads of the two batches some stuck runs belong
+  to: a batch stays active as long as its runs. At 1M one sync of 14 cost 19 requests (not
+  investigated), hence "no" for independence of history.
   kB/sync follows the runs inside the overlap window (denser histories), not the history's length.
 - Ingest: the cold figure varies by about 10% between runs on a shared machine. About 40% of the
   time is orjson building every field of ~920-byte summaries (api.py) and about 40% the per-summary
@@ -119,19 +126,25 @@ Notes (what the figures mean; see the module docstrings for the method):
   runs a minute (2 deliveries a second): the request figures are a busy workspace's; a steady stream
   makes each kind sync about once per minimum interval. Idle cost is measured on the simulated clock:
   one virtual hour of idle syncs of the seven default kinds.
-- Several workspaces (8): one exporter process polling N workspaces of one simulated organisation
-  (real clock, each workspace 2,000 runs of history and one stuck run per kind; "busy" = the first
-  workspace at 1,000 runs/min), measured 60 s after every workspace's first syncs. Requests/s and the
-  1 s / 10 s maxima are counted when the simulator answered (in the bench's own process, beside 50
-  workspaces' clocks: on an overloaded machine answers bunch up, hence 104 in one 10 s window against
-  a bound of 100 that the exporter's grants keep). 50 workspaces at 15 s need about 3x the 10 req/s
-  budget, so every workspace's syncs stretch alike (widest ~95 s, /parse_runs: three requests a
-  sync); this is the saturated case the capacity table in docs/workspaces.md stays out of. Counts: the
-  rows whose budget was saturated by a busy workspace had not caught up on it when the check's
-  deadline (3 widest intervals + 60 s after the clocks froze) passed: marked **no**. A lag, not a
-  loss: the 10-workspace, 2 req/s configuration run again with 4x that deadline was exact after
-  724 s (the busy workspace gets one turn per round like the idle ones, and its /parse_runs sync,
-  pages behind, shares that turn with its other kinds).
+- Several workspaces (8): in the run of 2026-12-07 12:54 this step hit its 1,500 s cap: the saturated
+  configurations wait longer for their counts to catch up since a busy workspace's batch reads share the
+  budget. Its last complete figures (2026-12-07 03:28, before batches were merged) are in
+  docs/workspaces.md. One configuration run alone beside two test suites the same day (10 workspaces,
+  one busy, 2 req/s): 1.92 req/s, at most 4 answered in any 1 s and 22 in any 10 s (bound 20: answers
+  bunch on a loaded machine, see below), busy 42.0 req/round, widest idle interval 110 s, counts not
+  caught up by the deadline, as before. Method: one exporter process polling N workspaces of one
+  simulated organisation (real clock, each workspace 2,000 runs of history and one stuck run per kind;
+  "busy" = the first workspace at 1,000 runs/min), measured 60 s after every workspace's first syncs.
+  Requests/s and the 1 s / 10 s maxima are counted when the simulator answered (in the bench's own
+  process, beside 50 workspaces' clocks: on an overloaded machine answers bunch up, hence 104 in one 10
+  s window against a bound of 100 that the exporter's grants keep). 50 workspaces at 15 s need about 3x
+  the 10 req/s budget, so every workspace's syncs stretch alike (widest ~95 s, /parse_runs: three
+  requests a sync); this is the saturated case the capacity table in docs/workspaces.md stays out of.
+  Counts: the rows whose budget was saturated by a busy workspace had not caught up on it when the
+  check's deadline (3 widest intervals + 60 s after the clocks froze) passed: marked **no**. A lag, not
+  a loss: the 10-workspace, 2 req/s configuration run again with 4x that deadline was exact after 724 s
+  (the busy workspace gets one turn per round like the idle ones, and its /parse_runs sync, pages
+  behind, shares that turn with its other kinds).
 """
 
 Row = tuple[str, str, str, str, str]  # benchmark, figure, target, met, command
