@@ -131,6 +131,8 @@ class KindSyncer:
         if self.observer is not None:
             try:
                 self.observer.observed(self.spec, got.seen, got.scan_floor, self._listed)
+            except MemoryError:
+                raise  # the process ends on it (fatal.out_of_memory), as anywhere else in a sync
             except Exception:  # a fault in the batch families must never cost the run counts
                 log.exception("%s: batches not updated by this sync (the runs are counted)", self.spec.name)
         result = self.state.apply(

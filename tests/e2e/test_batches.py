@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
+from exporter import fatal
 from exporter.api.apikey import ApiKeySource
 from exporter.app import Exporter
 from exporter.batches.book import BatchBook
@@ -178,6 +179,30 @@ def test_a_fault_in_the_batch_bookkeeping_costs_no_run_count(
     monkeypatch.setattr(BatchBook, "observed", broken)
     run_rounds(exporter, sim, 4, 30)  # sync_all asserts each sync succeeded
     assert_matches_truth(exporter, sim, mark)
+
+
+def test_a_memory_error_in_the_batch_bookkeeping_still_ends_the_process(
+    sim_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guard above keeps faults from the run counts, not MemoryError: that ends the process
+    (fatal.out_of_memory) wherever a sync meets it."""
+    sim = sim_factory(seed=36, history=100)
+    exporter = make_exporter(sim, ("parse_run",))
+    sync_all(exporter)
+    ended: list[str] = []
+
+    def out_of_memory(where: str = "") -> None:
+        ended.append(where)
+
+    def exhausted(*_: object, **__: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(fatal, "out_of_memory", out_of_memory)
+    monkeypatch.setattr(BatchBook, "observed", exhausted)
+    sim.advance(30)
+    with pytest.raises(MemoryError):
+        exporter.sync_kind("parse_run")
+    assert ended == [f"the {exporter.workspace.name('parse_run')} sync"]
 
 
 def test_a_batch_processor_run_event_resolves_to_the_batch_it_names(sim_factory: Any) -> None:
