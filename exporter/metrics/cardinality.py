@@ -129,7 +129,7 @@ def worst_case(family: Family, caps: Caps = Caps()) -> int:
     labels = [x for x in family.labels if x not in per_batch]
     per_spec = [_product(labels, spec, caps) for spec in specs]
     total = sum(per_spec)
-    if lb.ENDPOINT in labels:
+    if lb.ENDPOINT in labels and per_spec:
         # Batch and evaluation reads name their object path, the same for every kind.
         total += len(OBJECT_ENDPOINTS) * per_spec[0]
     return total * _per_label_set(family)
